@@ -1,0 +1,56 @@
+# A4CO developer commands. Every target installs what it needs first.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install generate validate check lint typecheck test test-unit test-contract test-integration test-slow clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+## generate: regenerate generated/ from contracts/ (deterministic; commit the result)
+generate: install
+	$(PY) -m codegen generate
+
+## validate: validate every contract (meta-schemas, $refs, examples, catalog checks)
+validate: install
+	$(PY) -m codegen validate
+
+## check: validate contracts and fail with a diff when generated/ is stale
+check: install
+	$(PY) -m codegen check
+
+## lint: ruff lint and format check, mypy --strict
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy codegen runtime generated
+
+typecheck: install
+	$(VENV)/bin/mypy codegen runtime generated
+
+## test: the whole suite (unit, contract, integration on real servers it starts itself)
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: install
+	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
+
+test-contract: install
+	$(PY) -m pytest tests/contract $(PYTEST_ARGS)
+
+test-integration: install
+	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
+
+## test-slow: only the slow fault tests (CI runs them as part of `make test` too)
+test-slow: install
+	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+clean:
+	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache

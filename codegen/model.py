@@ -1,0 +1,198 @@
+"""The intermediate model of the whole catalog: what every later stage reads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from codegen.loader import Ref
+
+__all__ = [
+    "Body",
+    "Catalog",
+    "Channel",
+    "ConsumerDefaults",
+    "Endpoint",
+    "Example",
+    "Message",
+    "Operation",
+    "Parameter",
+    "Response",
+    "Service",
+    "Stream",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A named example value and where it is written."""
+
+    name: str
+    value: Any
+    place: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """A JetStream stream of `platform.yaml`."""
+
+    name: str
+    subjects: tuple[str, ...]
+    retention: str
+    max_age: float
+    replicas: int
+    duplicate_window: float
+    description: str
+    place: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerDefaults:
+    """Consumer settings that apply where an operation's `x-consumer` is silent."""
+
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
+    max_ack_pending: int = 1000
+    concurrency: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A message: its name, docs, payload schema and examples."""
+
+    name: str
+    title: str
+    summary: str
+    description: str
+    payload: Ref
+    examples: tuple[Example, ...]
+    place: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Channel:
+    """A subject owned by the one service whose document defines it."""
+
+    key: str
+    subject: str
+    description: str
+    owner: str
+    message: Message
+    place: Ref
+
+    @property
+    def kind(self) -> Literal["event", "command"]:
+        """Commands live under `<context>.cmd.`; everything else is an event."""
+        return "command" if ".cmd." in self.subject else "event"
+
+    @property
+    def context(self) -> str:
+        """First token of the subject: the stream's context."""
+        return self.subject.split(".", 1)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """A send or receive operation of one service on one channel."""
+
+    service: str
+    key: str
+    action: Literal["send", "receive"]
+    channel: Channel
+    summary: str
+    consumer: ConsumerDefaults
+    durable: str | None
+    place: Ref
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """A path or query parameter of an endpoint (its schema resolved)."""
+
+    name: str
+    location: Literal["path", "query"]
+    required: bool
+    description: str
+    schema: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Body:
+    """A JSON body: the named schema it references and its examples."""
+
+    schema: Ref
+    examples: tuple[Example, ...]
+    content_type: str = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    """One documented response of an endpoint."""
+
+    status: int
+    description: str
+    body: Body | None
+    content_type: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A REST operation."""
+
+    service: str
+    operation_id: str
+    method: str
+    path: str
+    summary: str
+    description: str
+    parameters: tuple[Parameter, ...]
+    request: Body | None
+    responses: tuple[Response, ...]
+    links: tuple[str, ...]
+    emits: tuple[str, ...]
+    place: Ref
+
+    @property
+    def success(self) -> Response:
+        """The first 2xx response: what the handler returns."""
+        return next(r for r in self.responses if 200 <= r.status < 300)
+
+
+@dataclass(slots=True)
+class Service:
+    """One service: its documents, operations and endpoints."""
+
+    name: str
+    title: str = ""
+    description: str = ""
+    asyncapi: str | None = None
+    openapi: str | None = None
+    sends: list[Operation] = field(default_factory=list)
+    receives: list[Operation] = field(default_factory=list)
+    endpoints: list[Endpoint] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Catalog:
+    """Every service, channel and stream of the platform."""
+
+    services: dict[str, Service] = field(default_factory=dict)
+    channels: dict[Ref, Channel] = field(default_factory=dict)
+    streams: list[Stream] = field(default_factory=list)
+    defaults: ConsumerDefaults = field(default_factory=ConsumerDefaults)
+
+    def stream_of(self, subject: str) -> list[Stream]:
+        """The streams whose subject filters capture `subject`."""
+        return [s for s in self.streams if any(_matches(f, subject) for f in s.subjects)]
+
+
+def _matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching with `*` and `>` wildcards."""
+    p, s = pattern.split("."), subject.split(".")
+    for i, token in enumerate(p):
+        if token == ">":
+            return len(s) > i
+        if i >= len(s) or (token != "*" and token != s[i]):
+            return False
+    return len(p) == len(s)

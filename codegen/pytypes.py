@@ -1,0 +1,68 @@
+"""Python annotations and FastAPI parameter declarations computed from JSON Schemas."""
+
+from __future__ import annotations
+
+import keyword
+from typing import Any
+
+from codegen.model import Parameter
+from codegen.naming import snake
+
+__all__ = ["annotation", "param_declaration", "python_literal"]
+
+_FORMATS = {"uuid": "UUID", "date-time": "datetime", "date": "date"}
+_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
+_CONSTRAINTS = {
+    "minimum": "ge",
+    "maximum": "le",
+    "exclusiveMinimum": "gt",
+    "exclusiveMaximum": "lt",
+    "minLength": "min_length",
+    "maxLength": "max_length",
+    "pattern": "pattern",
+    "minItems": "min_length",
+    "maxItems": "max_length",
+}
+
+
+def python_literal(value: Any) -> str:
+    """A Python source literal for a JSON value."""
+    return repr(value)
+
+
+def annotation(schema: dict[str, Any]) -> str:
+    """The Python type of a (resolved) parameter schema."""
+    if "enum" in schema:
+        return "Literal[" + ", ".join(python_literal(v) for v in schema["enum"]) + "]"
+    kind = schema.get("type", "string")
+    if kind == "array":
+        return f"list[{annotation(schema.get('items') or {})}]"
+    if kind == "string" and schema.get("format") in _FORMATS:
+        return _FORMATS[schema["format"]]
+    return _TYPES.get(kind, "str")
+
+
+def param_declaration(param: Parameter) -> tuple[str, str, str]:
+    """(python name, route parameter source, protocol parameter source) for one parameter."""
+    name = snake(param.name) if not param.name.islower() else param.name.replace("-", "_")
+    if keyword.iskeyword(name):
+        name += "_"
+    base = annotation(param.schema)
+    kwargs = [f"description={param.description!r}"] if param.description else []
+    if name != param.name:
+        kwargs.append(f"alias={param.name!r}")
+    kwargs += [
+        f"{arg}={python_literal(param.schema[key])}"
+        for key, arg in _CONSTRAINTS.items()
+        if key in param.schema
+    ]
+    source = "Path" if param.location == "path" else "Query"
+    if param.required:
+        typed, default = base, ""
+    elif "default" in param.schema:
+        typed, default = base, f" = {python_literal(param.schema['default'])}"
+    else:
+        typed, default = f"{base} | None", " = None"
+    route = f"{name}: Annotated[{typed}, {source}({', '.join(kwargs)})]{default}"
+    protocol = f"{name}: {typed}{default}"
+    return name, route, protocol

@@ -1,0 +1,1 @@
+"""A4CO runtime: the library generated code and services run on."""

@@ -1,0 +1,139 @@
+"""Ports of the bus: what generated code declares and what backends implement.
+
+Generated `events.py` modules describe channels and subscriptions with these types; a
+backend (`runtime.bus.nats`, `runtime.bus.memory`) carries them. No driver is imported here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Literal, Protocol, TypeVar
+
+from pydantic import BaseModel
+
+from runtime.errors import ConfigurationError
+
+__all__ = [
+    "BoundSubscription",
+    "Channel",
+    "ConsumerPolicy",
+    "EventSink",
+    "MessageContext",
+    "StreamSpec",
+    "Subscription",
+    "bind_handlers",
+]
+
+M = TypeVar("M", bound=BaseModel)
+MessageKind = Literal["event", "command"]
+
+
+@dataclass(frozen=True, slots=True)
+class Channel(Generic[M]):
+    """A subject with one message model, owned by the one service that sends on it."""
+
+    subject: str
+    message: str
+    model: type[M]
+    kind: MessageKind
+    owner: str
+
+    @property
+    def ce_type(self) -> str:
+        """CloudEvents type of the messages on this channel (`a4co.order.created.v1`)."""
+        return f"a4co.{self.subject}"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerPolicy:
+    """Delivery policy of a durable consumer (from the operation's `x-consumer`)."""
+
+    max_deliver: int = 5
+    ack_wait: float = 30.0
+    backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
+    max_ack_pending: int = 1000
+    concurrency: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """One receive operation: which channel, which stream, which durable, which handler."""
+
+    channel: Channel[Any]
+    stream: str
+    durable: str
+    handler: str
+    operation: str
+    policy: ConsumerPolicy = field(default_factory=ConsumerPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSpec:
+    """A JetStream stream declared in `contracts/platform.yaml`."""
+
+    name: str
+    subjects: tuple[str, ...]
+    retention: Literal["limits", "interest", "workqueue"] = "limits"
+    max_age: float = 0.0
+    replicas: int = 1
+    duplicate_window: float = 120.0
+    storage: Literal["file", "memory"] = "file"
+
+
+@dataclass(frozen=True, slots=True)
+class MessageContext:
+    """Envelope of a received message: the CloudEvents headers and delivery facts."""
+
+    id: str
+    type: str
+    source: str
+    time: datetime
+    subject: str
+    correlation_id: str
+    causation_id: str | None = None
+    traceparent: str | None = None
+    bus_subject: str = ""
+    stream_sequence: int = 0
+    attempt: int = 1
+
+
+class EventSink(Protocol):
+    """Where a generated `Publisher` sends: a bus backend or a transactional outbox."""
+
+    async def send(
+        self,
+        channel: Channel[M],
+        payload: M,
+        *,
+        aggregate_id: str,
+        cause: MessageContext | None = None,
+        message_id: str | None = None,
+    ) -> str:
+        """Send `payload` on `channel`; return the message id (`ce-id`)."""
+        ...
+
+
+Handler = Callable[[Any, MessageContext], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class BoundSubscription:
+    """A subscription joined to the coroutine that handles it."""
+
+    subscription: Subscription
+    handle: Handler
+
+
+def bind_handlers(
+    service: str, handlers: object, subscriptions: tuple[Subscription, ...]
+) -> tuple[BoundSubscription, ...]:
+    """Join every subscription to its handler method; fail naming each one missing."""
+    missing = [s for s in subscriptions if not callable(getattr(handlers, s.handler, None))]
+    if missing:
+        names = ", ".join(f"{s.handler} ({s.operation})" for s in missing)
+        raise ConfigurationError(
+            f"the {service} service's handlers {type(handlers).__name__} lack: {names}"
+        )
+    return tuple(BoundSubscription(s, getattr(handlers, s.handler)) for s in subscriptions)

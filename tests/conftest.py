@@ -1,0 +1,77 @@
+"""Session fixtures: real NATS, PostgreSQL and Redis, embedded unless A4CO_*_URL names one.
+
+Each server starts on first use and once per session, so a test that needs only NATS does
+not wait for PostgreSQL. Embedded servers keep their data in the session's temp dir.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runtime.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
+
+
+@pytest.fixture(scope="session")
+def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's data folder for embedded servers (one sub-folder per server)."""
+    return tmp_path_factory.mktemp("a4co-infra")
+
+
+@pytest.fixture(scope="session")
+def nats_server(infra_dir: Path) -> Iterator[ServerHandle]:
+    """NATS with JetStream: A4CO_NATS_URL's server, or an embedded one stopped at the end."""
+    server = start_nats(infra_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(infra_dir: Path) -> Iterator[ServerHandle]:
+    """PostgreSQL: A4CO_DATABASE_URL's server, or an embedded one stopped at the end."""
+    server = start_postgres(infra_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_server(infra_dir: Path) -> Iterator[ServerHandle]:
+    """Redis: A4CO_REDIS_URL's server, or an embedded one stopped at the end."""
+    server = start_redis(infra_dir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def infra(
+    nats_server: ServerHandle, postgres_server: ServerHandle, redis_server: ServerHandle
+) -> InfraStack:
+    """All three servers; `infra.urls` gives their URLs. Each server fixture stops its own."""
+    return InfraStack(nats=nats_server, postgres=postgres_server, redis=redis_server)
+
+
+@pytest.fixture(scope="session")
+def nats_url(nats_server: ServerHandle) -> str:
+    """URL of the session's NATS server."""
+    return nats_server.url
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres_server: ServerHandle) -> str:
+    """asyncpg URL of the session's PostgreSQL database."""
+    return postgres_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: ServerHandle) -> str:
+    """URL of the session's Redis server."""
+    return redis_server.url
+
+
+@pytest.fixture
+def unique_id() -> str:
+    """A short id unique to the test, to name its streams, tables and keys apart."""
+    return uuid.uuid4().hex[:12]
