@@ -1,0 +1,128 @@
+"""The one FastAPI app factory: problem+json errors, health, metrics, correlation ids."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
+
+__all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_app"]
+
+CORRELATION_HEADER = "x-correlation-id"
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+def _problem_response(problem: Problem, correlation_id: str | None = None) -> JSONResponse:
+    headers = {CORRELATION_HEADER: correlation_id} if correlation_id else None
+    return JSONResponse(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def create_app(
+    service: str,
+    routers: Sequence[APIRouter],
+    *,
+    readiness: Sequence[ReadinessCheck] = (),
+    registry: CollectorRegistry | None = None,
+    version: str = "1.0.0",
+) -> FastAPI:
+    """A service's HTTP app: its generated routers plus the platform's endpoints and errors."""
+    app = FastAPI(title=f"A4CO {service} service", version=version)
+    metrics = registry or CollectorRegistry()
+    requests = Counter(
+        "http_requests", "HTTP requests answered", ["service", "status"], registry=metrics
+    )
+    for router in routers:
+        app.include_router(router)
+    _install_errors(app)
+
+    @app.middleware("http")
+    async def correlate(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
+        request.state.correlation_id = correlation_id
+        response = await call_next(request)
+        response.headers[CORRELATION_HEADER] = correlation_id
+        requests.labels(service, str(response.status_code)).inc()
+        return response
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        results = [await check() for check in readiness]
+        if all(results):
+            return JSONResponse({"status": "ready", "service": service})
+        return _problem_response(
+            Problem(title="Not Ready", status=503, detail=f"{results.count(False)} check(s) failed")
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _install_errors(app: FastAPI) -> None:
+    def correlation(request: Request) -> str | None:
+        return getattr(request.state, "correlation_id", None)
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return _problem_response(exc.problem, correlation(request))
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        errors: list[dict[str, Any]] = list(exc.errors())
+        malformed = any(e.get("type") == "json_invalid" for e in errors)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}" for e in errors[:5]
+        )
+        problem = Problem(
+            title="Bad Request" if malformed else "Unprocessable Content",
+            status=400 if malformed else 422,
+            detail=detail[:500],
+        )
+        return _problem_response(problem, correlation(request))
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        problem = Problem(
+            title=_TITLES.get(exc.status_code, "Error"),
+            status=exc.status_code,
+            detail=str(exc.detail) if exc.detail else None,
+        )
+        return _problem_response(problem, correlation(request))
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    422: "Unprocessable Content",
+    429: "Too Many Requests",
+    503: "Service Unavailable",
+}

@@ -1,0 +1,162 @@
+"""The app factory with a generated router and the generated client, in process (no I/O)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import UUID
+
+import httpx
+import pytest
+
+from generated.order.api import build_router
+from generated.order.client import OrderClient
+from generated.order.models import (
+    CancelOrderRequest,
+    Delivery,
+    Money,
+    Order,
+    OrderItem,
+    OrderPage,
+    PlaceOrderRequest,
+    StockLine,
+)
+from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, ProblemError, create_app
+
+ARTISAN = UUID("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")
+
+
+class OrdersApi:
+    """A tiny in-memory implementation of the generated order `Api` protocol."""
+
+    def __init__(self) -> None:
+        self.orders: dict[UUID, Order] = {}
+
+    async def place_order(self, body: PlaceOrderRequest) -> Order:
+        now = datetime.now(UTC)
+        items = [
+            OrderItem(
+                product_id=i.product_id,
+                artisan_id=ARTISAN,
+                quantity=i.quantity,
+                unit_price=Money(amount_minor=1000, currency="EUR"),
+            )
+            for i in body.items
+        ]
+        total = sum(i.quantity * 1000 for i in body.items)
+        order = Order(
+            order_id=uuid.uuid4(),
+            customer_id=body.customer_id,
+            status="pending",
+            items=items,
+            total=Money(amount_minor=total, currency="EUR"),
+            delivery=body.delivery,
+            placed_at=now,
+            updated_at=now,
+        )
+        self.orders[order.order_id] = order
+        return order
+
+    async def get_order(self, order_id: UUID) -> Order:
+        if order_id not in self.orders:
+            raise ProblemError(404, "Not Found", f"No order {order_id}.")
+        return self.orders[order_id]
+
+    async def list_orders(
+        self, *, customer_id: UUID, status: Any = None, limit: int = 20, cursor: str | None = None
+    ) -> OrderPage:
+        mine = [o for o in self.orders.values() if o.customer_id == customer_id]
+        return OrderPage(items=mine[:limit])
+
+    async def cancel_order(self, order_id: UUID, body: CancelOrderRequest) -> Order:
+        order = await self.get_order(order_id)
+        if order.status != "pending":
+            raise ProblemError(409, "Conflict", "The order can no longer be cancelled.")
+        self.orders[order_id] = order.model_copy(update={"status": "cancelled"})
+        return self.orders[order_id]
+
+
+@pytest.fixture
+def http() -> httpx.AsyncClient:
+    ready: list[bool] = [True]
+
+    async def check() -> bool:
+        return ready[0]
+
+    app = create_app("order", [build_router(OrdersApi())], readiness=[check])
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://order")
+    client.ready = ready  # type: ignore[attr-defined]
+    return client
+
+
+def place(method: Literal["standard", "pickup"] = "pickup") -> PlaceOrderRequest:
+    return PlaceOrderRequest(
+        customer_id=uuid.uuid4(),
+        card_token="tok_visa_ok",
+        items=[StockLine(product_id=uuid.uuid4(), quantity=2)],
+        delivery=Delivery(method=method),
+    )
+
+
+async def test_generated_client_round_trips_through_the_generated_router(
+    http: httpx.AsyncClient,
+) -> None:
+    client = OrderClient("http://order", http=http)
+    order = await client.place_order(place())
+    assert order.status == "pending" and order.total.amount_minor == 2000
+    assert await client.get_order(order.order_id) == order
+    page = await client.list_orders(customer_id=order.customer_id)
+    assert [o.order_id for o in page.items] == [order.order_id]
+    cancelled = await client.cancel_order(order.order_id, CancelOrderRequest(reason="no"))
+    assert cancelled.status == "cancelled"
+
+
+async def test_domain_problem_reaches_the_client_as_problem_error(http: httpx.AsyncClient) -> None:
+    client = OrderClient("http://order", http=http)
+    with pytest.raises(ProblemError) as caught:
+        await client.get_order(uuid.uuid4())
+    assert caught.value.status == 404 and caught.value.problem.title == "Not Found"
+
+
+async def test_malformed_json_is_a_400_problem(http: httpx.AsyncClient) -> None:
+    response = await http.post(
+        "/orders", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.json()["status"] == 400
+
+
+async def test_contract_violation_is_a_422_problem_naming_the_field(
+    http: httpx.AsyncClient,
+) -> None:
+    body = place().model_dump(mode="json")
+    body["items"][0]["quantity"] = 0
+    response = await http.post("/orders", json=body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "quantity" in response.json()["detail"]
+
+
+async def test_unknown_route_is_a_404_problem(http: httpx.AsyncClient) -> None:
+    response = await http.get("/nowhere")
+    assert (response.status_code, response.headers["content-type"]) == (404, PROBLEM_JSON)
+
+
+async def test_correlation_id_is_echoed_or_created(http: httpx.AsyncClient) -> None:
+    given = await http.get("/healthz", headers={CORRELATION_HEADER: "abc-123"})
+    assert given.headers[CORRELATION_HEADER] == "abc-123"
+    created = await http.get("/healthz")
+    assert uuid.UUID(created.headers[CORRELATION_HEADER])
+
+
+async def test_readiness_follows_its_checks_and_metrics_count_requests(
+    http: httpx.AsyncClient,
+) -> None:
+    assert (await http.get("/readyz")).status_code == 200
+    http.ready[0] = False  # type: ignore[attr-defined]
+    not_ready = await http.get("/readyz")
+    assert not_ready.status_code == 503 and not_ready.headers["content-type"] == PROBLEM_JSON
+    metrics = (await http.get("/metrics")).text
+    assert 'http_requests_total{service="order",status="503"}' in metrics
