@@ -1,0 +1,224 @@
+"""Ports of the event store: records, the transaction a handler works in, and errors.
+
+PlatformError
+ ├── ContractError            a new event whose payload is not JSON
+ ├── ConcurrencyError
+ │    └── VersionConflictError   an append whose expected version is not the stream's
+ └── EventStoreError
+      └── DuplicateEventError    an event id that is already recorded
+
+A backend implements `Transaction` and `EventStore.transaction()`; every other operation
+of `EventStore` opens its own transaction. No driver is imported here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, TypeVar
+
+from runtime.errors import ConcurrencyError, ContractError, PlatformError
+
+__all__ = [
+    "DuplicateEventError",
+    "EventStore",
+    "EventStoreError",
+    "NewEvent",
+    "RecordedEvent",
+    "Snapshot",
+    "Transaction",
+    "VersionConflictError",
+    "retrying",
+]
+
+T = TypeVar("T")
+
+
+class EventStoreError(PlatformError):
+    """Base of the event store's own errors."""
+
+
+class DuplicateEventError(EventStoreError):
+    """An appended event carries an event id that is already recorded."""
+
+    def __init__(self, event_id: uuid.UUID) -> None:
+        super().__init__(f"event {event_id} is already recorded")
+        self.event_id = event_id
+
+
+class VersionConflictError(ConcurrencyError):
+    """A stream's version is not the one the append expected (someone appended first)."""
+
+    def __init__(self, stream_id: str, expected: int, actual: int | None) -> None:
+        found = "a newer version" if actual is None else f"version {actual}"
+        super().__init__(
+            f"stream {stream_id!r}: expected version {expected}, but the store has {found}"
+        )
+        self.stream_id = stream_id
+        self.expected = expected
+        self.actual = actual
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append: CloudEvents type, bus subject, JSON payload and headers."""
+
+    type: str
+    subject: str
+    payload: bytes
+    aggregate_id: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    event_id: uuid.UUID = field(default_factory=uuid.uuid4)
+
+    def __post_init__(self) -> None:
+        try:  # fail at the caller, not later in the jsonb column
+            json.loads(self.payload)
+        except ValueError as exc:
+            raise ContractError(
+                f"the payload of event {self.event_id} ({self.type}) is not JSON"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored: its stream version and its global position."""
+
+    position: int
+    stream_id: str
+    version: int
+    event_id: uuid.UUID
+    type: str
+    subject: str
+    payload: bytes
+    aggregate_id: str
+    headers: Mapping[str, str]
+    recorded_at: datetime
+
+    def json(self) -> object:
+        """The payload, parsed (a backend may normalise its bytes, never its value)."""
+        return json.loads(self.payload)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """An aggregate's state at a stream version, to load only the events after it."""
+
+    stream_id: str
+    version: int
+    state: bytes
+
+
+class Transaction(Protocol):
+    """One database transaction: appends, inbox records and checkpoints commit together."""
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: list[NewEvent]
+    ) -> list[RecordedEvent]:
+        """Append after `expected_version` (0 for a new stream) or raise VersionConflictError."""
+        ...
+
+    async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after `after_version`, oldest first."""
+        ...
+
+    async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
+        """Up to `limit` events of every stream after `after_position`, in position order."""
+        ...
+
+    async def seen(self, message_id: str, consumer: str) -> bool:
+        """Record the message in the inbox; True if `consumer` already processed it."""
+        ...
+
+    async def checkpoint(self, name: str) -> int:
+        """The projection's last processed position (0 if it never ran)."""
+        ...
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        """Store the projection's position, committed with its read-model write."""
+        ...
+
+    async def save_snapshot(self, stream_id: str, version: int, state: bytes) -> None:
+        """Keep `state` as the stream's snapshot unless a newer one is stored."""
+        ...
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The stream's latest snapshot, if any."""
+        ...
+
+
+class EventStore(ABC):
+    """An event store; each shortcut below runs in a transaction of its own."""
+
+    @abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A transaction committed when the block ends, rolled back if it raises."""
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: list[NewEvent]
+    ) -> list[RecordedEvent]:
+        """Append in a transaction of its own; see `Transaction.append`."""
+        async with self.transaction() as tx:
+            return await tx.append(stream_id, expected_version, events)
+
+    async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after `after_version`, oldest first."""
+        async with self.transaction() as tx:
+            return await tx.load(stream_id, after_version)
+
+    async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
+        """Up to `limit` events after `after_position`, in position order.
+
+        Positions come from a sequence, so concurrent appends may commit out of position
+        order: a reader that follows live appends should use the bus, not this.
+        """
+        async with self.transaction() as tx:
+            return await tx.read_all(after_position, limit)
+
+    async def save_snapshot(self, stream_id: str, version: int, state: bytes) -> None:
+        """Keep `state` as the stream's snapshot at `version`."""
+        async with self.transaction() as tx:
+            await tx.save_snapshot(stream_id, version, state)
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The stream's latest snapshot, if any."""
+        async with self.transaction() as tx:
+            return await tx.load_snapshot(stream_id)
+
+    async def checkpoint(self, name: str) -> int:
+        """The projection's last processed position (0 if it never ran)."""
+        async with self.transaction() as tx:
+            return await tx.checkpoint(name)
+
+    async def rebuild(
+        self, name: str, truncate: Callable[[Transaction], Awaitable[None]] | None = None
+    ) -> None:
+        """Reset the projection's checkpoint to 0, after `truncate` empties its read model."""
+        async with self.transaction() as tx:
+            if truncate is not None:
+                await truncate(tx)
+            await tx.set_checkpoint(name, 0)
+
+
+async def retrying(
+    command: Callable[[], Awaitable[T]], attempts: int = 5, *, delay: float = 0.005
+) -> T:
+    """Run `command` (which reloads its aggregate) again after a ConcurrencyError.
+
+    Waits a random time up to `delay` times the attempt number between attempts, so
+    contenders spread out; the last attempt's error is raised.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await command()
+        except ConcurrencyError:
+            if attempt == attempts:
+                raise
+        await asyncio.sleep(random.uniform(0, delay * attempt))
+    raise ValueError(f"attempts should be at least 1, not {attempts}")

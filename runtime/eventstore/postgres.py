@@ -1,0 +1,274 @@
+"""The PostgreSQL event store: one schema per service holding events, snapshots, inbox, checkpoints.
+
+The `events` table doubles as the transactional outbox (`published_at IS NULL` rows are
+pending; see `runtime.outbox`). asyncpg errors are translated here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from runtime.errors import ConfigurationError
+from runtime.eventstore.base import (
+    DuplicateEventError,
+    EventStore,
+    NewEvent,
+    RecordedEvent,
+    Snapshot,
+    VersionConflictError,
+)
+
+__all__ = [
+    "EVENT_COLUMNS",
+    "PostgresEventStore",
+    "PostgresTransaction",
+    "checked_schema",
+    "migrate",
+    "outbox_channel",
+    "record",
+]
+
+_SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,49}")
+_VERSION_KEY = "events_stream_version_key"
+
+_DDL = """
+CREATE SCHEMA IF NOT EXISTS "{s}";
+CREATE TABLE IF NOT EXISTS "{s}".events (
+    position bigserial PRIMARY KEY,
+    stream_id text NOT NULL,
+    version integer NOT NULL CHECK (version > 0),
+    event_id uuid NOT NULL CONSTRAINT events_event_id_key UNIQUE,
+    type text NOT NULL,
+    subject text NOT NULL,
+    aggregate_id text NOT NULL,
+    payload jsonb NOT NULL,
+    headers jsonb NOT NULL DEFAULT '{{}}',
+    recorded_at timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz,
+    CONSTRAINT events_stream_version_key UNIQUE (stream_id, version)
+);
+CREATE INDEX IF NOT EXISTS events_pending_idx
+    ON "{s}".events (position) WHERE published_at IS NULL;
+CREATE TABLE IF NOT EXISTS "{s}".snapshots (
+    stream_id text PRIMARY KEY,
+    version integer NOT NULL,
+    state bytea NOT NULL,
+    recorded_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS "{s}".inbox (
+    consumer text NOT NULL,
+    message_id text NOT NULL,
+    processed_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (consumer, message_id)
+);
+CREATE TABLE IF NOT EXISTS "{s}".checkpoints (
+    name text PRIMARY KEY,
+    position bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+"""
+
+EVENT_COLUMNS = (  # what `record` reads
+    "position, stream_id, version, event_id, type, subject, aggregate_id,"
+    " payload::text AS payload, headers::text AS headers, recorded_at"
+)
+
+
+def checked_schema(schema: str) -> str:
+    """`schema` if it is a safe service schema name, else a ConfigurationError naming it."""
+    if not _SCHEMA_NAME.fullmatch(schema):
+        raise ConfigurationError(
+            f"event store schema {schema!r} should be 1-50 lower-case letters, digits and"
+            " underscores, not starting with a digit or pg_"
+        )
+    return schema
+
+
+def outbox_channel(schema: str) -> str:
+    """The LISTEN/NOTIFY channel announcing appends to `schema`'s events."""
+    return f"a4co_outbox_{checked_schema(schema)}"
+
+
+async def migrate(conn: Any, schema: str) -> None:
+    """Create `schema` and its tables if missing; concurrent callers wait for each other."""
+    ddl = _DDL.format(s=checked_schema(schema))
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.migrate.{schema}")
+        await conn.execute(ddl)
+
+
+def record(row: Any) -> RecordedEvent:
+    """A RecordedEvent from a row selected with the events columns."""
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=row["stream_id"],
+        version=row["version"],
+        event_id=row["event_id"],
+        type=row["type"],
+        subject=row["subject"],
+        payload=row["payload"].encode(),
+        aggregate_id=row["aggregate_id"],
+        headers=json.loads(row["headers"]),
+        recorded_at=row["recorded_at"],
+    )
+
+
+class PostgresTransaction:
+    """A transaction on one pooled connection; `connection` runs the handler's own SQL."""
+
+    def __init__(self, connection: Any, schema: str) -> None:
+        self.connection = connection
+        self._s = f'"{schema}"'
+        self._channel = outbox_channel(schema)
+
+    async def append(
+        self, stream_id: str, expected_version: int, events: list[NewEvent]
+    ) -> list[RecordedEvent]:
+        """Append after `expected_version`; a conflict aborts the transaction and raises."""
+        current: int = await self.connection.fetchval(
+            f"SELECT coalesce(max(version), 0) FROM {self._s}.events WHERE stream_id = $1",
+            stream_id,
+        )
+        if current != expected_version:
+            raise VersionConflictError(stream_id, expected_version, current)
+        if not events:
+            return []
+        try:
+            rows = await self.connection.fetch(
+                f"INSERT INTO {self._s}.events"
+                " (stream_id, version, event_id, type, subject, aggregate_id, payload, headers)"
+                " SELECT $1, v, e, t, sj, a, p::jsonb, h::jsonb FROM unnest("
+                "$2::int[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]"
+                ") AS u(v, e, t, sj, a, p, h) RETURNING position, version, recorded_at",
+                stream_id,
+                list(range(expected_version + 1, expected_version + 1 + len(events))),
+                [e.event_id for e in events],
+                [e.type for e in events],
+                [e.subject for e in events],
+                [e.aggregate_id for e in events],
+                [e.payload.decode() for e in events],
+                [json.dumps(dict(e.headers)) for e in events],
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == _VERSION_KEY:
+                raise VersionConflictError(stream_id, expected_version, None) from exc
+            raise DuplicateEventError(_duplicate_id(events, exc)) from exc
+        await self.connection.execute("SELECT pg_notify($1, '')", self._channel)
+        by_version = {row["version"]: row for row in rows}
+        return [
+            _recorded(event, stream_id, by_version[version])
+            for version, event in enumerate(events, start=expected_version + 1)
+        ]
+
+    async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
+        """The stream's events after `after_version`, oldest first."""
+        rows = await self.connection.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM {self._s}.events"
+            " WHERE stream_id = $1 AND version > $2 ORDER BY version",
+            stream_id,
+            after_version,
+        )
+        return [record(row) for row in rows]
+
+    async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
+        """Up to `limit` events after `after_position`, in position order."""
+        rows = await self.connection.fetch(
+            f"SELECT {EVENT_COLUMNS} FROM {self._s}.events"
+            " WHERE position > $1 ORDER BY position LIMIT $2",
+            after_position,
+            limit,
+        )
+        return [record(row) for row in rows]
+
+    async def seen(self, message_id: str, consumer: str) -> bool:
+        """Insert the inbox row; True if it was there (waits for a peer's commit)."""
+        inserted = await self.connection.fetchval(
+            f"INSERT INTO {self._s}.inbox (consumer, message_id) VALUES ($1, $2)"
+            " ON CONFLICT DO NOTHING RETURNING true",
+            consumer,
+            message_id,
+        )
+        return inserted is None
+
+    async def checkpoint(self, name: str) -> int:
+        """The projection's last processed position (0 if it never ran)."""
+        position = await self.connection.fetchval(
+            f"SELECT position FROM {self._s}.checkpoints WHERE name = $1", name
+        )
+        return 0 if position is None else int(position)
+
+    async def set_checkpoint(self, name: str, position: int) -> None:
+        """Store the projection's position in this transaction."""
+        await self.connection.execute(
+            f"INSERT INTO {self._s}.checkpoints (name, position) VALUES ($1, $2)"
+            " ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = now()",
+            name,
+            position,
+        )
+
+    async def save_snapshot(self, stream_id: str, version: int, state: bytes) -> None:
+        """Keep `state` as the stream's snapshot unless a newer one is stored."""
+        await self.connection.execute(
+            f"INSERT INTO {self._s}.snapshots AS s (stream_id, version, state)"
+            " VALUES ($1, $2, $3) ON CONFLICT (stream_id) DO UPDATE"
+            " SET version = excluded.version, state = excluded.state, recorded_at = now()"
+            " WHERE s.version <= excluded.version",
+            stream_id,
+            version,
+            state,
+        )
+
+    async def load_snapshot(self, stream_id: str) -> Snapshot | None:
+        """The stream's latest snapshot, if any."""
+        row = await self.connection.fetchrow(
+            f"SELECT version, state FROM {self._s}.snapshots WHERE stream_id = $1", stream_id
+        )
+        return None if row is None else Snapshot(stream_id, row["version"], bytes(row["state"]))
+
+
+class PostgresEventStore(EventStore):
+    """An event store in the service's schema, over an asyncpg pool the caller owns."""
+
+    def __init__(self, pool: Any, schema: str) -> None:
+        self._pool = pool
+        self.schema = checked_schema(schema)
+
+    async def migrate(self) -> None:
+        """Create the schema and its tables if missing."""
+        async with self._pool.acquire() as conn:
+            await migrate(conn, self.schema)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[PostgresTransaction]:
+        """A transaction committed when the block ends, rolled back if it raises."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield PostgresTransaction(conn, self.schema)
+
+
+def _recorded(event: NewEvent, stream_id: str, row: Any) -> RecordedEvent:
+    """The recorded form of an event just inserted as `row`."""
+    return RecordedEvent(
+        position=row["position"],
+        stream_id=stream_id,
+        version=row["version"],
+        event_id=event.event_id,
+        type=event.type,
+        subject=event.subject,
+        payload=event.payload,
+        aggregate_id=event.aggregate_id,
+        headers=dict(event.headers),
+        recorded_at=row["recorded_at"],
+    )
+
+
+def _duplicate_id(events: list[NewEvent], exc: Exception) -> uuid.UUID:
+    """The event id the unique violation names, or the first one appended."""
+    detail = str(getattr(exc, "detail", "") or "")
+    return next((e.event_id for e in events if str(e.event_id) in detail), events[0].event_id)

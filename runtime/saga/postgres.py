@@ -1,0 +1,98 @@
+"""Saga states in PostgreSQL, in the service's schema next to its events."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from runtime.errors import ConcurrencyError
+from runtime.eventstore.base import Transaction
+from runtime.eventstore.postgres import checked_schema
+from runtime.saga.base import SagaState
+
+__all__ = ["PostgresSagaStore"]
+
+
+class PostgresSagaStore:
+    """The `sagas` table of one schema."""
+
+    def __init__(self, schema: str) -> None:
+        self._table = f'"{checked_schema(schema)}".sagas'
+
+    async def migrate(self, connection: Any) -> None:
+        """Create the table and its deadline index if they are missing."""
+        await connection.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table} ("
+            " saga_id text PRIMARY KEY, step text NOT NULL, data jsonb NOT NULL,"
+            " deadline timestamptz, version integer NOT NULL,"
+            " updated_at timestamptz NOT NULL DEFAULT now())"
+        )
+        await connection.execute(
+            f"CREATE INDEX IF NOT EXISTS sagas_deadline ON {self._table} (deadline)"
+            " WHERE deadline IS NOT NULL"
+        )
+
+    async def get(self, tx: Transaction, saga_id: str, *, lock: bool = True) -> SagaState | None:
+        """The saga's state, `FOR UPDATE` when `lock`."""
+        row = await _conn(tx).fetchrow(
+            f"SELECT * FROM {self._table} WHERE saga_id = $1" + (" FOR UPDATE" if lock else ""),
+            saga_id,
+        )
+        return _state(row) if row else None
+
+    async def put(self, tx: Transaction, state: SagaState) -> SagaState:
+        """Insert a new saga (version 0) or update the stored one at `state.version`."""
+        data = json.dumps(state.data, sort_keys=True, default=str)
+        if state.version == 0:
+            inserted = await _conn(tx).fetchval(
+                f"INSERT INTO {self._table} (saga_id, step, data, deadline, version)"
+                " VALUES ($1, $2, $3::jsonb, $4, 1) ON CONFLICT DO NOTHING RETURNING version",
+                state.saga_id,
+                state.step,
+                data,
+                state.deadline,
+            )
+            if inserted is None:
+                raise ConcurrencyError(f"saga {state.saga_id} already exists")
+        else:
+            updated = await _conn(tx).fetchval(
+                f"UPDATE {self._table} SET step = $2, data = $3::jsonb, deadline = $4,"
+                " version = version + 1, updated_at = now()"
+                " WHERE saga_id = $1 AND version = $5 RETURNING version",
+                state.saga_id,
+                state.step,
+                data,
+                state.deadline,
+                state.version,
+            )
+            if updated is None:
+                raise ConcurrencyError(
+                    f"saga {state.saga_id} changed since version {state.version}"
+                )
+        return SagaState(state.saga_id, state.step, state.data, state.deadline, state.version + 1)
+
+    async def claim_due(self, tx: Transaction, now: datetime, limit: int) -> list[SagaState]:
+        """Sagas past their deadline, `FOR UPDATE SKIP LOCKED`."""
+        rows = await _conn(tx).fetch(
+            f"SELECT * FROM {self._table} WHERE deadline IS NOT NULL AND deadline <= $1"
+            " ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [_state(r) for r in rows]
+
+    async def count_by_step(self, tx: Transaction) -> dict[str, int]:
+        """How many sagas are in each step."""
+        rows = await _conn(tx).fetch(f"SELECT step, count(*) AS n FROM {self._table} GROUP BY step")
+        return {r["step"]: r["n"] for r in rows}
+
+
+def _conn(tx: Transaction) -> Any:
+    return tx.connection  # type: ignore[attr-defined]
+
+
+def _state(row: Any) -> SagaState:
+    return SagaState(
+        row["saga_id"], row["step"], json.loads(row["data"]), row["deadline"], row["version"]
+    )

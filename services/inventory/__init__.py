@@ -1,0 +1,1 @@
+"""The inventory service: stock levels, reservations that expire, thresholds."""

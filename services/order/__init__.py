@@ -1,0 +1,1 @@
+"""The order service: places orders and orchestrates the order-creation saga."""

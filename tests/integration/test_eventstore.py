@@ -1,0 +1,308 @@
+"""The event store's abstract suite, run against the memory fake and real PostgreSQL.
+
+Every test takes the `store` fixture, so the fake and the backend answer the same questions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+
+from runtime.errors import ConcurrencyError, ConfigurationError, ContractError
+from runtime.eventstore import (
+    DuplicateEventError,
+    EventStore,
+    NewEvent,
+    Transaction,
+    VersionConflictError,
+    retrying,
+)
+from runtime.eventstore.memory import MemoryEventStore
+from runtime.eventstore.postgres import PostgresEventStore
+
+
+@pytest.fixture(params=["memory", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str | None:
+    """None for the memory fake, else the database URL (so memory runs start no server)."""
+    if request.param == "memory":
+        return None
+    url: str = request.getfixturevalue("database_url")
+    return url
+
+
+@pytest.fixture
+async def store(backend: str | None, unique_id: str) -> AsyncIterator[EventStore]:
+    """An empty event store: the fake, or a fresh schema in the session's database."""
+    if backend is None:
+        yield MemoryEventStore()
+        return
+    schema = f"es_{unique_id}"
+    pool = await asyncpg.create_pool(backend, min_size=1, max_size=10)
+    try:
+        postgres = PostgresEventStore(pool, schema)
+        await postgres.migrate()
+        yield postgres
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
+
+
+def order_created(n: int, aggregate_id: str = "order-1") -> NewEvent:
+    """An `order.created` event whose payload carries `n`."""
+    return NewEvent(
+        type="a4co.order.created.v1",
+        subject="order.created.v1",
+        payload=json.dumps({"n": n}).encode(),
+        aggregate_id=aggregate_id,
+        headers={"correlation-id": f"corr-{n}", "causation-id": f"cause-{n}"},
+    )
+
+
+async def test_appended_events_load_back_in_order(store: EventStore, unique_id: str) -> None:
+    stream = f"order-{unique_id}"
+    sent = [order_created(n) for n in range(3)]
+
+    recorded = await store.append(stream, 0, sent)
+    loaded = await store.load(stream)
+
+    assert [e.version for e in loaded] == [1, 2, 3]
+    assert [e.event_id for e in loaded] == [e.event_id for e in sent]
+    assert [e.json() for e in loaded] == [{"n": 0}, {"n": 1}, {"n": 2}]
+    assert loaded[0].type == "a4co.order.created.v1"
+    assert loaded[0].subject == "order.created.v1"
+    assert loaded[0].aggregate_id == "order-1"
+    assert dict(loaded[2].headers) == {"correlation-id": "corr-2", "causation-id": "cause-2"}
+    assert [e.position for e in loaded] == [e.position for e in recorded]
+    assert [e.version for e in await store.load(stream, after_version=2)] == [3]
+
+
+async def test_version_conflict_raises_and_the_losing_append_writes_nothing(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"order-{unique_id}"
+    await store.append(stream, 0, [order_created(1)])
+    loser = order_created(2)
+
+    with pytest.raises(VersionConflictError) as caught:
+        await store.append(stream, 0, [loser])
+
+    assert isinstance(caught.value, ConcurrencyError)
+    assert caught.value.stream_id == stream
+    assert caught.value.expected == 0
+    assert stream in str(caught.value)
+    assert [e.json() for e in await store.load(stream)] == [{"n": 1}]
+    assert loser.event_id not in {e.event_id for e in await store.read_all(0, 1000)}
+
+
+async def test_an_event_id_is_recorded_once(store: EventStore, unique_id: str) -> None:
+    event = order_created(1)
+    await store.append(f"order-a-{unique_id}", 0, [event])
+
+    with pytest.raises(DuplicateEventError):
+        await store.append(f"order-b-{unique_id}", 0, [event])
+
+    assert await store.load(f"order-b-{unique_id}") == []
+
+
+async def test_concurrent_appenders_with_retrying_lose_no_update(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"counter-{unique_id}"
+    conflicts = 0
+
+    async def increment() -> None:
+        nonlocal conflicts
+        events = await store.load(stream)
+        await asyncio.sleep(0)  # let the others load the same version
+        try:
+            await store.append(stream, len(events), [order_created(len(events) + 1)])
+        except ConcurrencyError:
+            conflicts += 1
+            raise
+
+    await asyncio.gather(*(retrying(increment, attempts=60) for _ in range(20)))
+
+    loaded = await store.load(stream)
+    assert conflicts > 0  # the appenders did contend
+    assert [e.version for e in loaded] == list(range(1, 21))
+    assert [e.json() for e in loaded] == [{"n": n} for n in range(1, 21)]
+
+
+async def test_retrying_gives_up_after_its_attempts(store: EventStore, unique_id: str) -> None:
+    stream = f"order-{unique_id}"
+    await store.append(stream, 0, [order_created(1)])
+    calls = 0
+
+    async def stale_append() -> None:
+        nonlocal calls
+        calls += 1
+        await store.append(stream, 0, [order_created(2)])
+
+    with pytest.raises(VersionConflictError):
+        await retrying(stale_append, attempts=3, delay=0)
+    assert calls == 3
+
+
+async def test_snapshot_keeps_the_newest_version(store: EventStore, unique_id: str) -> None:
+    stream = f"order-{unique_id}"
+    assert await store.load_snapshot(stream) is None
+
+    await store.save_snapshot(stream, 5, b'{"total": 5}')
+    await store.save_snapshot(stream, 3, b'{"total": 3}')
+    snapshot = await store.load_snapshot(stream)
+
+    assert snapshot is not None
+    assert (snapshot.version, snapshot.state) == (5, b'{"total": 5}')
+    await store.save_snapshot(stream, 8, b"\x00binary")
+    newest = await store.load_snapshot(stream)
+    assert newest is not None
+    assert (newest.version, newest.state) == (8, b"\x00binary")
+
+
+async def test_read_all_returns_every_stream_in_position_order(
+    store: EventStore, unique_id: str
+) -> None:
+    await store.append(f"a-{unique_id}", 0, [order_created(1), order_created(2)])
+    await store.append(f"b-{unique_id}", 0, [order_created(3)])
+    await store.append(f"a-{unique_id}", 2, [order_created(4)])
+
+    everything = await store.read_all(0, 100)
+    first_two = await store.read_all(0, 2)
+    rest = await store.read_all(first_two[-1].position, 100)
+
+    assert [e.json() for e in everything] == [{"n": n} for n in (1, 2, 3, 4)]
+    positions = [e.position for e in everything]
+    assert positions == sorted(set(positions))
+    assert first_two + rest == everything
+
+
+async def test_duplicate_delivery_is_applied_once(store: EventStore, unique_id: str) -> None:
+    stream = f"order-{unique_id}"
+    message_id = str(uuid.uuid4())
+
+    async def handle() -> bool:
+        async with store.transaction() as tx:
+            if await tx.seen(message_id, "order-projector"):
+                return False
+            events = await tx.load(stream)
+            await tx.append(stream, len(events), [order_created(len(events) + 1)])
+            return True
+
+    applied = await asyncio.gather(handle(), handle(), handle())
+    applied_again = await handle()
+
+    assert sorted(applied) == [False, False, True]
+    assert applied_again is False
+    assert [e.version for e in await store.load(stream)] == [1]
+    async with store.transaction() as tx:
+        assert await tx.seen(message_id, "another-consumer") is False
+
+
+async def test_a_failed_transaction_leaves_no_inbox_record_and_no_events(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"order-{unique_id}"
+    message_id = str(uuid.uuid4())
+
+    with pytest.raises(RuntimeError, match="handler failed"):
+        async with store.transaction() as tx:
+            assert await tx.seen(message_id, "order-projector") is False
+            await tx.append(stream, 0, [order_created(1)])
+            await tx.set_checkpoint("orders", 7)
+            raise RuntimeError("handler failed")
+
+    assert await store.load(stream) == []
+    assert await store.checkpoint("orders") == 0
+    async with store.transaction() as tx:
+        assert await tx.seen(message_id, "order-projector") is False
+
+
+async def test_checkpoint_commits_with_the_read_model_and_rebuild_resets_it(
+    store: EventStore, unique_id: str
+) -> None:
+    truncated: list[str] = []
+
+    async def truncate(tx: Transaction) -> None:
+        truncated.append("orders")
+
+    async with store.transaction() as tx:
+        assert await tx.checkpoint("orders") == 0
+        await tx.set_checkpoint("orders", 41)
+        assert await tx.checkpoint("orders") == 41
+    await store.rebuild("orders", truncate)
+
+    assert await store.checkpoint("orders") == 0
+    assert truncated == ["orders"]
+
+
+# PostgreSQL only: the schema's migration, and a handler's own SQL in the transaction.
+
+
+@pytest.fixture
+async def pg_store(database_url: str, unique_id: str) -> AsyncIterator[PostgresEventStore]:
+    """A PostgreSQL event store in a fresh schema, migrated by two callers at once."""
+    schema = f"es_{unique_id}"
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    try:
+        postgres = PostgresEventStore(pool, schema)
+        await asyncio.gather(postgres.migrate(), postgres.migrate())
+        await postgres.migrate()
+        yield postgres
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
+
+
+async def test_migrate_is_idempotent_and_creates_the_tables(pg_store: PostgresEventStore) -> None:
+    async with pg_store.transaction() as tx:
+        tables = await tx.connection.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = $1",
+            pg_store.schema,
+        )
+    assert {row["table_name"] for row in tables} == {"events", "snapshots", "inbox", "checkpoints"}
+
+
+async def test_a_handlers_sql_commits_with_its_inbox_record(pg_store: PostgresEventStore) -> None:
+    async with pg_store.transaction() as tx:
+        await tx.connection.execute(
+            f'CREATE TABLE "{pg_store.schema}".order_totals (id text PRIMARY KEY, total int)'
+        )
+
+    async def on_order_created(message_id: str, fail: bool = False) -> None:
+        async with pg_store.transaction() as tx:
+            if await tx.seen(message_id, "totals"):
+                return
+            await tx.connection.execute(
+                f'INSERT INTO "{pg_store.schema}".order_totals VALUES ($1, 1)'
+                " ON CONFLICT (id) DO UPDATE SET total = order_totals.total + 1",
+                "order-1",
+            )
+            if fail:
+                raise RuntimeError("handler failed")
+
+    with pytest.raises(RuntimeError):
+        await on_order_created("m-1", fail=True)
+    await on_order_created("m-1")
+    await on_order_created("m-1")
+    await on_order_created("m-2")
+
+    async with pg_store.transaction() as tx:
+        total = await tx.connection.fetchval(
+            f'SELECT total FROM "{pg_store.schema}".order_totals WHERE id = $1', "order-1"
+        )
+    assert total == 2
+
+
+def test_a_bad_schema_name_fails_naming_it() -> None:
+    with pytest.raises(ConfigurationError, match="'Order; drop'"):
+        PostgresEventStore(None, "Order; drop")
+
+
+def test_an_event_whose_payload_is_not_json_is_refused() -> None:
+    with pytest.raises(ContractError, match="is not JSON"):
+        NewEvent("a4co.order.created.v1", "order.created.v1", b"{oops", "order-1")

@@ -1,0 +1,203 @@
+"""The outbox relay over real PostgreSQL, publishing to recording fakes of the bus."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+
+from runtime.eventstore import NewEvent, RecordedEvent
+from runtime.eventstore.postgres import PostgresEventStore
+from runtime.outbox import OutboxPublishError, OutboxRelay
+from runtime.outbox.postgres import PostgresOutbox
+
+WAIT = 10.0  # generous: a slow CI machine still answers well within it
+
+
+@dataclass
+class Published:
+    """One message the fake bus accepted."""
+
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    message_id: str
+    relay: str
+
+
+@dataclass
+class RecordingBus:
+    """A fake bus: records what it accepts; fails the calls numbered in `fail_on`."""
+
+    fail_on: set[int] = field(default_factory=set)
+    messages: list[Published] = field(default_factory=list)
+    calls: int = 0
+    changed: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+    def publisher(self, relay: str = "relay") -> RelayPublisher:
+        """A publisher port that records under the relay's name."""
+        return RelayPublisher(self, relay)
+
+    async def wait_for(self, count: int) -> None:
+        """Wait until `count` messages were accepted."""
+        async with self.changed:
+            await asyncio.wait_for(self.changed.wait_for(lambda: len(self.messages) >= count), WAIT)
+
+    @property
+    def message_ids(self) -> list[str]:
+        """The accepted message ids, in acceptance order."""
+        return [m.message_id for m in self.messages]
+
+
+@dataclass
+class RelayPublisher:
+    """The `RawPublisher` port of one relay on a `RecordingBus`."""
+
+    bus: RecordingBus
+    relay: str
+
+    async def publish_raw(
+        self, subject: str, payload: bytes, headers: dict[str, str], message_id: str
+    ) -> None:
+        self.bus.calls += 1
+        await asyncio.sleep(0.001)  # a round trip, so concurrent relays interleave
+        if self.bus.calls in self.bus.fail_on:
+            raise ConnectionError("the bus is unavailable")
+        async with self.bus.changed:
+            self.bus.messages.append(Published(subject, payload, headers, message_id, self.relay))
+            self.bus.changed.notify_all()
+
+
+@dataclass
+class Service:
+    """A service schema's event store and outbox on one pool."""
+
+    store: PostgresEventStore
+    outbox: PostgresOutbox
+
+    async def append(self, stream: str, count: int, version: int = 0) -> list[RecordedEvent]:
+        """Append `count` events to `stream` after `version`."""
+        events = [
+            NewEvent(
+                type="a4co.order.created.v1",
+                subject="order.created.v1",
+                payload=json.dumps({"stream": stream, "n": n}).encode(),
+                aggregate_id=stream,
+                headers={"correlation-id": f"corr-{stream}"},
+            )
+            for n in range(count)
+        ]
+        return await self.store.append(stream, version, events)
+
+
+@pytest.fixture
+async def service(database_url: str, unique_id: str) -> AsyncIterator[Service]:
+    """An event store and its outbox in a fresh schema."""
+    schema = f"ob_{unique_id}"
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    try:
+        store = PostgresEventStore(pool, schema)
+        await store.migrate()
+        yield Service(store, PostgresOutbox(pool, schema))
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
+
+
+async def test_pending_events_are_published_once_in_order(service: Service) -> None:
+    recorded = await service.append("order-1", 3) + await service.append("order-2", 2)
+    bus = RecordingBus()
+    relay = OutboxRelay(service.outbox, bus.publisher())
+    assert await relay.pending_count() == 5
+
+    assert await relay.relay_once() == 5
+    assert await relay.relay_once() == 0
+
+    assert bus.message_ids == [str(e.event_id) for e in recorded]
+    first = bus.messages[0]
+    assert first.subject == "order.created.v1"
+    assert json.loads(first.payload) == {"stream": "order-1", "n": 0}
+    assert first.headers["ce-id"] == first.message_id
+    assert first.headers["ce-type"] == "a4co.order.created.v1"
+    assert first.headers["correlation-id"] == "corr-order-1"
+    assert await relay.pending_count() == 0
+
+
+@pytest.mark.parametrize("failing_call", [1, 2])
+async def test_a_failing_publisher_leaves_events_pending_until_a_retry(
+    service: Service, failing_call: int
+) -> None:
+    recorded = await service.append("order-1", 3)
+    bus = RecordingBus(fail_on={failing_call})
+    relay = OutboxRelay(service.outbox, bus.publisher())
+
+    with pytest.raises(OutboxPublishError) as caught:
+        await relay.relay_once()
+
+    assert isinstance(caught.value.__cause__, ConnectionError)
+    assert len(bus.messages) == failing_call - 1
+    assert await relay.pending_count() == 3 - (failing_call - 1)
+    assert await relay.relay_once() == 3 - (failing_call - 1)
+    assert bus.message_ids == [str(e.event_id) for e in recorded]
+    assert await relay.pending_count() == 0
+
+
+async def test_two_concurrent_relays_publish_each_event_once(service: Service) -> None:
+    recorded = []
+    for stream in range(10):
+        recorded += await service.append(f"order-{stream}", 5)
+    bus = RecordingBus()
+    relays = [
+        OutboxRelay(service.outbox, bus.publisher(name), batch_size=5, poll_interval=0.05)
+        for name in ("a", "b")
+    ]
+
+    tasks = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        await bus.wait_for(len(recorded))
+        assert [await relay.relay_once() for relay in relays] == [0, 0]
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    assert sorted(bus.message_ids) == sorted(str(e.event_id) for e in recorded)
+    assert len(bus.message_ids) == len(recorded)
+    assert {m.relay for m in bus.messages} == {"a", "b"}
+
+
+async def test_notify_wakes_the_relay_before_the_poll_interval(service: Service) -> None:
+    bus = RecordingBus()
+    async with service.outbox:
+        relay = OutboxRelay(service.outbox, bus.publisher(), poll_interval=3600)
+        task = asyncio.create_task(relay.run())
+        try:
+            first = await service.append("order-1", 1)
+            await bus.wait_for(1)
+            # The relay has drained the outbox and sleeps on the hour-long poll: only a
+            # NOTIFY can wake it in time.
+            second = await service.append("order-1", 1, version=1)
+            await bus.wait_for(2)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    assert bus.message_ids == [str(e.event_id) for e in first + second]
+
+
+async def test_polling_publishes_without_a_listener(service: Service) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(service.outbox, bus.publisher(), poll_interval=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        recorded = await service.append("order-1", 2)
+        await bus.wait_for(2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert bus.message_ids == [str(e.event_id) for e in recorded]

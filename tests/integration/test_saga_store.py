@@ -1,0 +1,133 @@
+"""Saga states on real PostgreSQL, the deadline scanner, and the outbox sink of publishers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from generated.order.events import Publisher
+from generated.order.models import CommitStock, ReleaseStock
+from runtime.errors import ConcurrencyError
+from runtime.eventstore.base import Transaction
+from runtime.eventstore.postgres import PostgresEventStore
+from runtime.outbox.sink import StreamSink
+from runtime.saga import SagaState, scan_deadlines
+from runtime.saga.postgres import PostgresSagaStore
+
+NOW = datetime(2026, 11, 28, 10, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def store(
+    database_url: str, unique_id: str
+) -> AsyncIterator[tuple[PostgresEventStore, PostgresSagaStore]]:
+    schema = f"saga_{unique_id}"
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
+    try:
+        events = PostgresEventStore(pool, schema)
+        await events.migrate()
+        sagas = PostgresSagaStore(schema)
+        async with pool.acquire() as connection:
+            await sagas.migrate(connection)
+        yield events, sagas
+        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    finally:
+        await pool.close()
+
+
+async def test_saga_state_round_trips_and_moves_optimistically(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, sagas = store
+    async with events.transaction() as tx:
+        saved = await sagas.put(
+            tx, SagaState("o-1", "reserving_stock", {"total": 2999}, NOW + timedelta(seconds=10))
+        )
+    assert saved.version == 1
+    async with events.transaction() as tx:
+        loaded = await sagas.get(tx, "o-1")
+        assert loaded == saved
+        moved = loaded.move(
+            "processing_payment", now=NOW, timeout=timedelta(seconds=30), payment="p-1"
+        )
+        await sagas.put(tx, moved)
+    async with events.transaction() as tx:
+        current = await sagas.get(tx, "o-1", lock=False)
+    assert current is not None
+    assert (current.step, current.data, current.version) == (
+        "processing_payment",
+        {"total": 2999, "payment": "p-1"},
+        2,
+    )
+    with pytest.raises(ConcurrencyError):
+        async with events.transaction() as tx:
+            await sagas.put(tx, saved)  # stale version 1
+    with pytest.raises(ConcurrencyError):
+        async with events.transaction() as tx:
+            await sagas.put(tx, SagaState("o-1", "reserving_stock"))  # already exists
+
+
+async def test_scanner_times_out_each_due_saga_once_even_with_two_scanners(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, sagas = store
+    async with events.transaction() as tx:
+        for i in range(20):
+            await sagas.put(
+                tx, SagaState(f"due-{i}", "processing_payment", {}, NOW - timedelta(seconds=1))
+            )
+        await sagas.put(tx, SagaState("later", "processing_payment", {}, NOW + timedelta(hours=1)))
+        await sagas.put(tx, SagaState("done", "done", {}, None))
+    handled: list[str] = []
+
+    async def on_timeout(tx: Transaction, state: SagaState) -> None:
+        handled.append(state.saga_id)
+        await asyncio.sleep(0.01)  # hold the lock so the other scanner must skip
+        await sagas.put(tx, state.move("releasing_stock", now=NOW, timeout=None))
+
+    counts = await asyncio.gather(
+        scan_deadlines(events.transaction, sagas, on_timeout, now=NOW, limit=50),
+        scan_deadlines(events.transaction, sagas, on_timeout, now=NOW, limit=50),
+    )
+    assert sum(counts) == 20
+    assert sorted(handled) == sorted(f"due-{i}" for i in range(20))
+    assert await scan_deadlines(events.transaction, sagas, on_timeout, now=NOW) == 0
+    async with events.transaction() as tx:
+        assert await sagas.count_by_step(tx) == {
+            "releasing_stock": 20,
+            "processing_payment": 1,
+            "done": 1,
+        }
+
+
+async def test_publisher_through_stream_sink_appends_with_envelope(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, _ = store
+    order_id = uuid.uuid4()
+    async with events.transaction() as tx:
+        sink = StreamSink(tx, f"order-{order_id}", 0)
+        publisher = Publisher(sink)
+        first = await publisher.release_stock(
+            ReleaseStock(order_id=order_id, reason="payment_failed"), aggregate_id=str(order_id)
+        )
+        await publisher.commit_stock(CommitStock(order_id=order_id), aggregate_id=str(order_id))
+    stored = await events.load(f"order-{order_id}")
+    assert [(e.version, e.subject) for e in stored] == [
+        (1, "inventory.cmd.release_stock.v1"),
+        (2, "inventory.cmd.commit_stock.v1"),
+    ]
+    assert str(stored[0].event_id) == first == stored[0].headers["ce-id"]
+    assert stored[0].headers["ce-source"] == "/services/order"
+    assert stored[0].headers["ce-subject"] == str(order_id)
+    assert stored[0].json() == {"order_id": str(order_id), "reason": "payment_failed"}
+    with pytest.raises(ConcurrencyError):
+        async with events.transaction() as tx:
+            await Publisher(StreamSink(tx, f"order-{order_id}", 1)).commit_stock(
+                CommitStock(order_id=order_id), aggregate_id=str(order_id)
+            )
