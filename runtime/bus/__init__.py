@@ -9,13 +9,20 @@ from runtime.bus.base import (
     Subscription,
     bind_handlers,
 )
+from runtime.bus.envelope import build_headers, parse_context
+from runtime.bus.failures import PermanentError, PublishError, TransientError
 
 __all__ = [
     "Channel",
     "ConsumerPolicy",
     "EventSink",
     "MessageContext",
+    "PermanentError",
+    "PublishError",
     "StreamSpec",
     "Subscription",
+    "TransientError",
     "bind_handlers",
+    "build_headers",
+    "parse_context",
 ]

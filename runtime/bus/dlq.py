@@ -1,0 +1,143 @@
+"""The dead-letter queue: the `DLQ` stream, one subject per consumer (`dlq.<service>.<durable>`).
+
+A dead letter keeps the original payload and envelope headers, plus `a4co-dlq-*` headers
+saying where it came from and why it failed. It can be listed and redriven to its subject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from nats.errors import Error as NatsError
+from nats.js.errors import NotFoundError
+
+from runtime.bus.envelope import CE_ID, MSG_ID
+from runtime.bus.failures import PublishError
+from runtime.bus.nats_publisher import DLQ_STREAM
+from runtime.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from nats.js import JetStreamContext
+
+__all__ = ["DeadLetter", "dead_letter", "dlq_subject", "list_dead_letters", "redrive"]
+
+DLQ_PREFIX = "a4co-dlq-"
+ORIGINAL_SUBJECT = "a4co-dlq-subject"
+ORIGINAL_STREAM = "a4co-dlq-stream"
+ORIGINAL_SEQUENCE = "a4co-dlq-sequence"
+CONSUMER = "a4co-dlq-consumer"
+ERROR = "a4co-dlq-error"
+ATTEMPTS = "a4co-dlq-attempts"
+FAILED_AT = "a4co-dlq-failed-at"
+MAX_ERROR_CHARS = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """One message in the DLQ stream, and why it is there."""
+
+    sequence: int
+    original_subject: str
+    original_sequence: int
+    consumer: str
+    error: str
+    attempts: int
+    failed_at: datetime
+    payload: bytes
+    headers: dict[str, str]
+
+
+def dlq_subject(service: str, durable: str) -> str:
+    """The DLQ subject of one consumer."""
+    return f"dlq.{service}.{durable}"
+
+
+async def dead_letter(
+    js: JetStreamContext,
+    *,
+    service: str,
+    durable: str,
+    stream: str,
+    message: tuple[str, int, bytes, Mapping[str, str] | None],
+    error: str,
+    attempts: int,
+) -> None:
+    """Store a failed message (subject, stream sequence, data, headers) in the DLQ."""
+    subject, sequence, data, original = message
+    headers = {k: v for k, v in (original or {}).items() if k != MSG_ID}
+    headers.update(
+        {
+            MSG_ID: f"dlq:{stream}:{durable}:{sequence}",
+            ORIGINAL_SUBJECT: subject,
+            ORIGINAL_STREAM: stream,
+            ORIGINAL_SEQUENCE: str(sequence),
+            CONSUMER: durable,
+            ERROR: _one_line(error),
+            ATTEMPTS: str(attempts),
+            FAILED_AT: datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        }
+    )
+    target = dlq_subject(service, durable)
+    try:
+        await js.publish(target, data, headers=headers)
+    except NatsError as exc:
+        raise PublishError(f"could not dead-letter {subject} #{sequence} to {target}") from exc
+
+
+async def list_dead_letters(
+    js: JetStreamContext, *, service: str | None = None, limit: int = 100
+) -> list[DeadLetter]:
+    """The oldest `limit` dead letters, of one service or of all."""
+    subject = f"dlq.{service}.>" if service else "dlq.>"
+    letters: list[DeadLetter] = []
+    sequence = 1
+    while len(letters) < limit:
+        try:
+            raw = await js.get_msg(DLQ_STREAM, seq=sequence, subject=subject, next=True)
+        except NotFoundError:
+            break
+        headers = dict(raw.headers or {})
+        letters.append(
+            DeadLetter(
+                sequence=raw.seq or 0,
+                original_subject=headers.get(ORIGINAL_SUBJECT, ""),
+                original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
+                consumer=headers.get(CONSUMER, ""),
+                error=headers.get(ERROR, ""),
+                attempts=int(headers.get(ATTEMPTS, "0")),
+                failed_at=datetime.fromisoformat(headers[FAILED_AT]),
+                payload=raw.data or b"",
+                headers=headers,
+            )
+        )
+        sequence = (raw.seq or sequence) + 1
+    return letters
+
+
+async def redrive(js: JetStreamContext, dlq_sequence: int) -> int:
+    """Republish a dead letter to its original subject, then delete it; return the new sequence."""
+    try:
+        raw = await js.get_msg(DLQ_STREAM, seq=dlq_sequence)
+    except NotFoundError as exc:
+        raise ConfigurationError(f"there is no dead letter #{dlq_sequence}") from exc
+    original = dict(raw.headers or {})
+    subject = original[ORIGINAL_SUBJECT]
+    headers = {k: v for k, v in original.items() if not k.startswith(DLQ_PREFIX)}
+    # A new Nats-Msg-Id, or dedupe would drop a redrive inside the duplicate window;
+    # ce-id stays, so idempotent handlers still recognise the message.
+    headers[MSG_ID] = f"{original.get(CE_ID, '')}:redrive:{dlq_sequence}"
+    try:
+        ack = await js.publish(subject, raw.data or b"", headers=headers)
+        await js.delete_msg(DLQ_STREAM, dlq_sequence)
+    except NatsError as exc:
+        raise PublishError(f"could not redrive dead letter #{dlq_sequence} to {subject}") from exc
+    return ack.seq
+
+
+def _one_line(text: str) -> str:
+    # NATS header values cannot hold line breaks.
+    return " ".join(text.split())[:MAX_ERROR_CHARS]
