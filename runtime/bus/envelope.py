@@ -32,6 +32,7 @@ __all__ = [
     "TRACEPARENT",
     "build_headers",
     "parse_context",
+    "request_context",
 ]
 
 CE_ID = "ce-id"
@@ -115,4 +116,20 @@ def parse_context(
         bus_subject=bus_subject,
         stream_sequence=stream_sequence,
         attempt=attempt,
+    )
+
+
+def request_context(correlation_id: str, *, source: str) -> MessageContext:
+    """The cause of messages sent for a request (or a timer): it carries the correlation id.
+
+    Messages sent with it as `cause` share `correlation-id` with the whole business flow,
+    and name the correlation id as their `causation-id`.
+    """
+    return MessageContext(
+        id=correlation_id,
+        type="a4co.request",
+        source=source,
+        time=datetime.now(UTC),
+        subject="",
+        correlation_id=correlation_id,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from uuid import UUID
 
 __all__ = ["Shortage", "Stock", "reserve_all"]
@@ -10,38 +10,30 @@ __all__ = ["Shortage", "Stock", "reserve_all"]
 
 @dataclass(frozen=True, slots=True)
 class Stock:
-    """The stock of one product: units on hand, of which some are reserved per order."""
+    """The stock of one product: units on hand, of which some are held for orders."""
 
     product_id: UUID
     artisan_id: UUID
     on_hand: int
     threshold: int
-    reservations: dict[UUID, int] = field(default_factory=dict)
-
-    @property
-    def reserved(self) -> int:
-        """Units held for open reservations."""
-        return sum(self.reservations.values())
+    reserved: int = 0
 
     @property
     def available(self) -> int:
         """Units that can still be reserved."""
         return self.on_hand - self.reserved
 
-    def reserve(self, order_id: UUID, quantity: int) -> Stock:
-        """Hold `quantity` units for an order (the caller checked availability)."""
-        return replace(self, reservations={**self.reservations, order_id: quantity})
+    def reserve(self, quantity: int) -> Stock:
+        """Hold `quantity` more units (the caller checked availability)."""
+        return replace(self, reserved=self.reserved + quantity)
 
-    def release(self, order_id: UUID) -> Stock:
-        """Give an order's units back."""
-        return replace(
-            self, reservations={k: v for k, v in self.reservations.items() if k != order_id}
-        )
+    def release(self, quantity: int) -> Stock:
+        """Give held units back."""
+        return replace(self, reserved=self.reserved - quantity)
 
-    def commit(self, order_id: UUID) -> Stock:
-        """Turn an order's reservation into a sale: the units leave the shelf."""
-        quantity = self.reservations.get(order_id, 0)
-        return replace(self.release(order_id), on_hand=self.on_hand - quantity)
+    def commit(self, quantity: int) -> Stock:
+        """Turn held units into a sale: they leave the shelf."""
+        return replace(self, on_hand=self.on_hand - quantity, reserved=self.reserved - quantity)
 
     def crossed_threshold(self, before: Stock) -> bool:
         """True when this change took availability from at/above the threshold to below it."""
@@ -58,7 +50,7 @@ class Shortage:
 
 
 def reserve_all(
-    stocks: dict[UUID, Stock | None], order_id: UUID, lines: list[tuple[UUID, int]]
+    stocks: dict[UUID, Stock | None], lines: list[tuple[UUID, int]]
 ) -> tuple[dict[UUID, Stock], list[Shortage]]:
     """Reserve every line or none: the new stocks, or the shortages that prevent it."""
     wanted: dict[UUID, int] = {}
@@ -76,5 +68,5 @@ def reserve_all(
     for product_id, quantity in wanted.items():
         stock = stocks[product_id]
         assert stock is not None
-        changed[product_id] = stock.reserve(order_id, quantity)
+        changed[product_id] = stock.reserve(quantity)
     return changed, []

@@ -42,27 +42,26 @@ async def test_simulated_gateway_is_deterministic(token: str, outcome: GatewayOu
 
 
 def test_reservation_is_all_or_nothing() -> None:
-    order = uuid.uuid4()
     stocks: dict[uuid.UUID, Stock | None] = {
         A: Stock(A, uuid.uuid4(), on_hand=5, threshold=2),
         B: Stock(B, uuid.uuid4(), on_hand=1, threshold=0),
     }
-    changed, shortages = reserve_all(stocks, order, [(A, 2), (B, 2)])
-    assert changed == {} and [(s.product_id, s.requested, s.available) for s in shortages] == [
-        (B, 2, 1)
-    ]
-    changed, shortages = reserve_all(stocks, order, [(A, 2), (A, 1), (B, 1)])
+    changed, shortages = reserve_all(stocks, [(A, 2), (B, 2)])
+    assert changed == {}
+    assert [(s.product_id, s.requested, s.available) for s in shortages] == [(B, 2, 1)]
+    changed, shortages = reserve_all(stocks, [(A, 2), (A, 1), (B, 1)])
     assert shortages == [] and changed[A].available == 2 and changed[B].available == 0
+    _, unknown = reserve_all({A: None}, [(A, 1)])
+    assert [(s.requested, s.available) for s in unknown] == [(1, 0)]
 
 
-def test_threshold_crossing_and_commit() -> None:
-    order = uuid.uuid4()
+def test_threshold_crossing_commit_and_release() -> None:
     before = Stock(A, uuid.uuid4(), on_hand=5, threshold=3)
-    after = before.reserve(order, 3)
+    after = before.reserve(3)
     assert after.crossed_threshold(before) and not after.crossed_threshold(after)
-    sold = after.commit(order)
+    sold = after.commit(3)
     assert (sold.on_hand, sold.reserved, sold.available) == (2, 0, 2)
-    assert after.release(order) == before
+    assert after.release(3) == before
 
 
 def test_pricing_uses_the_catalogue_and_delivery_fee() -> None:

@@ -1,0 +1,171 @@
+"""The composition root of a running service: connections, relay, consumers, jobs, HTTP.
+
+`ServiceHost.start()` connects to PostgreSQL and NATS, migrates the service's schema,
+provisions the platform's streams, starts the outbox relay, the durable consumers and the
+periodic jobs; `app` is the service's FastAPI app. `serve()` adds uvicorn for a process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+import nats
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from nats.aio.client import Client
+
+from runtime.bus.base import StreamSpec, Subscription, bind_handlers
+from runtime.bus.nats_consumer import ConsumerRunner
+from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
+from runtime.eventstore.postgres import PostgresEventStore
+from runtime.http.app import create_app
+from runtime.outbox.postgres import PostgresOutbox
+from runtime.outbox.relay import OutboxRelay
+from runtime.service.context import ServiceContext
+from runtime.service.jetstream import JetStreamRawPublisher
+from runtime.service.settings import Settings
+
+__all__ = ["Job", "ServiceDefinition", "ServiceHost", "serve"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A periodic task of a service (a deadline scanner, an expiry sweep)."""
+
+    name: str
+    interval: float
+    run: Callable[[], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceDefinition:
+    """What a service provides the host: its subscriptions, handlers, routers and jobs."""
+
+    name: str
+    subscriptions: tuple[Subscription, ...]
+    handlers: Callable[[ServiceContext], object]
+    routers: Callable[[ServiceContext], Sequence[APIRouter]] = lambda _: ()
+    migrate: Callable[[Any], Awaitable[None]] | None = None
+    jobs: Callable[[ServiceContext], Sequence[Job]] = lambda _: ()
+
+
+@dataclass
+class ServiceHost:
+    """Runs one service in the current event loop until `stop()`."""
+
+    definition: ServiceDefinition
+    settings: Settings
+    streams: tuple[StreamSpec, ...]
+    context: ServiceContext | None = None
+    app: FastAPI | None = None
+    _pool: Any = None
+    _nc: Client | None = None
+    _runner: ConsumerRunner | None = None
+    _outbox: PostgresOutbox | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> FastAPI:
+        """Connect, migrate, provision, and start relaying, consuming and the jobs."""
+        name = self.definition.name
+        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=2, max_size=12)
+        store = PostgresEventStore(self._pool, name)
+        await store.migrate()
+        if self.definition.migrate is not None:
+            async with self._pool.acquire() as connection:
+                await self.definition.migrate(connection)
+        self._nc = await nats.connect(
+            self.settings.nats_url,
+            name=f"a4co-{name}",
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+        )
+        await ensure_streams(self._nc.jetstream(), self.streams)
+        self.context = ServiceContext(self.settings, store, NatsEventSink(self._nc))
+        self._outbox = PostgresOutbox(self._pool, name)
+        await self._outbox.listen()
+        relay = OutboxRelay(
+            self._outbox, JetStreamRawPublisher(self._nc), poll_interval=1.0, retry_delay=0.5
+        )
+        self.context.extras["relay"] = relay
+        self._tasks.append(asyncio.create_task(_supervise(f"{name} outbox relay", relay.run)))
+        handlers = self.definition.handlers(self.context)
+        bound = bind_handlers(name, handlers, self.definition.subscriptions)
+        self._runner = ConsumerRunner(self._nc, name, bound)
+        await self._runner.start()
+        for job in self.definition.jobs(self.context):
+            self._tasks.append(asyncio.create_task(_every(job)))
+        self.app = create_app(
+            name,
+            list(self.definition.routers(self.context)),
+            readiness=[self._database_ready, self._bus_ready],
+        )
+        return self.app
+
+    async def stop(self) -> None:
+        """Stop consuming, relaying and the jobs, then close the connections."""
+        if self._runner is not None:
+            await self._runner.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        if self._outbox is not None:
+            await self._outbox.close()
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        if self._pool is not None:
+            await self._pool.close()
+
+    async def _database_ready(self) -> bool:
+        try:
+            return bool(await self._pool.fetchval("SELECT 1") == 1)
+        except (OSError, asyncpg.PostgresError):
+            return False
+
+    async def _bus_ready(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+
+async def _supervise(what: str, run: Callable[[], Awaitable[None]]) -> None:
+    """Run a loop forever; when it fails (a server restarted), log and start it again."""
+    while True:
+        try:
+            await run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # logged and restarted: a loop must outlive a server restart
+            logger.warning("%s stopped; restarting it", what, exc_info=True)
+            await asyncio.sleep(0.5)
+
+
+async def _every(job: Job) -> None:
+    async def loop() -> None:
+        while True:
+            await job.run()
+            await asyncio.sleep(job.interval)
+
+    await _supervise(job.name, loop)
+
+
+async def serve(host: ServiceHost) -> None:
+    """Start the host, serve its app with uvicorn until interrupted, then stop cleanly."""
+    app = await host.start()
+    config = uvicorn.Config(
+        app,
+        host=host.settings.http_host,
+        port=host.settings.http_port,
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    try:
+        await server.serve()
+    finally:
+        await host.stop()

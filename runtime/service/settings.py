@@ -1,0 +1,48 @@
+"""A service's settings, from the environment; a missing or bad value fails at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from runtime.errors import ConfigurationError
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Where a service finds its servers and where it listens."""
+
+    service: str
+    nats_url: str
+    database_url: str
+    redis_url: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 0
+
+    @classmethod
+    def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
+        """Read `A4CO_NATS_URL`, `A4CO_DATABASE_URL`, `A4CO_REDIS_URL` and the HTTP port.
+
+        The port is `A4CO_<SERVICE>_PORT`, else `A4CO_HTTP_PORT`, else 0 (any free port).
+        """
+        source = os.environ if env is None else env
+        missing = [k for k in ("A4CO_NATS_URL", "A4CO_DATABASE_URL") if not source.get(k)]
+        if missing:
+            raise ConfigurationError(
+                f"the {service} service needs {' and '.join(missing)}; `make run` sets them"
+            )
+        port_var = f"A4CO_{service.upper()}_PORT"
+        raw_port = source.get(port_var) or source.get("A4CO_HTTP_PORT") or "0"
+        if not raw_port.isdigit() or int(raw_port) > 65535:
+            raise ConfigurationError(f"{port_var}={raw_port!r} is not a TCP port")
+        return cls(
+            service=service,
+            nats_url=source["A4CO_NATS_URL"],
+            database_url=source["A4CO_DATABASE_URL"],
+            redis_url=source.get("A4CO_REDIS_URL") or None,
+            http_host=source.get("A4CO_HTTP_HOST", "127.0.0.1"),
+            http_port=int(raw_port),
+        )

@@ -1,0 +1,178 @@
+"""Inventory's command and event handlers, and the expiry of reservations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from generated.inventory.events import Publisher
+from generated.inventory.models import (
+    CommitStock,
+    NewProductListed,
+    ReleaseStock,
+    ReserveStock,
+    StockLine,
+    StockReleased,
+    StockReservationFailed,
+    StockReserved,
+    UnavailableLine,
+)
+from runtime.bus.base import MessageContext
+from runtime.eventstore.base import Transaction
+from runtime.outbox.sink import StreamSink
+from runtime.service import ServiceContext
+from services.inventory.domain import Stock, reserve_all
+from services.inventory.stock import StockTables, reservation_id_of
+
+__all__ = ["InventoryHandlers"]
+
+
+class InventoryHandlers:
+    """Implements `generated.inventory.events.Handlers`."""
+
+    def __init__(self, ctx: ServiceContext, tables: StockTables) -> None:
+        self._ctx = ctx
+        self._tables = tables
+
+    async def _reservation_publisher(self, tx: Transaction, order_id: UUID) -> Publisher:
+        stream = f"reservation-{order_id}"
+        events = await tx.load(stream)
+        return Publisher(StreamSink(tx, stream, events[-1].version if events else 0))
+
+    async def reserve_stock(self, message: ReserveStock, context: MessageContext) -> None:
+        """Reserve every line of the order, or none, and say which."""
+        async with self._ctx.handling(context, "reserve_stock") as tx:
+            if tx is None or await self._tables.reservation(tx, message.order_id) is not None:
+                return
+            now, order_id = self._ctx.clock(), message.order_id
+            lines = [(line.product_id, line.quantity) for line in message.items]
+            locked = await self._tables.lock(tx, [p for p, _ in lines])
+            stocks: dict[UUID, Stock | None] = {
+                p: locked[p][0] if p in locked else None for p, _ in lines
+            }
+            changed, shortages = reserve_all(stocks, lines)
+            publisher = await self._reservation_publisher(tx, order_id)
+            if shortages:
+                unknown = any(s.product_id not in locked for s in shortages)
+                await publisher.stock_reservation_failed(
+                    StockReservationFailed(
+                        order_id=order_id,
+                        reason="unknown_product" if unknown else "out_of_stock",
+                        unavailable=[
+                            UnavailableLine(
+                                product_id=s.product_id,
+                                requested=s.requested,
+                                available=s.available,
+                            )
+                            for s in shortages
+                        ],
+                    ),
+                    aggregate_id=str(order_id),
+                    cause=context,
+                )
+                await self._tables.put_reservation(
+                    tx, order_id, lines, "failed", message.expires_at
+                )
+                return
+            for product_id, after in sorted(changed.items()):
+                before, version = locked[product_id]
+                await self._tables.save(tx, before, after, version, now=now, cause=context)
+            await self._tables.put_reservation(tx, order_id, lines, "held", message.expires_at)
+            await publisher.stock_reserved(
+                StockReserved(
+                    order_id=order_id,
+                    reservation_id=reservation_id_of(order_id),
+                    items=[StockLine(product_id=p, quantity=q) for p, q in lines],
+                    expires_at=message.expires_at,
+                ),
+                aggregate_id=str(order_id),
+                cause=context,
+            )
+
+    async def release_stock(self, message: ReleaseStock, context: MessageContext) -> None:
+        """Give the order's units back; always answer, even when nothing was held."""
+        async with self._ctx.handling(context, "release_stock") as tx:
+            if tx is not None:
+                await self._release(
+                    tx, message.order_id, message.reason, now=self._ctx.clock(), cause=context
+                )
+
+    async def _release(
+        self,
+        tx: Transaction,
+        order_id: UUID,
+        reason: str,
+        *,
+        now: datetime,
+        cause: MessageContext | None,
+    ) -> None:
+        reservation = await self._tables.reservation(tx, order_id)
+        released: list[tuple[UUID, int]] = []
+        if reservation is not None and reservation.state == "held":
+            locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
+            for product_id, quantity in sorted(_totals(reservation.items).items()):
+                before, version = locked[product_id]
+                after = before.release(quantity)
+                await self._tables.save(tx, before, after, version, now=now, cause=cause)
+            released = reservation.items
+            await self._tables.put_reservation(tx, order_id, reservation.items, "released", now)
+        publisher = await self._reservation_publisher(tx, order_id)
+        await publisher.stock_released(
+            StockReleased.model_validate(
+                {
+                    "order_id": order_id,
+                    "reservation_id": reservation_id_of(order_id),
+                    "items": [{"product_id": p, "quantity": q} for p, q in released],
+                    "reason": reason,
+                }
+            ),
+            aggregate_id=str(order_id),
+            cause=cause,
+        )
+
+    async def commit_stock(self, message: CommitStock, context: MessageContext) -> None:
+        """The order is paid: its reserved units leave the shelf."""
+        async with self._ctx.handling(context, "commit_stock") as tx:
+            reservation = await self._tables.reservation(tx, message.order_id) if tx else None
+            if tx is None or reservation is None or reservation.state != "held":
+                return
+            now = self._ctx.clock()
+            locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
+            for product_id, quantity in sorted(_totals(reservation.items).items()):
+                before, version = locked[product_id]
+                after = before.commit(quantity)
+                await self._tables.save(tx, before, after, version, now=now, cause=context)
+            await self._tables.put_reservation(
+                tx, message.order_id, reservation.items, "committed", now
+            )
+
+    async def on_new_product_listed(
+        self, message: NewProductListed, context: MessageContext
+    ) -> None:
+        """A new product starts with its initial stock and threshold."""
+        async with self._ctx.handling(context, "on_new_product_listed") as tx:
+            if tx is None or await self._tables.row(tx, message.product_id) is not None:
+                return
+            stock = Stock(
+                message.product_id,
+                message.artisan_id,
+                message.initial_stock,
+                message.stock_threshold,
+            )
+            await self._tables.save(tx, None, stock, 0, now=self._ctx.clock(), cause=context)
+
+    async def expire_reservations(self, *, limit: int = 100) -> int:
+        """Release held reservations whose 15 minutes are over; return how many."""
+        async with self._ctx.transaction() as tx:
+            now = self._ctx.clock()
+            expired = await self._tables.expired(tx, now, limit)
+            for order_id in expired:
+                await self._release(tx, order_id, "reservation_expired", now=now, cause=None)
+        return len(expired)
+
+
+def _totals(items: list[tuple[UUID, int]]) -> dict[UUID, int]:
+    out: dict[UUID, int] = {}
+    for product_id, quantity in items:
+        out[product_id] = out.get(product_id, 0) + quantity
+    return out

@@ -1,0 +1,177 @@
+"""Inventory's tables and the changes it makes: stock per product, reservations per order.
+
+Each product's stream (`stock-<product_id>`) records StockAdjusted (the full level after a
+change) and StockThresholdReached; each order's stream (`reservation-<order_id>`) records
+StockReserved, StockReservationFailed and StockReleased. The `stock` and `reservations`
+tables are their read models, written in the same transaction; rows are locked
+`FOR UPDATE` in product order, so concurrent reservations never oversell.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from generated.inventory.events import Publisher
+from generated.inventory.models import StockAdjusted, StockThresholdReached
+from runtime.bus.base import MessageContext
+from runtime.eventstore.base import Transaction
+from runtime.outbox.sink import StreamSink
+from services.inventory.domain import Stock
+
+__all__ = ["Reservation", "StockTables", "reservation_id_of"]
+
+_NAMESPACE = UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS inventory.stock (
+    product_id uuid PRIMARY KEY, artisan_id uuid NOT NULL, on_hand integer NOT NULL,
+    reserved integer NOT NULL, threshold integer NOT NULL, version integer NOT NULL,
+    updated_at timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS inventory.reservations (
+    order_id uuid PRIMARY KEY, reservation_id uuid NOT NULL, items jsonb NOT NULL,
+    state text NOT NULL, expires_at timestamptz NOT NULL);
+CREATE INDEX IF NOT EXISTS reservations_expiry ON inventory.reservations (expires_at)
+    WHERE state = 'held';
+"""
+
+
+def reservation_id_of(order_id: UUID) -> UUID:
+    """An order has at most one reservation; its id is derived from the order's."""
+    return uuid.uuid5(_NAMESPACE, str(order_id))
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """An order's reservation as the read model keeps it."""
+
+    order_id: UUID
+    items: list[tuple[UUID, int]]
+    state: str
+
+
+def _conn(tx: Transaction) -> Any:
+    return tx.connection  # type: ignore[attr-defined]
+
+
+class StockTables:
+    """SQL of the stock and reservations read models, and the StockAdjusted they follow."""
+
+    async def migrate(self, connection: Any) -> None:
+        """Create the tables if missing."""
+        await connection.execute(_DDL)
+
+    async def lock(self, tx: Transaction, product_ids: list[UUID]) -> dict[UUID, tuple[Stock, int]]:
+        """Lock the products' rows in id order: (stock, its stream version)."""
+        rows = await _conn(tx).fetch(
+            "SELECT * FROM inventory.stock WHERE product_id = ANY($1::uuid[])"
+            " ORDER BY product_id FOR UPDATE",
+            sorted(set(product_ids)),
+        )
+        return {
+            r["product_id"]: (
+                Stock(
+                    r["product_id"], r["artisan_id"], r["on_hand"], r["threshold"], r["reserved"]
+                ),
+                r["version"],
+            )
+            for r in rows
+        }
+
+    async def row(self, tx: Transaction, product_id: UUID) -> Any:
+        """The product's stock row (not locked)."""
+        return await _conn(tx).fetchrow(
+            "SELECT * FROM inventory.stock WHERE product_id = $1", product_id
+        )
+
+    async def save(
+        self,
+        tx: Transaction,
+        before: Stock | None,
+        after: Stock,
+        version: int,
+        *,
+        now: datetime,
+        cause: MessageContext | None,
+    ) -> None:
+        """Record StockAdjusted (and StockThresholdReached) for a change, and its row."""
+        sink = StreamSink(tx, f"stock-{after.product_id}", version)
+        publisher = Publisher(sink)
+        await publisher.stock_adjusted(
+            StockAdjusted(
+                product_id=after.product_id,
+                artisan_id=after.artisan_id,
+                available=after.available,
+                reserved=after.reserved,
+                adjusted_at=now,
+            ),
+            aggregate_id=str(after.product_id),
+            cause=cause,
+        )
+        if before is not None and after.crossed_threshold(before):
+            await publisher.stock_threshold_reached(
+                StockThresholdReached(
+                    product_id=after.product_id,
+                    artisan_id=after.artisan_id,
+                    level=after.available,
+                    threshold=after.threshold,
+                    reached_at=now,
+                ),
+                aggregate_id=str(after.product_id),
+                cause=cause,
+            )
+        await _conn(tx).execute(
+            "INSERT INTO inventory.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            " ON CONFLICT (product_id) DO UPDATE SET on_hand = $3, reserved = $4, threshold = $5,"
+            " version = $6, updated_at = $7",
+            after.product_id,
+            after.artisan_id,
+            after.on_hand,
+            after.reserved,
+            after.threshold,
+            sink.version,
+            now,
+        )
+
+    async def reservation(self, tx: Transaction, order_id: UUID) -> Reservation | None:
+        """The order's reservation, locked."""
+        row = await _conn(tx).fetchrow(
+            "SELECT * FROM inventory.reservations WHERE order_id = $1 FOR UPDATE", order_id
+        )
+        if row is None:
+            return None
+        items = [(UUID(p), q) for p, q in json.loads(row["items"])]
+        return Reservation(row["order_id"], items, row["state"])
+
+    async def put_reservation(
+        self,
+        tx: Transaction,
+        order_id: UUID,
+        items: list[tuple[UUID, int]],
+        state: str,
+        expires_at: datetime,
+    ) -> None:
+        """Insert or update the order's reservation row."""
+        await _conn(tx).execute(
+            "INSERT INTO inventory.reservations VALUES ($1, $2, $3::jsonb, $4, $5)"
+            " ON CONFLICT (order_id) DO UPDATE SET state = $4",
+            order_id,
+            reservation_id_of(order_id),
+            json.dumps([[str(p), q] for p, q in items]),
+            state,
+            expires_at,
+        )
+
+    async def expired(self, tx: Transaction, now: datetime, limit: int) -> list[UUID]:
+        """Held reservations past their expiry, locked and skipped by other sweepers."""
+        rows = await _conn(tx).fetch(
+            "SELECT order_id FROM inventory.reservations WHERE state = 'held' AND expires_at <= $1"
+            " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
+            now,
+            limit,
+        )
+        return [r["order_id"] for r in rows]

@@ -1,0 +1,99 @@
+"""Payment's tables: the payments read model and the artisans' tiers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from uuid import UUID
+
+from generated.payment.models import Payment
+from runtime.eventstore.base import Transaction
+from services.payment.domain import Tier
+
+__all__ = ["PaymentTables"]
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS payment.payments (
+    payment_id uuid PRIMARY KEY, order_id uuid NOT NULL UNIQUE, customer_id uuid NOT NULL,
+    status text NOT NULL, amount_minor bigint NOT NULL, failure_reason text, splits jsonb,
+    updated_at timestamptz NOT NULL);
+CREATE TABLE IF NOT EXISTS payment.artisan_tiers (artisan_id uuid PRIMARY KEY, tier text NOT NULL);
+"""
+
+
+def _conn(tx: Transaction) -> Any:
+    return tx.connection  # type: ignore[attr-defined]
+
+
+class PaymentTables:
+    """SQL of the payments read model and the tier table."""
+
+    async def migrate(self, connection: Any) -> None:
+        """Create the tables if missing."""
+        await connection.execute(_DDL)
+
+    async def save(self, tx: Transaction, payment: Payment) -> None:
+        """Insert or replace the payment's row."""
+        splits = (
+            json.dumps([s.model_dump(mode="json") for s in payment.splits])
+            if payment.splits
+            else None
+        )
+        await _conn(tx).execute(
+            "INSERT INTO payment.payments VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
+            " ON CONFLICT (payment_id) DO UPDATE SET status = $4, failure_reason = $6,"
+            " splits = $7::jsonb, updated_at = $8",
+            payment.payment_id,
+            payment.order_id,
+            payment.customer_id,
+            payment.status,
+            payment.amount.amount_minor,
+            payment.failure_reason,
+            splits,
+            payment.updated_at,
+        )
+
+    async def by_order(self, tx: Transaction, order_id: UUID) -> Payment | None:
+        """The order's payment, locked for update."""
+        row = await _conn(tx).fetchrow(
+            "SELECT * FROM payment.payments WHERE order_id = $1 FOR UPDATE", order_id
+        )
+        return _payment(row) if row else None
+
+    async def get(self, tx: Transaction, payment_id: UUID) -> Payment | None:
+        """One payment."""
+        row = await _conn(tx).fetchrow(
+            "SELECT * FROM payment.payments WHERE payment_id = $1", payment_id
+        )
+        return _payment(row) if row else None
+
+    async def tiers(self, tx: Transaction, artisan_ids: list[UUID]) -> dict[UUID, Tier]:
+        """The known tiers of these artisans."""
+        rows = await _conn(tx).fetch(
+            "SELECT * FROM payment.artisan_tiers WHERE artisan_id = ANY($1::uuid[])", artisan_ids
+        )
+        return {r["artisan_id"]: r["tier"] for r in rows}
+
+    async def set_tier(self, tx: Transaction, artisan_id: UUID, tier: str) -> None:
+        """Remember an artisan's tier."""
+        await _conn(tx).execute(
+            "INSERT INTO payment.artisan_tiers VALUES ($1, $2)"
+            " ON CONFLICT (artisan_id) DO UPDATE SET tier = $2",
+            artisan_id,
+            tier,
+        )
+
+
+def _payment(row: Any) -> Payment:
+    return Payment.model_validate(
+        {
+            "payment_id": row["payment_id"],
+            "order_id": row["order_id"],
+            "customer_id": row["customer_id"],
+            "status": row["status"],
+            "amount": {"amount_minor": row["amount_minor"], "currency": "EUR"},
+            **({"failure_reason": row["failure_reason"]} if row["failure_reason"] else {}),
+            **({"splits": json.loads(row["splits"])} if row["splits"] else {}),
+            "updated_at": row["updated_at"],
+        }
+    )

@@ -1,0 +1,1 @@
+"""The user service: registers users, keeps their profiles and preferences, segments them."""

@@ -1,0 +1,137 @@
+"""Run services in-process on the session's real NATS and PostgreSQL, each over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+import nats
+import uvicorn
+from nats.aio.client import Client
+
+from generated.platform import STREAMS
+from runtime.bus.nats_publisher import NatsEventSink
+from runtime.service import ServiceDefinition, ServiceHost, Settings
+
+T = TypeVar("T")
+WAIT = 20.0
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@dataclass
+class RunningService:
+    """One hosted service and its uvicorn server."""
+
+    host: ServiceHost
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+
+@dataclass
+class InProcessPlatform:
+    """Several services in this event loop, with a NATS connection for the test itself."""
+
+    nats_url: str
+    database_url: str
+    services: dict[str, RunningService] = field(default_factory=dict)
+    nc: Client | None = None
+
+    async def start(
+        self, definitions: dict[str, Callable[[dict[str, str]], ServiceDefinition]]
+    ) -> None:
+        """Start each service; each factory gets every service's URL first."""
+        ports = {name: free_port() for name in definitions}
+        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        self.nc = await nats.connect(self.nats_url)
+        for name, make in definitions.items():
+            settings = Settings(
+                service=name,
+                nats_url=self.nats_url,
+                database_url=self.database_url,
+                http_port=ports[name],
+            )
+            host = ServiceHost(make(urls), settings, STREAMS)
+            app = await host.start()
+            server = uvicorn.Server(
+                uvicorn.Config(
+                    app, host="127.0.0.1", port=ports[name], log_level="warning", lifespan="off"
+                )
+            )
+            task = asyncio.create_task(server.serve())
+            self.services[name] = RunningService(host, server, task, urls[name])
+        async with httpx.AsyncClient() as http:
+            for running in self.services.values():
+                await eventually(lambda r=running: _ready(http, r.url))
+
+    async def stop(self) -> None:
+        """Stop every server and host."""
+        for running in self.services.values():
+            running.server.should_exit = True
+        for running in self.services.values():
+            with contextlib.suppress(asyncio.CancelledError):
+                await running.task
+            await running.host.stop()
+        if self.nc is not None:
+            await self.nc.drain()
+
+    @property
+    def bus(self) -> NatsEventSink:
+        """A sink through which the test publishes as another service would."""
+        assert self.nc is not None
+        return NatsEventSink(self.nc)
+
+    def url(self, name: str) -> str:
+        """A running service's base URL."""
+        return self.services[name].url
+
+
+async def _ready(http: httpx.AsyncClient, url: str) -> bool:
+    try:
+        return (await http.get(f"{url}/readyz")).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+async def eventually(
+    check: Callable[[], Any], *, timeout: float = WAIT, interval: float = 0.05
+) -> Any:
+    """Poll `check` (sync or async) until it returns something truthy; fail after `timeout`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    last: Any = None
+    while True:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return last
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value {last!r})")
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def platform(
+    nats_url: str,
+    database_url: str,
+    definitions: dict[str, Callable[[dict[str, str]], ServiceDefinition]],
+) -> AsyncIterator[InProcessPlatform]:
+    """An in-process platform, stopped when the block ends."""
+    running = InProcessPlatform(nats_url, database_url)
+    try:
+        await running.start(definitions)
+        yield running
+    finally:
+        await running.stop()

@@ -1,0 +1,114 @@
+"""Redelivery, malformed messages and concurrency across the saga's services."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from runtime.bus.dlq import DeadLetter, list_dead_letters
+from tests.e2e.harness import InProcessPlatform, eventually
+from tests.e2e.story import Story
+
+SCHEMAS = ("order", "inventory", "payment")
+
+
+@pytest.fixture
+async def story(saga_platform: InProcessPlatform, database_url: str) -> AsyncIterator[Story]:
+    s = Story(saga_platform, database_url)
+    yield s
+    await s.aclose()
+
+
+async def flow_messages(
+    story: Story, correlation_id: str
+) -> list[tuple[str, bytes, dict[str, str]]]:
+    """Every message the services sent for one business flow, from their outboxes."""
+    out = []
+    for schema in SCHEMAS:
+        rows = await story.sql(
+            f'SELECT subject, payload, headers FROM "{schema}".events'
+            " WHERE headers->>'correlation-id' = $1 ORDER BY position",
+            correlation_id,
+        )
+        out += [(r["subject"], r["payload"].encode(), json.loads(r["headers"])) for r in rows]
+    return out
+
+
+async def state_of(story: Story, order_id: uuid.UUID, product: uuid.UUID) -> dict[str, object]:
+    """Everything a duplicate could change."""
+    counts = {}
+    for schema in SCHEMAS:
+        rows = await story.sql(f'SELECT count(*) AS n FROM "{schema}".events')
+        counts[schema] = rows[0]["n"]
+    order = await story.orders.get_order(order_id)
+    payments = await story.payments.list_payments(order_id=order_id)
+    return {
+        "events": counts,
+        "status": order.status,
+        "stock": await story.available(product),
+        "payments": [(p.payment_id, p.status) for p in payments.items],
+    }
+
+
+async def consumers_idle(story: Story) -> bool:
+    """True when no durable consumer of the platform has messages pending or unacked."""
+    assert story.running.nc is not None
+    js = story.running.nc.jetstream()
+    for stream in ("ORDER", "INVENTORY", "PAYMENT"):
+        for info in await js.consumers_info(stream):
+            if info.num_pending or info.num_ack_pending:
+                return False
+    return True
+
+
+async def test_every_message_of_a_saga_delivered_twice_is_applied_once(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=5)
+    order = await story.settled((await story.place(customer, product, quantity=2)).order_id)
+    assert order.status == "confirmed"
+    rows = await story.sql('SELECT data FROM "order".sagas WHERE saga_id = $1', str(order.order_id))
+    correlation = json.loads(rows[0]["data"])["correlation_id"]
+    messages = await flow_messages(story, correlation)
+    assert len(messages) >= 10  # created, commands, answers, state changes, split...
+    await eventually(lambda: consumers_idle(story))
+    before = await state_of(story, order.order_id, product)
+    assert story.running.nc is not None
+    js = story.running.nc.jetstream()
+    for subject, payload, headers in messages:  # same ce-id, new Nats-Msg-Id: past JetStream dedupe
+        await js.publish(subject, payload, headers={**headers, "Nats-Msg-Id": str(uuid.uuid4())})
+    await eventually(lambda: consumers_idle(story))
+    assert await state_of(story, order.order_id, product) == before
+
+
+async def test_malformed_command_goes_to_the_dlq_and_the_consumer_goes_on(story: Story) -> None:
+    assert story.running.nc is not None
+    js = story.running.nc.jetstream()
+    marker = str(uuid.uuid4())
+    headers = {
+        "ce-id": marker,
+        "ce-type": "a4co.inventory.cmd.reserve_stock.v1",
+        "ce-source": "/services/order",
+        "ce-time": "2026-11-28T10:00:00Z",
+        "ce-subject": marker,
+        "ce-specversion": "1.0",
+        "correlation-id": marker,
+        "Nats-Msg-Id": marker,
+    }
+    await js.publish(
+        "inventory.cmd.reserve_stock.v1", b'{"order_id": "not-a-uuid"}', headers=headers
+    )
+
+    async def dead() -> list[DeadLetter]:
+        letters = await list_dead_letters(js, service="inventory", limit=1000)
+        return [d for d in letters if d.headers.get("ce-id") == marker]
+
+    (letter,) = await eventually(dead)
+    assert letter.original_subject == "inventory.cmd.reserve_stock.v1"
+    assert letter.consumer == "inventory_reserve_stock" and letter.attempts == 1
+    assert "order_id" in letter.error
+    customer, product = await story.customer(), await story.product(stock=1)
+    assert (
+        await story.settled((await story.place(customer, product)).order_id)
+    ).status == "confirmed"

@@ -1,0 +1,146 @@
+"""The order-creation saga end to end: order, inventory, payment and user on real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from generated.order.models import CancelOrderRequest
+from runtime.http import ProblemError
+from tests.e2e.harness import InProcessPlatform, eventually
+from tests.e2e.story import Story
+
+
+@pytest.fixture
+async def story(saga_platform: InProcessPlatform, database_url: str) -> AsyncIterator[Story]:
+    s = Story(saga_platform, database_url)
+    yield s
+    await s.aclose()
+
+
+async def order_events(story: Story, order_id: uuid.UUID) -> list[str]:
+    rows = await story.sql(
+        'SELECT type FROM "order".events WHERE stream_id = $1 ORDER BY version', f"order-{order_id}"
+    )
+    return [r["type"].removeprefix("a4co.") for r in rows]
+
+
+async def test_happy_path_confirms_commits_stock_and_splits_payment(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=10, price_minor=1250)
+    placed = await story.place(customer, product, quantity=2)
+    assert placed.status == "pending" and placed.total.amount_minor == 2500
+    order = await story.settled(placed.order_id)
+    assert order.status == "confirmed"
+    assert await story.available(product) == (8, 0)
+    (payment,) = (await story.payments.list_payments(order_id=order.order_id)).items
+    assert payment.status == "succeeded" and payment.amount.amount_minor == 2500
+    assert payment.splits is not None
+    assert [
+        (s.tier, s.marketplace_fee.amount_minor, s.net.amount_minor) for s in payment.splits
+    ] == [("basic", 300, 2200)]
+    assert await order_events(story, order.order_id) == [
+        "order.created.v1",
+        "inventory.cmd.reserve_stock.v1",
+        "order.state_changed.v1",
+        "payment.cmd.process_payment.v1",
+        "order.state_changed.v1",
+        "inventory.cmd.commit_stock.v1",
+        "order.state_changed.v1",
+        "order.confirmed.v1",
+    ]
+
+
+async def test_unknown_customer_is_refused(story: Story) -> None:
+    product = await story.product(stock=1)
+    with pytest.raises(ProblemError) as caught:
+        await story.place(uuid.uuid4(), product)
+    assert caught.value.status == 422 and "not registered" in (caught.value.problem.detail or "")
+
+
+async def test_out_of_stock_rejects_the_order_and_keeps_the_stock(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=1)
+    order = await story.settled((await story.place(customer, product, quantity=3)).order_id)
+    assert order.status == "rejected" and order.cancel_reason == "out_of_stock"
+    assert await story.available(product) == (1, 0)
+
+
+async def test_failed_payment_releases_stock_and_cancels(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=5)
+    placed = await story.place(customer, product, quantity=2, card="tok_declined")
+    order = await story.settled(placed.order_id)
+    assert (order.status, order.cancel_reason) == ("cancelled", "payment_failed")
+    assert await story.available(product) == (5, 0)
+    (payment,) = (await story.payments.list_payments(order_id=order.order_id)).items
+    assert (payment.status, payment.failure_reason) == ("failed", "card_declined")
+
+
+async def test_payment_without_answer_times_out_into_compensation(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=5)
+    placed = await story.place(customer, product, quantity=1, card="tok_timeout")
+    await story.settled(placed.order_id, "payment_pending")
+    assert await story.available(product) == (4, 1)
+    order = await story.settled(placed.order_id)
+    assert (order.status, order.cancel_reason) == ("cancelled", "payment_timeout")
+    assert await story.available(product) == (5, 0)
+
+
+async def test_customer_cancels_before_payment(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=5)
+    placed = await story.place(customer, product, quantity=1, card="tok_timeout")
+    await story.settled(placed.order_id, "payment_pending")
+    await story.orders.cancel_order(placed.order_id, CancelOrderRequest(reason="Changed my mind."))
+    order = await story.settled(placed.order_id)
+    assert (order.status, order.cancel_reason) == ("cancelled", "customer_cancelled")
+    assert await story.available(product) == (5, 0)
+    with pytest.raises(ProblemError) as caught:
+        await story.orders.cancel_order(placed.order_id, CancelOrderRequest())
+    assert caught.value.status == 409
+
+
+async def test_threshold_reached_when_stock_drops_under_it(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=5, threshold=3)
+    await story.settled((await story.place(customer, product, quantity=3)).order_id, "confirmed")
+    rows = await story.sql(
+        "SELECT payload FROM inventory.events WHERE stream_id = $1 AND type = $2",
+        f"stock-{product}",
+        "a4co.inventory.stock_threshold_reached.v1",
+    )
+    assert len(rows) == 1 and '"level": 2' in rows[0]["payload"].replace('":2', '": 2')
+
+
+async def test_concurrent_orders_on_one_product_never_oversell(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=6)
+    placed = await asyncio.gather(*(story.place(customer, product) for _ in range(15)))
+    orders = await asyncio.gather(*(story.settled(p.order_id) for p in placed))
+    statuses = sorted(o.status for o in orders)
+    assert statuses.count("confirmed") == 6 and statuses.count("rejected") == 9
+    assert await story.available(product) == (0, 0)
+
+
+async def test_rebuilding_the_orders_read_model_gives_the_same_rows(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=3)
+    await story.settled((await story.place(customer, product)).order_id)
+    query = 'SELECT * FROM "order".orders_view ORDER BY order_id'
+    before = await story.sql(query)
+    order_host = story.running.services["order"].host
+    assert order_host.context is not None
+    from services.order.views import OrderViews
+
+    async with order_host.context.transaction() as tx:
+        applied = await OrderViews("order").rebuild(tx)
+    assert applied > 0
+    assert await story.sql(query) == before
+
+
+async def test_list_orders_pages_newest_first(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=10)
+    ids = [(await story.place(customer, product)).order_id for _ in range(3)]
+    first = await story.orders.list_orders(customer_id=customer, limit=2)
+    assert [o.order_id for o in first.items] == ids[::-1][:2] and first.next_cursor
+    second = await story.orders.list_orders(customer_id=customer, limit=2, cursor=first.next_cursor)
+    assert [o.order_id for o in second.items] == ids[:1] and second.next_cursor is None
+    await asyncio.gather(*(story.settled(i) for i in ids))
+    assert await eventually(lambda: True)
