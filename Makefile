@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint typecheck test test-unit test-contract test-integration test-slow clean
+.PHONY: install generate validate check lint typecheck run test test-unit test-contract test-integration test-e2e test-slow bench clean
 
 install: $(STAMP)
 
@@ -35,6 +35,10 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy codegen runtime generated
 
+## run: start NATS, PostgreSQL, Redis and the services (a process each); Ctrl-C stops all
+run: install
+	$(PY) -m runtime.launcher $(SERVICES)
+
 ## test: the whole suite (unit, contract, integration on real servers it starts itself)
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -48,9 +52,17 @@ test-contract: install
 test-integration: install
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)
 
+test-e2e: install
+	$(PY) -m pytest tests/e2e $(PYTEST_ARGS)
+
 ## test-slow: only the slow fault tests (CI runs them as part of `make test` too)
 test-slow: install
 	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+
+## bench: the benchmarks (figures go to docs/benchmarks.md by hand)
+bench: install
+	$(PY) bench/bench_bus.py
+	$(PY) bench/bench_saga.py
 
 clean:
 	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache

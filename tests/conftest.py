@@ -6,6 +6,8 @@ not wait for PostgreSQL. Embedded servers keep their data in the session's temp 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,9 +18,15 @@ from runtime.infra import InfraStack, ServerHandle, start_nats, start_postgres, 
 
 
 @pytest.fixture(scope="session")
-def infra_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The session's data folder for embedded servers (one sub-folder per server)."""
-    return tmp_path_factory.mktemp("a4co-infra")
+def infra_dir() -> Iterator[Path]:
+    """The session's data folder for embedded servers (one sub-folder per server).
+
+    A folder of its own, not under pytest's: another pytest starting meanwhile resets
+    /tmp/pytest-of-<user> to mode 0700, which locks out embedded PostgreSQL's system user.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="a4co-infra-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

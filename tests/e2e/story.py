@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 import httpx
+from nats.aio.client import Client
 
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
@@ -18,6 +19,7 @@ from generated.order.models import Delivery, Order, PlaceOrderRequest, StockLine
 from generated.payment.client import PaymentClient
 from generated.user.client import UserClient
 from generated.user.models import RegisterUserRequest
+from runtime.bus.nats_publisher import NatsEventSink
 from runtime.http import ProblemError
 from tests.e2e.harness import InProcessPlatform, eventually
 
@@ -27,18 +29,21 @@ FINAL = {"confirmed", "cancelled", "rejected", "delivered"}
 class Story:
     """Typed clients of the running services, and the steps tests are made of."""
 
-    def __init__(self, running: InProcessPlatform, database_url: str) -> None:
-        self.running = running
+    def __init__(self, urls: dict[str, str], nc: Client, database_url: str) -> None:
+        self.urls = urls
+        self.nc = nc
+        self.bus = NatsEventSink(nc)
         self.database_url = database_url
-        self.http = httpx.AsyncClient(timeout=5.0)
-        self.users = UserClient(running.url("user"), http=_at(self.http, running.url("user")))
-        self.orders = OrderClient(running.url("order"), http=_at(self.http, running.url("order")))
-        self.stock = InventoryClient(
-            running.url("inventory"), http=_at(self.http, running.url("inventory"))
-        )
-        self.payments = PaymentClient(
-            running.url("payment"), http=_at(self.http, running.url("payment"))
-        )
+        self.users = UserClient(urls["user"], http=_client(urls["user"]))
+        self.orders = OrderClient(urls["order"], http=_client(urls["order"]))
+        self.stock = InventoryClient(urls["inventory"], http=_client(urls["inventory"]))
+        self.payments = PaymentClient(urls["payment"], http=_client(urls["payment"]))
+
+    @classmethod
+    def of(cls, running: InProcessPlatform, database_url: str) -> Story:
+        """A story on an in-process platform."""
+        assert running.nc is not None
+        return cls({n: s.url for n, s in running.services.items()}, running.nc, database_url)
 
     async def customer(self) -> UUID:
         """Register a new customer; return their id."""
@@ -55,7 +60,7 @@ class Story:
     async def product(self, *, stock: int, threshold: int = 0, price_minor: int = 1250) -> UUID:
         """List a product as the artisan service would; wait until inventory and order know it."""
         product_id, artisan_id = uuid.uuid4(), uuid.uuid4()
-        await ArtisanPublisher(self.running.bus).new_product_listed(
+        await ArtisanPublisher(self.bus).new_product_listed(
             NewProductListed.model_validate(
                 {
                     "product_id": product_id,
@@ -103,14 +108,16 @@ class Story:
             )
         )
 
-    async def settled(self, order_id: UUID, status: str | None = None) -> Order:
+    async def settled(
+        self, order_id: UUID, status: str | None = None, *, timeout: float = 20.0
+    ) -> Order:
         """Wait until the order reaches a final status (or `status`)."""
 
         async def check() -> Order | None:
             order = await self.orders.get_order(order_id)
             return order if (order.status == status if status else order.status in FINAL) else None
 
-        result: Order = await eventually(check)
+        result: Order = await eventually(check, timeout=timeout)
         return result
 
     async def available(self, product: UUID) -> tuple[int, int]:
@@ -127,9 +134,10 @@ class Story:
             await connection.close()
 
     async def aclose(self) -> None:
-        """Close the HTTP pool."""
-        await self.http.aclose()
+        """Close the HTTP pools."""
+        for client in (self.users, self.orders, self.stock, self.payments):
+            await client.aclose()
 
 
-def _at(http: httpx.AsyncClient, base: str) -> httpx.AsyncClient:
+def _client(base: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(base_url=base, timeout=5.0)

@@ -17,7 +17,7 @@ SCHEMAS = ("order", "inventory", "payment")
 
 @pytest.fixture
 async def story(saga_platform: InProcessPlatform, database_url: str) -> AsyncIterator[Story]:
-    s = Story(saga_platform, database_url)
+    s = Story.of(saga_platform, database_url)
     yield s
     await s.aclose()
 
@@ -55,8 +55,8 @@ async def state_of(story: Story, order_id: uuid.UUID, product: uuid.UUID) -> dic
 
 async def consumers_idle(story: Story) -> bool:
     """True when no durable consumer of the platform has messages pending or unacked."""
-    assert story.running.nc is not None
-    js = story.running.nc.jetstream()
+    assert story.nc is not None
+    js = story.nc.jetstream()
     for stream in ("ORDER", "INVENTORY", "PAYMENT"):
         for info in await js.consumers_info(stream):
             if info.num_pending or info.num_ack_pending:
@@ -74,8 +74,8 @@ async def test_every_message_of_a_saga_delivered_twice_is_applied_once(story: St
     assert len(messages) >= 10  # created, commands, answers, state changes, split...
     await eventually(lambda: consumers_idle(story))
     before = await state_of(story, order.order_id, product)
-    assert story.running.nc is not None
-    js = story.running.nc.jetstream()
+    assert story.nc is not None
+    js = story.nc.jetstream()
     for subject, payload, headers in messages:  # same ce-id, new Nats-Msg-Id: past JetStream dedupe
         await js.publish(subject, payload, headers={**headers, "Nats-Msg-Id": str(uuid.uuid4())})
     await eventually(lambda: consumers_idle(story))
@@ -83,8 +83,8 @@ async def test_every_message_of_a_saga_delivered_twice_is_applied_once(story: St
 
 
 async def test_malformed_command_goes_to_the_dlq_and_the_consumer_goes_on(story: Story) -> None:
-    assert story.running.nc is not None
-    js = story.running.nc.jetstream()
+    assert story.nc is not None
+    js = story.nc.jetstream()
     marker = str(uuid.uuid4())
     headers = {
         "ce-id": marker,

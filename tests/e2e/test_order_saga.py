@@ -16,7 +16,7 @@ from tests.e2e.story import Story
 
 @pytest.fixture
 async def story(saga_platform: InProcessPlatform, database_url: str) -> AsyncIterator[Story]:
-    s = Story(saga_platform, database_url)
+    s = Story.of(saga_platform, database_url)
     yield s
     await s.aclose()
 
@@ -120,12 +120,14 @@ async def test_concurrent_orders_on_one_product_never_oversell(story: Story) -> 
     assert await story.available(product) == (0, 0)
 
 
-async def test_rebuilding_the_orders_read_model_gives_the_same_rows(story: Story) -> None:
+async def test_rebuilding_the_orders_read_model_gives_the_same_rows(
+    story: Story, saga_platform: InProcessPlatform
+) -> None:
     customer, product = await story.customer(), await story.product(stock=3)
     await story.settled((await story.place(customer, product)).order_id)
     query = 'SELECT * FROM "order".orders_view ORDER BY order_id'
     before = await story.sql(query)
-    order_host = story.running.services["order"].host
+    order_host = saga_platform.services["order"].host
     assert order_host.context is not None
     from services.order.views import OrderViews
 

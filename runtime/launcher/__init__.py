@@ -1,0 +1,13 @@
+"""Run the platform as processes: its servers, then one process per service, until stopped.
+
+`Platform` is the API (tests and `make run`); `python -m runtime.launcher` is the command.
+
+PlatformError (runtime.errors)
+ └── LaunchError   a service exited early, never became ready, or is not the platform's
+"""
+
+from runtime.launcher.errors import LaunchError
+from runtime.launcher.platform import DEFAULT_SERVICES, Platform, port_env, url_env
+from runtime.launcher.process import ServiceSpec
+
+__all__ = ["DEFAULT_SERVICES", "LaunchError", "Platform", "ServiceSpec", "port_env", "url_env"]

@@ -1,0 +1,263 @@
+"""The platform as processes: its servers, then one `python -m services.<name>` per service.
+
+Every service gets a free port and one shared environment: the servers' URLs, every
+service's `A4CO_<SERVICE>_PORT` and `A4CO_<SERVICE>_URL`. Output goes to `<data_dir>/logs/`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from runtime.errors import ConfigurationError
+from runtime.infra import (
+    DATABASE_URL_ENV,
+    DEFAULT_DATA_DIR,
+    NATS_URL_ENV,
+    REDIS_URL_ENV,
+    Infra,
+    InfraStack,
+    free_port,
+    start_infra,
+)
+from runtime.launcher.errors import LaunchError
+from runtime.launcher.process import ServiceProcess, ServiceSpec
+
+__all__ = ["DEFAULT_SERVICES", "Platform", "port_env", "url_env"]
+
+DEFAULT_SERVICES = ("order", "inventory", "payment", "user")
+
+_SERVICE_NAME = re.compile(r"[a-z][a-z0-9_]*")
+_MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
+_READY_POLL = 0.05
+
+logger = logging.getLogger(__name__)
+
+
+def port_env(service: str) -> str:
+    """`A4CO_ORDER_PORT` for `order`: the variable a service reads its port from."""
+    return f"A4CO_{service.upper()}_PORT"
+
+
+def url_env(service: str) -> str:
+    """`A4CO_ORDER_URL` for `order`: the variable other services find it by."""
+    return f"A4CO_{service.upper()}_URL"
+
+
+class Platform:
+    """Start the servers and the services, wait until all are ready, stop them all.
+
+    `services` names the services (module `<module_prefix>.<name>`) or maps each name to
+    its module. `env` is laid over `os.environ` for the servers' settings and the children.
+    """
+
+    def __init__(
+        self,
+        services: Iterable[str] | Mapping[str, str] = DEFAULT_SERVICES,
+        *,
+        data_dir: Path | str | None = None,
+        env: Mapping[str, str] | None = None,
+        module_prefix: str = "services",
+        ready_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        self._modules = _service_modules(services, module_prefix)
+        self._data_dir = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).resolve()
+        self._overrides = dict(env or {})
+        self._ready_timeout = ready_timeout
+        self._stop_timeout = stop_timeout
+        self._infra: InfraStack | None = None
+        self._env: dict[str, str] = {}
+        self._processes: dict[str, ServiceProcess] = {}
+
+    @property
+    def data_dir(self) -> Path:
+        """The folder of the embedded servers' data and of `logs/`."""
+        return self._data_dir
+
+    @property
+    def modules(self) -> dict[str, str]:
+        """Service name -> the module run as `python -m <module>`."""
+        return dict(self._modules)
+
+    @property
+    def urls(self) -> dict[str, str]:
+        """Service name -> base URL (`http://127.0.0.1:<port>`); empty until started."""
+        return {name: process.spec.url for name, process in self._processes.items()}
+
+    @property
+    def infra(self) -> Infra:
+        """The servers' URLs; all None until started."""
+        return Infra() if self._infra is None else self._infra.urls
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The environment every service process gets; empty until started."""
+        return dict(self._env)
+
+    def log_path(self, name: str) -> Path:
+        """Where the service's output goes."""
+        return self._data_dir / "logs" / f"{self._known(name)}.log"
+
+    def pid(self, name: str) -> int | None:
+        """The service's process id while it runs, else None."""
+        process = self._processes.get(self._known(name))
+        return None if process is None else process.pid
+
+    def exited(self) -> dict[str, int]:
+        """Service name -> exit code, for each started service whose process has ended."""
+        codes = {name: process.returncode for name, process in self._processes.items()}
+        return {name: code for name, code in codes.items() if code is not None}
+
+    def start(self) -> Platform:
+        """Start the servers and every service; return once every /readyz answers 200.
+
+        On any failure (or Ctrl-C) everything already started is stopped before raising.
+        """
+        if self._infra is not None:
+            raise LaunchError(f"the platform in {self._data_dir} is already started")
+        base = {**os.environ, **self._overrides}
+        try:
+            self._infra = start_infra(self._data_dir, env=base)
+            self._processes = {
+                name: ServiceProcess(ServiceSpec(name, module, port, self.log_path(name)))
+                for (name, module), port in zip(
+                    self._modules.items(), _free_ports(len(self._modules)), strict=True
+                )
+            }
+            self._env = self._child_env(base, self._infra.urls)
+            for process in self._processes.values():
+                process.spawn(self._env, append=False)
+            self._wait_ready(list(self._processes.values()))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the services (SIGTERM, then SIGKILL after the grace period), then the servers.
+
+        External servers are left running; a second call does nothing.
+        """
+        running = [process for process in self._processes.values() if process.running]
+        for process in running:
+            process.terminate()
+        deadline = time.monotonic() + self._stop_timeout
+        for process in running:
+            if not process.wait(max(0.0, deadline - time.monotonic())):
+                logger.warning(
+                    "the %s service ignored SIGTERM for %g s and was killed",
+                    process.spec.name,
+                    self._stop_timeout,
+                )
+                process.kill()
+        infra, self._infra = self._infra, None
+        if infra is not None:
+            infra.stop()
+
+    def kill(self, name: str) -> None:
+        """Kill one service at once (SIGKILL), as a crash would; nothing if it has ended."""
+        self._process(name).kill()
+
+    def start_service(self, name: str) -> None:
+        """Start a killed service again, on the same port and environment; wait until ready."""
+        process = self._process(name)
+        if process.running:
+            raise LaunchError(f"the {name} service is already running (pid {process.pid})")
+        process.spawn(self._env, append=True)
+        try:
+            self._wait_ready([process])
+        except BaseException:
+            process.kill()
+            raise
+
+    def restart_nats(self) -> None:
+        """Restart the embedded NATS server on the same port and store (fault tests)."""
+        if self._infra is None or self._infra.nats is None:
+            raise LaunchError(f"the platform in {self._data_dir} is not started")
+        self._infra.nats.restart()  # an external server refuses with an InfraError
+
+    def __enter__(self) -> Platform:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _child_env(self, base: Mapping[str, str], infra: Infra) -> dict[str, str]:
+        env = dict(base)
+        servers = (
+            (NATS_URL_ENV, infra.nats_url),
+            (DATABASE_URL_ENV, infra.database_url),
+            (REDIS_URL_ENV, infra.redis_url),
+        )
+        env.update({var: url for var, url in servers if url is not None})
+        for name, process in self._processes.items():
+            env[port_env(name)] = str(process.spec.port)
+            env[url_env(name)] = process.spec.url
+        env["PYTHONUNBUFFERED"] = "1"  # so a log tail shows what a failing service last said
+        return env
+
+    def _wait_ready(self, pending: list[ServiceProcess]) -> None:
+        deadline = time.monotonic() + self._ready_timeout
+        with httpx.Client(timeout=1.0, trust_env=False) as client:
+            while True:
+                pending = [process for process in pending if not process.is_ready(client)]
+                if not pending:
+                    return
+                if time.monotonic() >= deadline:
+                    raise pending[0].not_ready_error(self._ready_timeout)
+                time.sleep(_READY_POLL)
+
+    def _known(self, name: str) -> str:
+        if name not in self._modules:
+            known = ", ".join(self._modules) or "none"
+            raise LaunchError(f"no service named {name!r} in this platform (it runs: {known})")
+        return name
+
+    def _process(self, name: str) -> ServiceProcess:
+        process = self._processes.get(self._known(name))
+        if process is None or self._infra is None:
+            raise LaunchError(f"the platform in {self._data_dir} is not started", service=name)
+        return process
+
+
+def _service_modules(
+    services: Iterable[str] | Mapping[str, str], module_prefix: str
+) -> dict[str, str]:
+    if isinstance(services, str):
+        services = (services,)
+    modules = (
+        dict(services)
+        if isinstance(services, Mapping)
+        else {name: f"{module_prefix}.{name}" for name in services}
+    )
+    for name, module in modules.items():
+        if not _SERVICE_NAME.fullmatch(name):
+            raise ConfigurationError(
+                f"service name {name!r} should be lower-case letters, digits and underscores"
+            )
+        if not _MODULE_NAME.fullmatch(module):
+            raise ConfigurationError(f"module {module!r} of the {name} service is not a module")
+    return modules
+
+
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports (the kernel may hand out a just-released port again)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports

@@ -1,0 +1,52 @@
+"""What `make run` starts (each service a process): an order is confirmed, a failing card
+cancels and gives the stock back."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import nats
+import pytest
+
+from runtime.launcher import DEFAULT_SERVICES, Platform
+from tests.e2e.story import Story
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+async def run_story() -> AsyncIterator[Story]:
+    """The default services as processes, on embedded servers of their own."""
+    with tempfile.TemporaryDirectory(prefix="a4co-run-") as folder:
+        platform = Platform(
+            DEFAULT_SERVICES,
+            data_dir=Path(folder),
+            env={"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""},
+        )
+        await asyncio.to_thread(platform.start)
+        try:
+            nc = await nats.connect(platform.infra.nats_url or "")
+            story = Story(platform.urls, nc, platform.infra.database_url or "")
+            yield story
+            await story.aclose()
+            await nc.close()
+        finally:
+            await asyncio.to_thread(platform.stop)
+
+
+async def test_order_for_an_active_customer_with_stock_is_confirmed(run_story: Story) -> None:
+    customer, product = await run_story.customer(), await run_story.product(stock=3)
+    order = await run_story.settled((await run_story.place(customer, product)).order_id)
+    assert order.status == "confirmed"
+    assert await run_story.available(product) == (2, 0)
+
+
+async def test_failing_card_ends_cancelled_and_the_stock_is_back(run_story: Story) -> None:
+    customer, product = await run_story.customer(), await run_story.product(stock=3)
+    placed = await run_story.place(customer, product, quantity=2, card="tok_declined")
+    order = await run_story.settled(placed.order_id)
+    assert (order.status, order.cancel_reason) == ("cancelled", "payment_failed")
+    assert await run_story.available(product) == (3, 0)
