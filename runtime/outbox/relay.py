@@ -97,7 +97,9 @@ class OutboxRelay:
     it is published again, with the same message id (the event id), and the bus's
     duplicate window (`Nats-Msg-Id`) drops the copy. Delivery to the bus is therefore at
     least once, and effectively once within the duplicate window. Events of one batch are
-    published one after the other, so a stream's order holds within a relay.
+    all in flight together but written in position order on one connection, so a stream's
+    order holds within a relay; events after a failed one stay pending (if the bus took
+    them anyway, their republication is dropped as a duplicate).
     """
 
     def __init__(
@@ -125,16 +127,23 @@ class OutboxRelay:
         If the publisher fails, the events it accepted before are marked, the rest stay
         pending, and OutboxPublishError is raised after the commit.
         """
-        failure: Exception | None = None
+        failure: BaseException | None = None
         published: list[int] = []
         async with self._outbox.claim(self._batch_size) as batch:
-            for event in batch.events:
-                try:
-                    await self._publisher.publish_raw(
+            # Pipelined: every publish of the batch is in flight at once, written to the bus
+            # in position order on one connection, so the stream keeps that order.
+            results = await asyncio.gather(
+                *(
+                    self._publisher.publish_raw(
                         event.subject, event.payload, bus_headers(event), str(event.event_id)
                     )
-                except Exception as exc:  # raised below, once the accepted ones are marked
-                    failure = exc
+                    for event in batch.events
+                ),
+                return_exceptions=True,
+            )
+            for event, result in zip(batch.events, results, strict=True):
+                if isinstance(result, BaseException):  # raised below, once the rest are marked
+                    failure = result
                     break
                 published.append(event.position)
             await batch.mark_published(published)

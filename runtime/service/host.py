@@ -53,7 +53,8 @@ class ServiceDefinition:
     handlers: Callable[[ServiceContext], object]
     routers: Callable[[ServiceContext], Sequence[APIRouter]] = lambda _: ()
     migrate: Callable[[Any], Awaitable[None]] | None = None
-    jobs: Callable[[ServiceContext], Sequence[Job]] = lambda _: ()
+    jobs: Callable[[ServiceContext, Any], Sequence[Job]] = lambda _ctx, _handlers: ()
+    """Periodic jobs, given the context and the service's handlers instance."""
 
 
 @dataclass
@@ -99,7 +100,7 @@ class ServiceHost:
         bound = bind_handlers(name, handlers, self.definition.subscriptions)
         self._runner = ConsumerRunner(self._nc, name, bound)
         await self._runner.start()
-        for job in self.definition.jobs(self.context):
+        for job in self.definition.jobs(self.context, handlers):
             self._tasks.append(asyncio.create_task(_every(job)))
         self.app = create_app(
             name,

@@ -19,22 +19,17 @@ __all__ = ["definition"]
 def definition(*, expiry_interval: float = 5.0) -> ServiceDefinition:
     """Inventory: reservations for orders, stock levels, and the expiry sweep."""
     tables = StockTables()
-    handlers: dict[str, InventoryHandlers] = {}
-
-    def make_handlers(ctx: ServiceContext) -> InventoryHandlers:
-        return handlers.setdefault("h", InventoryHandlers(ctx, tables))
 
     def routers(ctx: ServiceContext) -> Sequence[APIRouter]:
         return [build_router(InventoryApi(ctx, tables))]
 
-    def jobs(ctx: ServiceContext) -> Sequence[Job]:
-        sweeper = make_handlers(ctx)
-        return [Job("inventory reservation expiry", expiry_interval, sweeper.expire_reservations)]
+    def jobs(ctx: ServiceContext, handlers: InventoryHandlers) -> Sequence[Job]:
+        return [Job("inventory reservation expiry", expiry_interval, handlers.expire_reservations)]
 
     return ServiceDefinition(
         name="inventory",
         subscriptions=SUBSCRIPTIONS,
-        handlers=make_handlers,
+        handlers=lambda ctx: InventoryHandlers(ctx, tables),
         routers=routers,
         migrate=tables.migrate,
         jobs=jobs,

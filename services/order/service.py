@@ -39,7 +39,7 @@ def definition(
         url = user_url or os.environ.get("A4CO_USER_URL", "")
         return [build_router(OrderApi(ctx, saga, UserClient(url, timeout=1.0)))]
 
-    def jobs(ctx: ServiceContext) -> Sequence[Job]:
+    def jobs(ctx: ServiceContext, _handlers: object) -> Sequence[Job]:
         async def scan() -> int:
             async def on_timeout(tx: Any, state: Any) -> None:
                 await saga.timed_out(tx, state, now=ctx.clock())

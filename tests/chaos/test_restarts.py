@@ -49,7 +49,7 @@ async def run_orders_through(story: Story, fault: Callable[[], object]) -> None:
     await asyncio.to_thread(fault)
     orders = await asyncio.gather(*(story.settled(p.order_id, timeout=90) for p in placed))
     assert [o.status for o in orders] == ["confirmed"] * ORDERS
-    assert await story.available(product) == (100 - 2 * ORDERS, 0)
+    await story.stock_becomes(product, (100 - 2 * ORDERS, 0))
     for order in orders:
         payments = (await story.payments.list_payments(order_id=order.order_id)).items
         assert [p.status for p in payments] == ["succeeded"]

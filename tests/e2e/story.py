@@ -125,6 +125,18 @@ class Story:
         availability = await self.stock.get_availability(product)
         return availability.available, availability.reserved
 
+    async def stock_becomes(self, product: UUID, expected: tuple[int, int]) -> None:
+        """Wait until the product's (available, reserved) is `expected`.
+
+        Inventory commits a sale after the order is confirmed, so a check right after the
+        confirmation must wait for it.
+        """
+
+        async def check() -> bool:
+            return await self.available(product) == expected
+
+        await eventually(check)
+
     async def sql(self, query: str, *args: Any) -> list[Any]:
         """Run a read-only query against the platform's database (for assertions)."""
         connection = await asyncpg.connect(self.database_url)

@@ -34,7 +34,7 @@ async def test_happy_path_confirms_commits_stock_and_splits_payment(story: Story
     assert placed.status == "pending" and placed.total.amount_minor == 2500
     order = await story.settled(placed.order_id)
     assert order.status == "confirmed"
-    assert await story.available(product) == (8, 0)
+    await story.stock_becomes(product, (8, 0))
     (payment,) = (await story.payments.list_payments(order_id=order.order_id)).items
     assert payment.status == "succeeded" and payment.amount.amount_minor == 2500
     assert payment.splits is not None
@@ -117,7 +117,7 @@ async def test_concurrent_orders_on_one_product_never_oversell(story: Story) -> 
     orders = await asyncio.gather(*(story.settled(p.order_id) for p in placed))
     statuses = sorted(o.status for o in orders)
     assert statuses.count("confirmed") == 6 and statuses.count("rejected") == 9
-    assert await story.available(product) == (0, 0)
+    await story.stock_becomes(product, (0, 0))
 
 
 async def test_rebuilding_the_orders_read_model_gives_the_same_rows(

@@ -41,7 +41,7 @@ async def test_order_for_an_active_customer_with_stock_is_confirmed(run_story: S
     customer, product = await run_story.customer(), await run_story.product(stock=3)
     order = await run_story.settled((await run_story.place(customer, product)).order_id)
     assert order.status == "confirmed"
-    assert await run_story.available(product) == (2, 0)
+    await run_story.stock_becomes(product, (2, 0))
 
 
 async def test_failing_card_ends_cancelled_and_the_stock_is_back(run_story: Story) -> None:

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 
 import nats
 import pytest
@@ -21,7 +22,7 @@ from runtime.bus import (
     Subscription,
     bind_handlers,
 )
-from runtime.bus.envelope import build_headers, parse_context
+from runtime.bus.envelope import build_headers, encode_headers, header_block, parse_context
 from runtime.bus.failures import PermanentError, PublishError, TransientError
 from runtime.bus.memory import InMemoryEventSink
 from runtime.bus.nats import (
@@ -32,6 +33,7 @@ from runtime.bus.nats import (
     redrive,
 )
 from runtime.errors import ConfigurationError, ContractError
+from runtime.infra import EmbeddedNats
 
 FAST = ConsumerPolicy(max_deliver=3, ack_wait=5.0, backoff=(0.05, 0.1), concurrency=4)
 
@@ -392,3 +394,149 @@ async def test_backend_hands_handlers_typed_payloads_in_order(backend: Backend) 
     assert [context.id for _, context in recorder.calls] == ids
     assert [context.subject for _, context in recorder.calls] == ["agg-0", "agg-1", "agg-2"]
     assert [context.stream_sequence for _, context in recorder.calls] == [1, 2, 3]
+
+
+def test_header_block_is_what_nats_py_would_write_for_build_headers() -> None:
+    channel = Channel(subject="t.ping.v1", message="Ping", model=Ping, kind="event", owner="order")
+    moment = datetime(2026, 11, 28, 10, 0, 0, tzinfo=UTC)
+    cause = MessageContext(
+        id=" cause-1 ",
+        type="a4co.x",
+        source="/services/x",
+        time=moment,
+        subject="agg",
+        correlation_id="corr-1",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    for kwargs in (
+        {"aggregate_id": "agg", "message_id": "m-7"},
+        {"aggregate_id": " agg ", "message_id": "m-7", "cause": cause},
+        {"aggregate_id": "a\r\nInjected: yes", "message_id": "m-7\n"},
+    ):
+        ce_id, block = header_block(channel, now=moment, **kwargs)  # type: ignore[arg-type]
+        assert ce_id == kwargs["message_id"]
+        assert block == encode_headers(build_headers(channel, now=moment, **kwargs))  # type: ignore[arg-type]
+    assert not any(line.startswith(b"Injected") for line in block.split(b"\r\n"))
+    ce_id, block = header_block(channel, aggregate_id="x")
+    assert f"Nats-Msg-Id: {ce_id}\r\n".encode() in block
+    with pytest.raises(ContractError):
+        encode_headers({"bad name": "x"})
+
+
+async def test_pipelined_headers_reach_the_consumer_as_sent(bus: Bus) -> None:
+    recorder = Recorder()
+    cause = MessageContext(
+        id="cause-2",
+        type="a4co.x",
+        source="/services/x",
+        time=datetime.now(UTC),
+        subject="agg",
+        correlation_id="corr-2",
+        traceparent="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+    )
+    async with NatsEventSink(bus.nc).pipeline(window=4) as batch:
+        first = await batch.send(bus.channel, Ping(n=1, note="é"), aggregate_id="agg-1")
+        second = await batch.send(
+            bus.channel, Ping(n=2, note="b"), aggregate_id="agg-2", cause=cause
+        )
+    runner = await run(bus, recorder)
+    await eventually(lambda: len(recorder.calls) == 2)
+    await runner.stop()
+    (p1, c1), (p2, c2) = recorder.calls
+    assert (p1, c1.id, c1.correlation_id, c1.subject) == (
+        Ping(n=1, note="é"),
+        first,
+        first,
+        "agg-1",
+    )
+    assert (p2, c2.id, c2.correlation_id, c2.causation_id) == (
+        Ping(n=2, note="b"),
+        second,
+        "corr-2",
+        "cause-2",
+    )
+    assert c2.traceparent == cause.traceparent
+
+
+async def test_handler_running_past_ack_wait_is_cancelled_and_retried(bus: Bus) -> None:
+    cancelled: list[int] = []
+
+    class Stuck(Recorder):
+        async def on_ping(self, payload: Ping, context: MessageContext) -> None:
+            self.calls.append((payload, context))
+            if context.attempt == 1:
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    cancelled.append(context.attempt)
+                    raise
+
+    policy = ConsumerPolicy(max_deliver=3, ack_wait=0.5, backoff=(0.05,), concurrency=2)
+    stuck = Stuck()
+    runner = await run(bus, stuck, policy)
+    await NatsEventSink(bus.nc).send(bus.channel, Ping(n=8, note="t"), aggregate_id="a")
+    await eventually(lambda: len(stuck.calls) >= 2)
+    await runner.stop()
+    assert cancelled == [1]
+    assert [c.attempt for _, c in stuck.calls][:2] == [1, 2]
+    assert await list_dead_letters(bus.nc.jetstream(), service=bus.service) == []
+
+
+async def test_stop_is_quick_and_hands_back_messages_not_yet_started(bus: Bus) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+
+    class OneAtATime(Recorder):
+        async def on_ping(self, payload: Ping, context: MessageContext) -> None:
+            self.calls.append((payload, context))
+            started.set()
+            await release.wait()
+
+    policy = ConsumerPolicy(max_deliver=5, ack_wait=30.0, backoff=(0.05,), concurrency=1)
+    sink = NatsEventSink(bus.nc)
+    for n in range(5):
+        await sink.send(bus.channel, Ping(n=n, note="q"), aggregate_id=str(n))
+    slow = OneAtATime()
+    runner = await run(bus, slow, policy)
+    await asyncio.wait_for(started.wait(), 10)
+    await asyncio.sleep(0.1)  # the other four arrive and wait in the queue
+    stopping = asyncio.create_task(runner.stop())
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.wait_for(stopping, 2)
+    assert [p.n for p, _ in slow.calls] == [0]
+    # The four that waited were nak'ed, not left to ack_wait (30 s): they come back at once.
+    rest = Recorder()
+    runner = await run(bus, rest, policy)
+    await eventually(lambda: len(rest.calls) == 4, timeout=5)
+    await runner.stop()
+    assert sorted(p.n for p, _ in rest.calls) == [1, 2, 3, 4]
+    assert await consumer_settled(bus)
+
+
+async def test_consumer_resumes_after_a_nats_restart(tmp_path: Path, unique_id: str) -> None:
+    # Its own embedded server: the session's may be external (A4CO_NATS_URL), and a pull
+    # request lost with a restart is what this checks, so it must really restart.
+    server = EmbeddedNats(tmp_path / "nats")
+    server.start()
+    try:
+        nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1)
+        spec = StreamSpec(name=f"T{unique_id}", subjects=(f"t{unique_id}.>",), max_age=600.0)
+        await ensure_streams(nc.jetstream(), (spec,))
+        channel = Channel(
+            subject=f"t{unique_id}.ping.v1", message="Ping", model=Ping, kind="event", owner="t"
+        )
+        bus = Bus(nc=nc, uid=unique_id, service=f"svc{unique_id}", channel=channel)
+        recorder = Recorder()
+        runner = await run(bus, recorder)
+        sink = NatsEventSink(nc)
+        await sink.send(channel, Ping(n=1, note="before"), aggregate_id="a")
+        await eventually(lambda: len(recorder.calls) == 1)
+        await asyncio.to_thread(server.restart)
+        await eventually(lambda: nc.is_connected)
+        await sink.send(channel, Ping(n=2, note="after"), aggregate_id="a")
+        await eventually(lambda: len(recorder.calls) == 2)
+        await asyncio.wait_for(runner.stop(), 5)
+        assert [p.n for p, _ in recorder.calls] == [1, 2]
+        await nc.close()
+    finally:
+        server.stop()

@@ -1,0 +1,178 @@
+"""Benchmark of the order saga and the availability query, on the platform `make run` starts.
+
+Starts embedded servers and the order, inventory, payment and user services as processes,
+then offers orders at a fixed rate (open loop: each POST leaves on schedule, whatever the
+answers) and times each from its POST to its OrderConfirmed on the bus; then offers
+availability queries at a fixed rate. Prints figures; asserts nothing.
+
+    .venv/bin/python bench/bench_saga.py [--rate 100] [--seconds 20] [--query-rate 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import nats
+
+from generated.artisan.events import Publisher as ArtisanPublisher
+from generated.artisan.models import NewProductListed
+from runtime.bus.nats_publisher import NatsEventSink
+from runtime.launcher import DEFAULT_SERVICES, Platform
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
+
+
+async def open_loop(rate: float, count: int, call) -> list[float]:  # type: ignore[no-untyped-def]
+    """Start `call(i)` at `i / rate` seconds; return each call's own latency in seconds."""
+    start = time.perf_counter()
+    tasks = []
+    for i in range(count):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(call(i)))
+    return list(await asyncio.gather(*tasks))
+
+
+async def run(rate: float, seconds: float, query_rate: float) -> None:
+    with tempfile.TemporaryDirectory(prefix="a4co-bench-") as folder:
+        platform = Platform(
+            DEFAULT_SERVICES,
+            data_dir=Path(folder),
+            env={"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""},
+        )
+        await asyncio.to_thread(platform.start)
+        try:
+            await measure(platform, rate, seconds, query_rate)
+        finally:
+            await asyncio.to_thread(platform.stop)
+
+
+async def measure(platform: Platform, rate: float, seconds: float, query_rate: float) -> None:
+    urls = platform.urls
+    nc = await nats.connect(platform.infra.nats_url or "")
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    http = httpx.AsyncClient(timeout=30.0, limits=limits)
+    customer = (
+        await http.post(
+            f"{urls['user']}/users",
+            json={
+                "email": f"bench-{uuid.uuid4().hex[:8]}@example.es",
+                "full_name": "Bench Customer",
+                "role": "customer",
+                "province": "jaen",
+            },
+        )
+    ).json()["user_id"]
+    products = [uuid.uuid4() for _ in range(20)]
+    publisher = ArtisanPublisher(NatsEventSink(nc))
+    for product in products:
+        await publisher.new_product_listed(
+            NewProductListed.model_validate(
+                {
+                    "product_id": product,
+                    "artisan_id": uuid.uuid4(),
+                    "name": "Aceite",
+                    "description": "",
+                    "category": "olive_oil",
+                    "price": {"amount_minor": 1000, "currency": "EUR"},
+                    "initial_stock": 1_000_000,
+                    "stock_threshold": 0,
+                    "province": "jaen",
+                    "listed_at": datetime.now(UTC),
+                }
+            ),
+            aggregate_id=str(product),
+        )
+    while (await http.get(f"{urls['inventory']}/availability/{products[-1]}")).status_code != 200:
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # the order service's catalogue copy too
+
+    finished: dict[str, tuple[float, str]] = {}
+
+    async def on_outcome(msg: nats.aio.msg.Msg) -> None:
+        finished[json.loads(msg.data)["order_id"]] = (time.perf_counter(), msg.subject)
+
+    await nc.subscribe("order.confirmed.v1", cb=on_outcome)
+    await nc.subscribe("order.cancelled.v1", cb=on_outcome)
+    sent: dict[str, float] = {}
+    post_latency: list[float] = []
+
+    async def place(i: int) -> float:
+        began = time.perf_counter()
+        response = await http.post(
+            f"{urls['order']}/orders",
+            json={
+                "customer_id": customer,
+                "card_token": "tok_visa_ok",
+                "delivery": {"method": "pickup"},
+                "items": [{"product_id": str(products[i % len(products)]), "quantity": 1}],
+            },
+        )
+        post_latency.append(time.perf_counter() - began)
+        sent[response.json()["order_id"]] = began
+        return time.perf_counter() - began
+
+    count = int(rate * seconds)
+    began = time.perf_counter()
+    await open_loop(rate, count, place)
+    deadline = time.perf_counter() + 60
+    while len([o for o in sent if o in finished]) < count and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    elapsed = max(t for t, _ in finished.values()) - began
+    saga = [finished[o][0] - t for o, t in sent.items() if o in finished]
+    confirmed = sum(1 for o in sent if finished.get(o, (0, ""))[1] == "order.confirmed.v1")
+    print(f"saga: {count} orders offered at {rate:g}/s over {seconds:g} s")
+    print(f"  confirmed {confirmed}/{count}, {confirmed / elapsed:.1f} orders/s confirmed")
+    print(
+        f"  POST -> confirmed  p50 {percentile(saga, 50) * 1000:.1f} ms  "
+        f"p99 {percentile(saga, 99) * 1000:.1f} ms  max {max(saga) * 1000:.1f} ms"
+    )
+    print(
+        f"  POST /orders       p50 {percentile(post_latency, 50) * 1000:.1f} ms  "
+        f"p99 {percentile(post_latency, 99) * 1000:.1f} ms"
+    )
+
+    queries = int(query_rate * seconds / 2)
+
+    async def query(i: int) -> float:
+        start = time.perf_counter()
+        response = await http.get(f"{urls['inventory']}/availability/{products[i % 20]}")
+        assert response.status_code == 200
+        return time.perf_counter() - start
+
+    latencies = await open_loop(query_rate, queries, query)
+    print(f"availability: {queries} GETs offered at {query_rate:g}/s")
+    mean = statistics.mean(latencies) * 1000
+    print(
+        f"  p50 {percentile(latencies, 50) * 1000:.1f} ms  p99 "
+        f"{percentile(latencies, 99) * 1000:.1f} ms  mean {mean:.1f} ms"
+    )
+    await http.aclose()
+    await nc.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--query-rate", type=float, default=200.0)
+    args = parser.parse_args()
+    asyncio.run(run(args.rate, args.seconds, args.query_rate))
+
+
+if __name__ == "__main__":
+    main()
