@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -48,7 +49,9 @@ async def open_loop(rate: float, count: int, call) -> list[float]:  # type: igno
 
 
 async def run(rate: float, seconds: float, query_rate: float) -> None:
-    with tempfile.TemporaryDirectory(prefix="a4co-bench-") as folder:
+    with tempfile.TemporaryDirectory(
+        prefix="a4co-bench-", dir=os.environ.get("A4CO_BENCH_DIR")
+    ) as folder:
         platform = Platform(
             DEFAULT_SERVICES,
             data_dir=Path(folder),
@@ -63,6 +66,15 @@ async def run(rate: float, seconds: float, query_rate: float) -> None:
 
 async def measure(platform: Platform, rate: float, seconds: float, query_rate: float) -> None:
     urls = platform.urls
+    if os.environ.get("A4CO_BENCH_PGSET"):
+        import asyncpg
+
+        conn = await asyncpg.connect(platform.infra.database_url or "")
+        for setting in os.environ["A4CO_BENCH_PGSET"].split(";"):
+            await conn.execute(f"ALTER SYSTEM SET {setting}")
+        await conn.execute("SELECT pg_reload_conf()")
+        print("postgres:", os.environ["A4CO_BENCH_PGSET"])
+        await conn.close()
     nc = await nats.connect(platform.infra.nats_url or "")
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     http = httpx.AsyncClient(timeout=30.0, limits=limits)
@@ -147,6 +159,8 @@ async def measure(platform: Platform, rate: float, seconds: float, query_rate: f
     )
 
     queries = int(query_rate * seconds / 2)
+    await http.aclose()  # a fresh pool: the saga phase's connections may have idled out
+    http = httpx.AsyncClient(timeout=30.0, limits=limits)
 
     async def query(i: int) -> float:
         start = time.perf_counter()

@@ -128,6 +128,10 @@ class Transaction(Protocol):
         """The stream's events after `after_version`, oldest first."""
         ...
 
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 for a stream with no events)."""
+        ...
+
     async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
         """Up to `limit` events of every stream after `after_position`, in position order."""
         ...

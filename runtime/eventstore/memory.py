@@ -79,6 +79,10 @@ class MemoryTransaction:
         ]
         return [e for e in events if e.version > after_version]
 
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's version, this transaction's events included."""
+        return len(await self.load(stream_id))
+
     async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
         """Committed and own events after `after_position`, in position order."""
         events = sorted(self._state.events + self._events, key=lambda e: e.position)

@@ -131,22 +131,27 @@ class PostgresTransaction:
     async def append(
         self, stream_id: str, expected_version: int, events: list[NewEvent]
     ) -> list[RecordedEvent]:
-        """Append after `expected_version`; a conflict aborts the transaction and raises."""
-        current: int = await self.connection.fetchval(
-            f"SELECT coalesce(max(version), 0) FROM {self._s}.events WHERE stream_id = $1",
-            stream_id,
-        )
-        if current != expected_version:
-            raise VersionConflictError(stream_id, expected_version, current)
+        """Append after `expected_version`; a conflict aborts the transaction and raises.
+
+        One statement: it inserts only when the stream is at `expected_version`, and
+        notifies the outbox relay; an interleaved append trips the (stream, version) key.
+        """
         if not events:
+            current = await self.stream_version(stream_id)
+            if current != expected_version:
+                raise VersionConflictError(stream_id, expected_version, current)
             return []
         try:
             rows = await self.connection.fetch(
-                f"INSERT INTO {self._s}.events"
+                f"WITH ins AS (INSERT INTO {self._s}.events"
                 " (stream_id, version, event_id, type, subject, aggregate_id, payload, headers)"
                 " SELECT $1, v, e, t, sj, a, p::jsonb, h::jsonb FROM unnest("
                 "$2::int[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]"
-                ") AS u(v, e, t, sj, a, p, h) RETURNING position, version, recorded_at",
+                ") AS u(v, e, t, sj, a, p, h)"
+                f" WHERE (SELECT coalesce(max(version), 0) FROM {self._s}.events"
+                " WHERE stream_id = $1) = $9"
+                " RETURNING position, version, recorded_at)"
+                " SELECT ins.*, pg_notify($10, '') FROM ins",
                 stream_id,
                 list(range(expected_version + 1, expected_version + 1 + len(events))),
                 [e.event_id for e in events],
@@ -155,17 +160,30 @@ class PostgresTransaction:
                 [e.aggregate_id for e in events],
                 [e.payload.decode() for e in events],
                 [json.dumps(dict(e.headers)) for e in events],
+                expected_version,
+                self._channel,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_KEY:
                 raise VersionConflictError(stream_id, expected_version, None) from exc
             raise DuplicateEventError(_duplicate_id(events, exc)) from exc
-        await self.connection.execute("SELECT pg_notify($1, '')", self._channel)
+        if not rows:
+            raise VersionConflictError(
+                stream_id, expected_version, await self.stream_version(stream_id)
+            )
         by_version = {row["version"]: row for row in rows}
         return [
             _recorded(event, stream_id, by_version[version])
             for version, event in enumerate(events, start=expected_version + 1)
         ]
+
+    async def stream_version(self, stream_id: str) -> int:
+        """The stream's current version (0 for a stream with no events)."""
+        version: int = await self.connection.fetchval(
+            f"SELECT coalesce(max(version), 0) FROM {self._s}.events WHERE stream_id = $1",
+            stream_id,
+        )
+        return version
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after `after_version`, oldest first."""

@@ -81,8 +81,14 @@ class PostgresOutbox:
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:
-        """Lock up to `limit` pending rows in position order, skipping rows others hold."""
+        """Lock up to `limit` pending rows in position order, skipping rows others hold.
+
+        The mark is committed without waiting for the WAL flush: if a crash loses it, the
+        events are simply published again with the same ids, and the bus drops the copies.
+        That saves an fsync per batch on the hot path.
+        """
         async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SET LOCAL synchronous_commit TO OFF")
             rows = await conn.fetch(
                 f'SELECT {EVENT_COLUMNS} FROM "{self._schema}".events WHERE published_at IS NULL'
                 " ORDER BY position LIMIT $1 FOR UPDATE SKIP LOCKED",

@@ -29,6 +29,11 @@ class StreamSink:
         self.version = version
         self.recorded: list[RecordedEvent] = []
 
+    @classmethod
+    async def at_end(cls, tx: Transaction, stream_id: str) -> StreamSink:
+        """A sink appending after the stream's current version."""
+        return cls(tx, stream_id, await tx.stream_version(stream_id))
+
     async def send(
         self,
         channel: Channel[Any],

@@ -67,6 +67,7 @@ class ServiceHost:
     context: ServiceContext | None = None
     app: FastAPI | None = None
     _pool: Any = None
+    _outbox_pool: Any = None
     _nc: Client | None = None
     _runner: ConsumerRunner | None = None
     _outbox: PostgresOutbox | None = None
@@ -89,7 +90,12 @@ class ServiceHost:
         )
         await ensure_streams(self._nc.jetstream(), self.streams)
         self.context = ServiceContext(self.settings, store, NatsEventSink(self._nc))
-        self._outbox = PostgresOutbox(self._pool, name)
+        # The relay gets connections of its own: behind busy handlers on the shared pool it
+        # would publish late, and late publishing starves every service downstream.
+        self._outbox_pool = await asyncpg.create_pool(
+            self.settings.database_url, min_size=2, max_size=3
+        )
+        self._outbox = PostgresOutbox(self._outbox_pool, name)
         await self._outbox.listen()
         relay = OutboxRelay(
             self._outbox, JetStreamRawPublisher(self._nc), poll_interval=1.0, retry_delay=0.5
@@ -121,8 +127,9 @@ class ServiceHost:
             await self._outbox.close()
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.drain()
-        if self._pool is not None:
-            await self._pool.close()
+        for pool in (self._outbox_pool, self._pool):
+            if pool is not None:
+                await pool.close()
 
     async def _database_ready(self) -> bool:
         try:
@@ -164,6 +171,9 @@ async def serve(host: ServiceHost) -> None:
         port=host.settings.http_port,
         log_level="warning",
         lifespan="off",
+        http="httptools",  # the C parser: less CPU per request than h11
+        access_log=False,
+        timeout_keep_alive=30,  # callers keep pooled connections; don't close them under them
     )
     server = uvicorn.Server(config)
     try:

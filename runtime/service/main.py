@@ -7,6 +7,8 @@ import contextlib
 import logging
 import signal
 
+import uvloop
+
 from runtime.bus.base import StreamSpec
 from runtime.service.host import ServiceDefinition, ServiceHost, serve
 from runtime.service.settings import Settings
@@ -21,7 +23,8 @@ def main(definition: ServiceDefinition, streams: tuple[StreamSpec, ...]) -> None
         format=f"%(asctime)s {definition.name} %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.from_env(definition.name)
-    asyncio.run(_run(ServiceHost(definition, settings, streams)))
+    # uvloop: the same asyncio API on libuv, markedly less CPU per message and request.
+    uvloop.run(_run(ServiceHost(definition, settings, streams)))
 
 
 async def _run(host: ServiceHost) -> None:

@@ -36,8 +36,7 @@ class InventoryHandlers:
 
     async def _reservation_publisher(self, tx: Transaction, order_id: UUID) -> Publisher:
         stream = f"reservation-{order_id}"
-        events = await tx.load(stream)
-        return Publisher(StreamSink(tx, stream, events[-1].version if events else 0))
+        return Publisher(await StreamSink.at_end(tx, stream))
 
     async def reserve_stock(self, message: ReserveStock, context: MessageContext) -> None:
         """Reserve every line of the order, or none, and say which."""

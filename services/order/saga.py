@@ -72,8 +72,7 @@ class OrderSaga:
     async def publisher(self, tx: Transaction, order_id: UUID) -> tuple[Publisher, StreamSink]:
         """A publisher appending to the order's stream at its current version."""
         stream = f"order-{order_id}"
-        events = await tx.load(stream)
-        sink = StreamSink(tx, stream, events[-1].version if events else 0)
+        sink = await StreamSink.at_end(tx, stream)
         return Publisher(sink), sink
 
     async def change(

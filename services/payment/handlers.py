@@ -44,8 +44,7 @@ class PaymentHandlers:
 
     async def _publisher(self, tx: Transaction, payment_id: UUID) -> Publisher:
         stream = f"payment-{payment_id}"
-        events = await tx.load(stream)
-        return Publisher(StreamSink(tx, stream, events[-1].version if events else 0))
+        return Publisher(await StreamSink.at_end(tx, stream))
 
     async def process_payment(self, message: ProcessPayment, context: MessageContext) -> None:
         """Charge the order once; announce success with its split, or the failure."""
