@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.bus.base import MessageContext
 from runtime.errors import ContractError
+from runtime.observability import current_traceparent
 
 if TYPE_CHECKING:
     from runtime.bus.base import Channel
@@ -85,8 +86,9 @@ def build_headers(
     }
     if cause is not None:
         headers[CAUSATION_ID] = cause.id
-        if cause.traceparent:
-            headers[TRACEPARENT] = cause.traceparent
+    traceparent = current_traceparent() or (cause.traceparent if cause is not None else None)
+    if traceparent:
+        headers[TRACEPARENT] = traceparent
     return headers
 
 
@@ -136,9 +138,10 @@ def header_block(
     if cause is not None:
         parts += ("causation-id: ", cause.id.strip(), "\r\n")
         lines += 1
-        if cause.traceparent:
-            parts += ("traceparent: ", cause.traceparent.strip(), "\r\n")
-            lines += 1
+    traceparent = current_traceparent() or (cause.traceparent if cause is not None else None)
+    if traceparent:
+        parts += ("traceparent: ", traceparent.strip(), "\r\n")
+        lines += 1
     parts.append("\r\n")
     block = "".join(parts)
     # One CR and one LF per line and at the end: any more came from a value.

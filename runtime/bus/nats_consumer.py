@@ -17,7 +17,10 @@ import contextlib
 import json
 import logging
 import random
-from typing import TYPE_CHECKING
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 from nats.errors import Error as NatsError
 from nats.js import api
@@ -28,6 +31,11 @@ from runtime.bus.envelope import parse_context
 from runtime.bus.failures import PermanentError, PublishError
 from runtime.bus.nats_publisher import frame_writer
 from runtime.errors import ConfigurationError, ContractError
+
+Observer = Callable[[Any, str, float, int], None]
+"""Called after each message with (subscription, outcome, handler seconds, attempt)."""
+SpanFactory = Callable[[Any, Any], AbstractContextManager[None]]
+"""Given (subscription, message context), a context manager the handler runs inside."""
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -93,7 +101,11 @@ class ConsumerRunner:
         *,
         batch: int = 256,
         fetch_timeout: float = 1.0,
+        observe: Observer | None = None,
+        span: SpanFactory | None = None,
     ) -> None:
+        self._observe = observe
+        self._span = span
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
         self._service = service
@@ -296,6 +308,7 @@ class _Puller:
 
     async def _process(self, msg: Msg, clock: _HandlerClock) -> None:
         bound = self._bound
+        attempt = 1
         try:
             attempt, sequence = delivery(msg.reply)
             context = parse_context(
@@ -308,10 +321,17 @@ class _Puller:
             payload = self._validate(msg.data)
         except (ContractError, ValidationError) as exc:
             await self._dead_letter(msg, exc)
+            self._observed("dead_letter", 0.0, attempt)
             return
+        span = self._runner._span
+        began = time.perf_counter()
         clock.start()
         try:
-            await bound.handle(payload, context)
+            if span is None:
+                await bound.handle(payload, context)
+            else:
+                with span(bound.subscription, context):
+                    await bound.handle(payload, context)
         except asyncio.CancelledError:
             if not clock.stop():
                 raise
@@ -325,12 +345,21 @@ class _Puller:
             # A handler that swallowed the timeout's cancellation still succeeded.
             clock.stop()
             failure = None
+        seconds = time.perf_counter() - began
         if failure is None:
             await self._settle(msg, ACK)
+            self._observed("ack", seconds, attempt)
         elif isinstance(failure, PermanentError):
             await self._dead_letter(msg, failure)
+            self._observed("dead_letter", seconds, attempt)
         else:
+            final = attempt >= bound.subscription.policy.max_deliver
             await self._retry_or_dead_letter(msg, failure, attempt)
+            self._observed("dead_letter" if final else "retry", seconds, attempt)
+
+    def _observed(self, outcome: str, seconds: float, attempt: int) -> None:
+        if self._runner._observe is not None:
+            self._runner._observe(self._bound.subscription, outcome, seconds, attempt)
 
     async def _retry_or_dead_letter(self, msg: Msg, exc: Exception, attempt: int) -> None:
         policy = self._bound.subscription.policy

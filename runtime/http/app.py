@@ -9,10 +9,13 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
+from runtime.observability import parse_traceparent
 
 __all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_app"]
 
@@ -36,6 +39,7 @@ def create_app(
     *,
     readiness: Sequence[ReadinessCheck] = (),
     registry: CollectorRegistry | None = None,
+    tracing: bool = False,
     version: str = "1.0.0",
 ) -> FastAPI:
     """A service's HTTP app: its generated routers plus the platform's endpoints and errors."""
@@ -44,6 +48,7 @@ def create_app(
     requests = Counter(
         "http_requests", "HTTP requests answered", ["service", "status"], registry=metrics
     )
+    tracer = trace.get_tracer(f"a4co.{service}.http")
     for router in routers:
         app.include_router(router)
     _install_errors(app)
@@ -54,7 +59,15 @@ def create_app(
     ) -> Response:
         correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.state.correlation_id = correlation_id
-        response = await call_next(request)
+        if tracing:
+            parent = parse_traceparent(request.headers.get("traceparent"))
+            context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
+            with tracer.start_as_current_span(
+                f"{request.method} {request.url.path}", context=context, kind=SpanKind.SERVER
+            ):
+                response = await call_next(request)
+        else:
+            response = await call_next(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         requests.labels(service, str(response.status_code)).inc()
         return response

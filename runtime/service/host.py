@@ -18,12 +18,15 @@ import nats
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 
 from runtime.bus.base import StreamSpec, Subscription, bind_handlers
 from runtime.bus.nats_consumer import ConsumerRunner
 from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
 from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http.app import create_app
+from runtime.observability import PlatformMetrics, Tracing
 from runtime.outbox.postgres import PostgresOutbox
 from runtime.outbox.relay import OutboxRelay
 from runtime.service.context import ServiceContext
@@ -66,6 +69,7 @@ class ServiceHost:
     streams: tuple[StreamSpec, ...]
     context: ServiceContext | None = None
     app: FastAPI | None = None
+    metrics: PlatformMetrics | None = None
     _pool: Any = None
     _outbox_pool: Any = None
     _nc: Client | None = None
@@ -90,6 +94,9 @@ class ServiceHost:
         )
         await ensure_streams(self._nc.jetstream(), self.streams)
         self.context = ServiceContext(self.settings, store, NatsEventSink(self._nc))
+        self.metrics = PlatformMetrics(name)
+        self.context.extras["metrics"] = self.metrics
+        _install_tracer_provider()
         # The relay gets connections of its own: behind busy handlers on the shared pool it
         # would publish late, and late publishing starves every service downstream.
         self._outbox_pool = await asyncpg.create_pool(
@@ -104,14 +111,22 @@ class ServiceHost:
         self._tasks.append(asyncio.create_task(_supervise(f"{name} outbox relay", relay.run)))
         handlers = self.definition.handlers(self.context)
         bound = bind_handlers(name, handlers, self.definition.subscriptions)
-        self._runner = ConsumerRunner(self._nc, name, bound)
+        self._runner = ConsumerRunner(
+            self._nc, name, bound, observe=self.metrics.handled, span=Tracing(name).consuming
+        )
         await self._runner.start()
-        for job in self.definition.jobs(self.context, handlers):
+        jobs = [
+            *self.definition.jobs(self.context, handlers),
+            Job(f"{name} gauges", 2.0, lambda: self._gauges(relay, bound)),
+        ]
+        for job in jobs:
             self._tasks.append(asyncio.create_task(_every(job)))
         self.app = create_app(
             name,
             list(self.definition.routers(self.context)),
             readiness=[self._database_ready, self._bus_ready],
+            registry=self.metrics.registry,
+            tracing=True,
         )
         return self.app
 
@@ -131,6 +146,18 @@ class ServiceHost:
             if pool is not None:
                 await pool.close()
 
+    async def _gauges(self, relay: OutboxRelay, bound: tuple[Any, ...]) -> None:
+        """Refresh the outbox backlog and each durable consumer's lag."""
+        assert self._nc is not None and self.metrics is not None
+        self.metrics.outbox_backlog.labels(self.definition.name).set(await relay.pending_count())
+        js = self._nc.jetstream()
+        for b in bound:
+            sub = b.subscription
+            info = await js.consumer_info(sub.stream, sub.durable)
+            self.metrics.consumer_lag.labels(self.definition.name, sub.durable).set(
+                info.num_pending or 0
+            )
+
     async def _database_ready(self) -> bool:
         try:
             return bool(await self._pool.fetchval("SELECT 1") == 1)
@@ -139,6 +166,16 @@ class ServiceHost:
 
     async def _bus_ready(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+
+def _install_tracer_provider() -> None:
+    """Give the process a recording tracer provider (once), so spans carry real ids.
+
+    No exporter is configured here: traces propagate in `traceparent`; exporting them
+    (OTLP to a collector) is a deployment choice.
+    """
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(TracerProvider())
 
 
 async def _supervise(what: str, run: Callable[[], Awaitable[None]]) -> None:

@@ -46,7 +46,18 @@ def definition(
 
             return await scan_deadlines(ctx.transaction, sagas, on_timeout, now=ctx.clock())
 
-        return [Job("order deadline scanner", scan_interval, scan)]
+        async def count() -> None:
+            metrics = ctx.extras.get("metrics")
+            async with ctx.transaction() as tx:
+                steps = await sagas.count_by_step(tx)
+            if metrics is not None:
+                for step, n in steps.items():
+                    metrics.sagas.labels(NAME, step).set(n)
+
+        return [
+            Job("order deadline scanner", scan_interval, scan),
+            Job("order saga gauges", 2.0, count),
+        ]
 
     return ServiceDefinition(
         name=NAME,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from generated.order.models import CancelOrderRequest
@@ -146,3 +148,32 @@ async def test_list_orders_pages_newest_first(story: Story) -> None:
     assert [o.order_id for o in second.items] == ids[:1] and second.next_cursor is None
     await asyncio.gather(*(story.settled(i) for i in ids))
     assert await eventually(lambda: True)
+
+
+async def test_one_trace_spans_the_whole_saga_and_metrics_count_it(story: Story) -> None:
+    customer, product = await story.customer(), await story.product(stock=2)
+    order = await story.settled((await story.place(customer, product)).order_id, "confirmed")
+    rows = await story.sql('SELECT data FROM "order".sagas WHERE saga_id = $1', str(order.order_id))
+    correlation = json.loads(rows[0]["data"])["correlation_id"]
+    traces = set()
+    for schema in ("order", "inventory", "payment"):
+        for row in await story.sql(
+            f"SELECT headers FROM \"{schema}\".events WHERE headers->>'correlation-id' = $1",
+            correlation,
+        ):
+            traces.add(json.loads(row["headers"])["traceparent"].split("-")[1])
+    assert len(traces) == 1, "every message of the flow continues one trace"
+    async with httpx.AsyncClient() as http:
+        metrics = (await http.get(f"{story.urls['order']}/metrics")).text
+    acked = 'operation="receivePaymentSucceeded",outcome="ack",service="order"'
+    assert f"a4co_handler_outcomes_total{{{acked}}}" in metrics
+    assert "a4co_handler_seconds_bucket" in metrics and "a4co_outbox_backlog" in metrics
+    assert await eventually(lambda: _has_saga_gauge(story), timeout=10)
+
+
+async def _has_saga_gauge(story: Story) -> bool:
+    async with httpx.AsyncClient() as http:
+        return (
+            'a4co_sagas{service="order",step="done"}'
+            in (await http.get(f"{story.urls['order']}/metrics")).text
+        )

@@ -1,0 +1,126 @@
+"""Metrics (Prometheus) and trace propagation (OpenTelemetry) of a running service.
+
+`PlatformMetrics` holds the service's registry: handler latency and outcomes,
+redeliveries, consumer lag, outbox backlog, sagas by step, HTTP requests. `Tracing` starts
+a span per handled message, child of the message's `traceparent`, so every message a
+handler sends carries the trace on (`current_traceparent`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from runtime.bus.base import MessageContext, Subscription
+
+__all__ = ["PlatformMetrics", "Tracing", "current_traceparent", "parse_traceparent"]
+
+_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class PlatformMetrics:
+    """The Prometheus metrics every service exposes on /metrics."""
+
+    def __init__(self, service: str, registry: CollectorRegistry | None = None) -> None:
+        self.service = service
+        self.registry = registry or CollectorRegistry()
+        labels = ["service", "operation"]
+        self.handler_seconds = Histogram(
+            "a4co_handler_seconds",
+            "Time in message handlers",
+            labels,
+            buckets=_BUCKETS,
+            registry=self.registry,
+        )
+        self.outcomes = Counter(
+            "a4co_handler_outcomes",
+            "Handled messages by outcome (ack, retry, dead_letter)",
+            [*labels, "outcome"],
+            registry=self.registry,
+        )
+        self.redeliveries = Counter(
+            "a4co_redeliveries",
+            "Messages handled on a second or later delivery",
+            labels,
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "a4co_consumer_pending",
+            "Messages waiting for a durable consumer",
+            ["service", "durable"],
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "a4co_outbox_backlog",
+            "Recorded events not yet published",
+            ["service"],
+            registry=self.registry,
+        )
+        self.sagas = Gauge(
+            "a4co_sagas", "Sagas by step", ["service", "step"], registry=self.registry
+        )
+
+    def handled(
+        self, subscription: Subscription, outcome: str, seconds: float, attempt: int
+    ) -> None:
+        """Record one handled message (the consumer runner's observer)."""
+        op = subscription.operation
+        self.handler_seconds.labels(self.service, op).observe(seconds)
+        self.outcomes.labels(self.service, op, outcome).inc()
+        if attempt > 1:
+            self.redeliveries.labels(self.service, op).inc()
+
+
+def parse_traceparent(value: str | None) -> SpanContext | None:
+    """The span context of a W3C `traceparent` header, or None when absent or malformed."""
+    if not value:
+        return None
+    parts = value.strip().split("-")
+    if len(parts) != 4 or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
+
+
+def current_traceparent() -> str | None:
+    """The `traceparent` of the active span, or None when no span is recording."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+class Tracing:
+    """Spans for handled messages, continuing the trace the message carries."""
+
+    def __init__(self, service: str) -> None:
+        self._tracer = trace.get_tracer(f"a4co.{service}")
+
+    @contextmanager
+    def consuming(self, subscription: Subscription, context: MessageContext) -> Iterator[None]:
+        """A consumer span around a handler, child of the message's `traceparent`."""
+        parent = parse_traceparent(context.traceparent)
+        ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
+        with self._tracer.start_as_current_span(
+            f"{subscription.channel.subject} receive",
+            context=ctx,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "nats",
+                "messaging.destination.name": subscription.channel.subject,
+                "messaging.message.id": context.id,
+                "messaging.consumer.group.name": subscription.durable,
+            },
+        ):
+            yield
