@@ -164,6 +164,9 @@ class _Puller:
         self._batch = max(1, min(runner._batch, policy.max_ack_pending))
         self._low_water = self._batch // 2
         self._expires = runner._fetch_timeout
+        # Messages handed back at stop come back once the pull request we leave open has
+        # expired: servers before 2.10 keep delivering to it after we unsubscribe.
+        self._handback = nak_payload(self._expires * 1.5)
         self._request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{sub.stream}.{sub.durable}"
         self._request = json.dumps(
             {"batch": self._batch, "expires": int(self._expires * 10**9)}
@@ -215,7 +218,7 @@ class _Puller:
         while not self._queue.empty():
             msg = self._queue.get_nowait()
             if msg is not None:
-                await self._settle(msg, NAK)
+                await self._settle(msg, self._handback)
         for _ in self._workers:
             self._queue.put_nowait(None)
         await asyncio.gather(*self._workers)
@@ -230,7 +233,7 @@ class _Puller:
         self._arrivals += 1
         if msg.reply:
             if self._stopping:
-                await self._settle(msg, NAK)
+                await self._settle(msg, self._handback)
                 return
             self._credits -= 1
             self._queue.put_nowait(msg)
@@ -302,7 +305,7 @@ class _Puller:
                         except NatsError:
                             log.exception("pull on %s failed", self._bound.subscription.durable)
                 else:
-                    await self._settle(msg, NAK)
+                    await self._settle(msg, self._handback)
         finally:
             clock.close()
 

@@ -504,7 +504,8 @@ async def test_stop_is_quick_and_hands_back_messages_not_yet_started(bus: Bus) -
     release.set()
     await asyncio.wait_for(stopping, 2)
     assert [p.n for p, _ in slow.calls] == [0]
-    # The four that waited were nak'ed, not left to ack_wait (30 s): they come back at once.
+    # The four that waited were nak'ed, not left to ack_wait (30 s): they come back once the
+    # pull request the stopped runner left open has expired (1.5 x its 1 s lifetime).
     rest = Recorder()
     runner = await run(bus, rest, policy)
     await eventually(lambda: len(rest.calls) == 4, timeout=5)
