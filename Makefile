@@ -30,10 +30,10 @@ check: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy codegen runtime generated
+	$(VENV)/bin/mypy codegen runtime generated services
 
 typecheck: install
-	$(VENV)/bin/mypy codegen runtime generated
+	$(VENV)/bin/mypy codegen runtime generated services
 
 ## run: start NATS, PostgreSQL, Redis and the services (a process each); Ctrl-C stops all
 run: install

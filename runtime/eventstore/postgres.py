@@ -22,6 +22,7 @@ from runtime.eventstore.base import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    Transaction,
     VersionConflictError,
 )
 
@@ -30,6 +31,7 @@ __all__ = [
     "PostgresEventStore",
     "PostgresTransaction",
     "checked_schema",
+    "connection_of",
     "migrate",
     "outbox_channel",
     "record",
@@ -249,6 +251,13 @@ class PostgresTransaction:
             f"SELECT version, state FROM {self._s}.snapshots WHERE stream_id = $1", stream_id
         )
         return None if row is None else Snapshot(stream_id, row["version"], bytes(row["state"]))
+
+
+def connection_of(tx: Transaction) -> Any:
+    """The asyncpg connection of a PostgreSQL transaction, for a service's own SQL."""
+    if not isinstance(tx, PostgresTransaction):
+        raise TypeError(f"{type(tx).__name__} is not a PostgreSQL transaction")
+    return tx.connection
 
 
 class PostgresEventStore(EventStore):

@@ -8,7 +8,7 @@ from typing import Any
 
 from runtime.errors import ConcurrencyError
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import checked_schema
+from runtime.eventstore.postgres import checked_schema, connection_of
 from runtime.saga.base import SagaState
 
 __all__ = ["PostgresSagaStore"]
@@ -35,7 +35,7 @@ class PostgresSagaStore:
 
     async def get(self, tx: Transaction, saga_id: str, *, lock: bool = True) -> SagaState | None:
         """The saga's state, `FOR UPDATE` when `lock`."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"SELECT * FROM {self._table} WHERE saga_id = $1" + (" FOR UPDATE" if lock else ""),
             saga_id,
         )
@@ -45,7 +45,7 @@ class PostgresSagaStore:
         """Insert a new saga (version 0) or update the stored one at `state.version`."""
         data = json.dumps(state.data, sort_keys=True, default=str)
         if state.version == 0:
-            inserted = await _conn(tx).fetchval(
+            inserted = await connection_of(tx).fetchval(
                 f"INSERT INTO {self._table} (saga_id, step, data, deadline, version)"
                 " VALUES ($1, $2, $3::jsonb, $4, 1) ON CONFLICT DO NOTHING RETURNING version",
                 state.saga_id,
@@ -56,7 +56,7 @@ class PostgresSagaStore:
             if inserted is None:
                 raise ConcurrencyError(f"saga {state.saga_id} already exists")
         else:
-            updated = await _conn(tx).fetchval(
+            updated = await connection_of(tx).fetchval(
                 f"UPDATE {self._table} SET step = $2, data = $3::jsonb, deadline = $4,"
                 " version = version + 1, updated_at = now()"
                 " WHERE saga_id = $1 AND version = $5 RETURNING version",
@@ -74,7 +74,7 @@ class PostgresSagaStore:
 
     async def claim_due(self, tx: Transaction, now: datetime, limit: int) -> list[SagaState]:
         """Sagas past their deadline, `FOR UPDATE SKIP LOCKED`."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             f"SELECT * FROM {self._table} WHERE deadline IS NOT NULL AND deadline <= $1"
             " ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
@@ -84,12 +84,10 @@ class PostgresSagaStore:
 
     async def count_by_step(self, tx: Transaction) -> dict[str, int]:
         """How many sagas are in each step."""
-        rows = await _conn(tx).fetch(f"SELECT step, count(*) AS n FROM {self._table} GROUP BY step")
+        rows = await connection_of(tx).fetch(
+            f"SELECT step, count(*) AS n FROM {self._table} GROUP BY step"
+        )
         return {r["step"]: r["n"] for r in rows}
-
-
-def _conn(tx: Transaction) -> Any:
-    return tx.connection  # type: ignore[attr-defined]
 
 
 def _state(row: Any) -> SagaState:

@@ -20,6 +20,7 @@ from generated.inventory.events import Publisher
 from generated.inventory.models import StockAdjusted, StockThresholdReached
 from runtime.bus.base import MessageContext
 from runtime.eventstore.base import Transaction
+from runtime.eventstore.postgres import connection_of
 from runtime.outbox.sink import StreamSink
 from services.inventory.domain import Stock
 
@@ -54,10 +55,6 @@ class Reservation:
     state: str
 
 
-def _conn(tx: Transaction) -> Any:
-    return tx.connection  # type: ignore[attr-defined]
-
-
 class StockTables:
     """SQL of the stock and reservations read models, and the StockAdjusted they follow."""
 
@@ -67,7 +64,7 @@ class StockTables:
 
     async def lock(self, tx: Transaction, product_ids: list[UUID]) -> dict[UUID, tuple[Stock, int]]:
         """Lock the products' rows in id order: (stock, its stream version)."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             "SELECT * FROM inventory.stock WHERE product_id = ANY($1::uuid[])"
             " ORDER BY product_id FOR UPDATE",
             sorted(set(product_ids)),
@@ -84,7 +81,7 @@ class StockTables:
 
     async def row(self, tx: Transaction, product_id: UUID) -> Any:
         """The product's stock row (not locked)."""
-        return await _conn(tx).fetchrow(
+        return await connection_of(tx).fetchrow(
             "SELECT * FROM inventory.stock WHERE product_id = $1", product_id
         )
 
@@ -124,7 +121,7 @@ class StockTables:
                 aggregate_id=str(after.product_id),
                 cause=cause,
             )
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             "INSERT INTO inventory.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (product_id) DO UPDATE SET on_hand = $3, reserved = $4, threshold = $5,"
             " version = $6, updated_at = $7",
@@ -139,7 +136,7 @@ class StockTables:
 
     async def reservation(self, tx: Transaction, order_id: UUID) -> Reservation | None:
         """The order's reservation, locked."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             "SELECT * FROM inventory.reservations WHERE order_id = $1 FOR UPDATE", order_id
         )
         if row is None:
@@ -156,7 +153,7 @@ class StockTables:
         expires_at: datetime,
     ) -> None:
         """Insert or update the order's reservation row."""
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             "INSERT INTO inventory.reservations VALUES ($1, $2, $3::jsonb, $4, $5)"
             " ON CONFLICT (order_id) DO UPDATE SET state = $4",
             order_id,
@@ -168,7 +165,7 @@ class StockTables:
 
     async def expired(self, tx: Transaction, now: datetime, limit: int) -> list[UUID]:
         """Held reservations past their expiry, locked and skipped by other sweepers."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             "SELECT order_id FROM inventory.reservations WHERE state = 'held' AND expires_at <= $1"
             " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from generated.order.models import Order, OrderPage
 from runtime.eventstore.base import RecordedEvent, Transaction
+from runtime.eventstore.postgres import connection_of
 from services.order.domain import CatalogueEntry
 
 __all__ = ["OrderViews"]
@@ -32,10 +33,6 @@ CREATE INDEX IF NOT EXISTS orders_view_customer ON "{s}".orders_view
 """
 
 
-def _conn(tx: Transaction) -> Any:
-    return tx.connection  # type: ignore[attr-defined]
-
-
 class OrderViews:
     """SQL of the catalogue and the orders read model in one schema."""
 
@@ -49,7 +46,7 @@ class OrderViews:
 
     async def remember_product(self, tx: Transaction, entry: CatalogueEntry) -> None:
         """Keep (or update) a product's seller and price."""
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             f"INSERT INTO {self._s}.catalogue VALUES ($1, $2, $3) ON CONFLICT (product_id)"
             " DO UPDATE SET artisan_id = excluded.artisan_id, price_minor = excluded.price_minor",
             entry.product_id,
@@ -61,7 +58,7 @@ class OrderViews:
         self, tx: Transaction, product_ids: list[UUID]
     ) -> dict[UUID, CatalogueEntry]:
         """The known products among `product_ids`."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             f"SELECT * FROM {self._s}.catalogue WHERE product_id = ANY($1::uuid[])", product_ids
         )
         return {
@@ -77,7 +74,7 @@ class OrderViews:
     async def _apply(self, tx: Transaction, event: RecordedEvent) -> None:
         data: dict[str, Any] = json.loads(event.payload)
         kind = event.type.removeprefix("a4co.order.").rsplit(".", 1)[0]
-        connection = _conn(tx)
+        connection = connection_of(tx)
         if kind == "created":
             await connection.execute(
                 f"INSERT INTO {self._s}.orders_view VALUES ($1, $2, 'pending', $3::jsonb, $4,"
@@ -108,7 +105,7 @@ class OrderViews:
 
     async def rebuild(self, tx: Transaction) -> int:
         """Empty the read model and replay every order stream; return the events applied."""
-        connection = _conn(tx)
+        connection = connection_of(tx)
         await connection.execute(f"TRUNCATE {self._s}.orders_view")
         rows = await connection.fetch(
             f"SELECT DISTINCT stream_id FROM {self._s}.events WHERE stream_id LIKE 'order-%'"
@@ -122,7 +119,7 @@ class OrderViews:
 
     async def get(self, tx: Transaction, order_id: UUID) -> Order | None:
         """One order from the read model."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"SELECT * FROM {self._s}.orders_view WHERE order_id = $1", order_id
         )
         return _order(row) if row else None
@@ -132,7 +129,7 @@ class OrderViews:
     ) -> OrderPage:
         """A customer's orders, newest first, `limit` at a time after `cursor`."""
         after_time, after_id = _decode(cursor) if cursor else (None, None)
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             f"SELECT * FROM {self._s}.orders_view WHERE customer_id = $1"
             " AND ($2::text IS NULL OR status = $2)"
             " AND ($3::timestamptz IS NULL OR (placed_at, order_id) < ($3, $4))"

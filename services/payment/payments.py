@@ -8,6 +8,7 @@ from uuid import UUID
 
 from generated.payment.models import Payment
 from runtime.eventstore.base import Transaction
+from runtime.eventstore.postgres import connection_of
 from services.payment.domain import Tier
 
 __all__ = ["PaymentTables"]
@@ -19,10 +20,6 @@ CREATE TABLE IF NOT EXISTS payment.payments (
     updated_at timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS payment.artisan_tiers (artisan_id uuid PRIMARY KEY, tier text NOT NULL);
 """
-
-
-def _conn(tx: Transaction) -> Any:
-    return tx.connection  # type: ignore[attr-defined]
 
 
 class PaymentTables:
@@ -39,7 +36,7 @@ class PaymentTables:
             if payment.splits
             else None
         )
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             "INSERT INTO payment.payments VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
             " ON CONFLICT (payment_id) DO UPDATE SET status = $4, failure_reason = $6,"
             " splits = $7::jsonb, updated_at = $8",
@@ -55,28 +52,28 @@ class PaymentTables:
 
     async def by_order(self, tx: Transaction, order_id: UUID) -> Payment | None:
         """The order's payment, locked for update."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             "SELECT * FROM payment.payments WHERE order_id = $1 FOR UPDATE", order_id
         )
         return _payment(row) if row else None
 
     async def get(self, tx: Transaction, payment_id: UUID) -> Payment | None:
         """One payment."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             "SELECT * FROM payment.payments WHERE payment_id = $1", payment_id
         )
         return _payment(row) if row else None
 
     async def tiers(self, tx: Transaction, artisan_ids: list[UUID]) -> dict[UUID, Tier]:
         """The known tiers of these artisans."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             "SELECT * FROM payment.artisan_tiers WHERE artisan_id = ANY($1::uuid[])", artisan_ids
         )
         return {r["artisan_id"]: r["tier"] for r in rows}
 
     async def set_tier(self, tx: Transaction, artisan_id: UUID, tier: str) -> None:
         """Remember an artisan's tier."""
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             "INSERT INTO payment.artisan_tiers VALUES ($1, $2)"
             " ON CONFLICT (artisan_id) DO UPDATE SET tier = $2",
             artisan_id,

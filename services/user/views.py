@@ -18,6 +18,7 @@ from uuid import UUID
 
 from generated.user.models import UserPreferences, UserProfile
 from runtime.eventstore.base import RecordedEvent, Transaction
+from runtime.eventstore.postgres import connection_of
 from services.user.domain import PRODUCT_ACTIONS, Standing
 
 __all__ = ["DEFAULT_PREFERENCES", "LockedUser", "UserViews"]
@@ -50,10 +51,6 @@ _PROFILE_COLUMNS = (
 )
 
 
-def _conn(tx: Transaction) -> Any:
-    return tx.connection  # type: ignore[attr-defined]
-
-
 @dataclass(frozen=True, slots=True)
 class LockedUser:
     """A user's row, locked for this transaction, with its stream version."""
@@ -79,14 +76,14 @@ class UserViews:
 
     async def get(self, tx: Transaction, user_id: UUID) -> UserProfile | None:
         """One profile: a single-row primary-key read."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"SELECT {_PROFILE_COLUMNS} FROM {self._s}.users WHERE user_id = $1", user_id
         )
         return UserProfile.model_validate(dict(row)) if row else None
 
     async def lock(self, tx: Transaction, user_id: UUID) -> LockedUser | None:
         """The user's row, locked until the transaction ends (writers of a user queue here)."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             f"SELECT {_PROFILE_COLUMNS}, version FROM {self._s}.users"
             " WHERE user_id = $1 FOR UPDATE",
             user_id,
@@ -99,7 +96,7 @@ class UserViews:
 
     async def email_taken(self, tx: Transaction, email: str) -> bool:
         """Whether a user has `email` (case-insensitively); serialises registrations of it."""
-        connection = _conn(tx)
+        connection = connection_of(tx)
         await connection.execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.user.email.{email.lower()}"
         )
@@ -112,7 +109,7 @@ class UserViews:
 
     async def standing(self, tx: Transaction, user: LockedUser) -> Standing:
         """What the segment rule needs to know of a (locked) user."""
-        rows = await _conn(tx).fetch(
+        rows = await connection_of(tx).fetch(
             f"SELECT category, actions FROM {self._s}.interests WHERE user_id = $1",
             user.profile.user_id,
         )
@@ -126,7 +123,7 @@ class UserViews:
 
     async def count_delivered_order(self, tx: Transaction, user_id: UUID, now: datetime) -> None:
         """Add one delivered order to the user's count."""
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             f"UPDATE {self._s}.users SET delivered_orders = delivered_orders + 1,"
             " updated_at = $2 WHERE user_id = $1",
             user_id,
@@ -137,7 +134,7 @@ class UserViews:
         self, tx: Transaction, user_id: UUID, tier: str, changed_at: datetime, now: datetime
     ) -> bool:
         """Store the tier unless a later change is already stored; True if it was stored."""
-        updated = await _conn(tx).fetchval(
+        updated = await connection_of(tx).fetchval(
             f"UPDATE {self._s}.users SET loyalty_tier = $2, loyalty_changed_at = $3,"
             " updated_at = $4 WHERE user_id = $1"
             " AND (loyalty_changed_at IS NULL OR loyalty_changed_at < $3) RETURNING true",
@@ -150,7 +147,7 @@ class UserViews:
 
     async def preferences(self, tx: Transaction, user_id: UUID) -> UserPreferences | None:
         """The user's stored preferences, or None when they never set any."""
-        row = await _conn(tx).fetchrow(
+        row = await connection_of(tx).fetchrow(
             "SELECT favourite_categories, language, email_notifications, push_notifications"
             f" FROM {self._s}.preferences WHERE user_id = $1",
             user_id,
@@ -161,7 +158,7 @@ class UserViews:
         self, tx: Transaction, user_id: UUID, preferences: UserPreferences, now: datetime
     ) -> None:
         """Store `preferences` in place of the user's previous ones."""
-        await _conn(tx).execute(
+        await connection_of(tx).execute(
             f"INSERT INTO {self._s}.preferences VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (user_id) DO UPDATE SET"
             " favourite_categories = excluded.favourite_categories,"
@@ -178,7 +175,7 @@ class UserViews:
     async def project(self, tx: Transaction, events: list[RecordedEvent]) -> None:
         """Apply a user's newly recorded events to the read model."""
         for event in events:
-            await self._apply(_conn(tx), event)
+            await self._apply(connection_of(tx), event)
 
     async def _apply(self, connection: Any, event: RecordedEvent) -> None:
         data: dict[str, Any] = json.loads(event.payload)
