@@ -48,24 +48,29 @@ async def open_loop(rate: float, count: int, call) -> list[float]:  # type: igno
     return list(await asyncio.gather(*tasks))
 
 
-async def run(rate: float, seconds: float, query_rate: float) -> None:
+async def run(rate: float, seconds: float, query_rate: float, replicas: int) -> None:
     with tempfile.TemporaryDirectory(
         prefix="a4co-bench-", dir=os.environ.get("A4CO_BENCH_DIR")
     ) as folder:
+        services = {name: f"services.{name}" for name in DEFAULT_SERVICES}
+        services.update({f"order_{i}": "services.order" for i in range(2, replicas + 1)})
         platform = Platform(
-            DEFAULT_SERVICES,
+            services,
             data_dir=Path(folder),
             env={"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""},
         )
         await asyncio.to_thread(platform.start)
         try:
-            await measure(platform, rate, seconds, query_rate)
+            await measure(platform, rate, seconds, query_rate, replicas)
         finally:
             await asyncio.to_thread(platform.stop)
 
 
-async def measure(platform: Platform, rate: float, seconds: float, query_rate: float) -> None:
+async def measure(
+    platform: Platform, rate: float, seconds: float, query_rate: float, replicas: int
+) -> None:
     urls = platform.urls
+    orders = [urls["order"], *(urls[f"order_{i}"] for i in range(2, replicas + 1))]
     if os.environ.get("A4CO_BENCH_PGSET"):
         import asyncpg
 
@@ -126,7 +131,7 @@ async def measure(platform: Platform, rate: float, seconds: float, query_rate: f
     async def place(i: int) -> float:
         began = time.perf_counter()
         response = await http.post(
-            f"{urls['order']}/orders",
+            f"{orders[i % len(orders)]}/orders",
             json={
                 "customer_id": customer,
                 "card_token": "tok_visa_ok",
@@ -147,7 +152,10 @@ async def measure(platform: Platform, rate: float, seconds: float, query_rate: f
     elapsed = max(t for t, _ in finished.values()) - began
     saga = [finished[o][0] - t for o, t in sent.items() if o in finished]
     confirmed = sum(1 for o in sent if finished.get(o, (0, ""))[1] == "order.confirmed.v1")
-    print(f"saga: {count} orders offered at {rate:g}/s over {seconds:g} s")
+    print(
+        f"saga: {count} orders offered at {rate:g}/s over {seconds:g} s, "
+        f"{replicas} order replica(s)"
+    )
     print(f"  confirmed {confirmed}/{count}, {confirmed / elapsed:.1f} orders/s confirmed")
     print(
         f"  POST -> confirmed  p50 {percentile(saga, 50) * 1000:.1f} ms  "
@@ -184,8 +192,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=100.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--query-rate", type=float, default=200.0)
+    parser.add_argument(
+        "--order-replicas",
+        type=int,
+        default=1,
+        help="order service processes on the same durable consumers",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rate, args.seconds, args.query_rate))
+    asyncio.run(run(args.rate, args.seconds, args.query_rate, args.order_replicas))
 
 
 if __name__ == "__main__":

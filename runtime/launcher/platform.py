@@ -29,6 +29,7 @@ from runtime.infra import (
 )
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
+from runtime.service.settings import LISTEN_PORT_ENV
 
 __all__ = ["DEFAULT_SERVICES", "Platform", "port_env", "url_env"]
 
@@ -134,7 +135,7 @@ class Platform:
             }
             self._env = self._child_env(base, self._infra.urls)
             for process in self._processes.values():
-                process.spawn(self._env, append=False)
+                process.spawn(self._env_of(process), append=False)
             self._wait_ready(list(self._processes.values()))
         except BaseException:
             self.stop()
@@ -171,7 +172,7 @@ class Platform:
         process = self._process(name)
         if process.running:
             raise LaunchError(f"the {name} service is already running (pid {process.pid})")
-        process.spawn(self._env, append=True)
+        process.spawn(self._env_of(process), append=True)
         try:
             self._wait_ready([process])
         except BaseException:
@@ -208,6 +209,14 @@ class Platform:
             env[url_env(name)] = process.spec.url
         env["PYTHONUNBUFFERED"] = "1"  # so a log tail shows what a failing service last said
         return env
+
+    def _env_of(self, process: ServiceProcess) -> dict[str, str]:
+        """The shared environment plus the process's own port.
+
+        `A4CO_LISTEN_PORT` lets two processes of one service (replicas, named for example
+        `order` and `order_2`) listen on ports of their own.
+        """
+        return {**self._env, LISTEN_PORT_ENV: str(process.spec.port)}
 
     def _wait_ready(self, pending: list[ServiceProcess]) -> None:
         deadline = time.monotonic() + self._ready_timeout

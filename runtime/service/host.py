@@ -88,7 +88,11 @@ class ServiceHost:
         store = PostgresEventStore(self._pool, name)
         await store.migrate()
         if self.definition.migrate is not None:
-            async with self._pool.acquire() as connection:
+            async with self._pool.acquire() as connection, connection.transaction():
+                # Replicas start together; CREATE ... IF NOT EXISTS races without this lock.
+                await connection.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.migrate.{name}.tables"
+                )
                 await self.definition.migrate(connection)
         self._nc = await nats.connect(
             self.settings.nats_url,

@@ -8,7 +8,10 @@ from dataclasses import dataclass
 
 from runtime.errors import ConfigurationError
 
-__all__ = ["Settings"]
+__all__ = ["LISTEN_PORT_ENV", "Settings"]
+
+LISTEN_PORT_ENV = "A4CO_LISTEN_PORT"
+"""This process's own port; the launcher sets it so replicas of a service can coexist."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +29,8 @@ class Settings:
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
         """Read `A4CO_NATS_URL`, `A4CO_DATABASE_URL`, `A4CO_REDIS_URL` and the HTTP port.
 
-        The port is `A4CO_<SERVICE>_PORT`, else `A4CO_HTTP_PORT`, else 0 (any free port).
+        The port is `A4CO_LISTEN_PORT`, else `A4CO_<SERVICE>_PORT`, else `A4CO_HTTP_PORT`,
+        else 0 (any free port).
         """
         source = os.environ if env is None else env
         missing = [k for k in ("A4CO_NATS_URL", "A4CO_DATABASE_URL") if not source.get(k)]
@@ -35,7 +39,12 @@ class Settings:
                 f"the {service} service needs {' and '.join(missing)}; `make run` sets them"
             )
         port_var = f"A4CO_{service.upper()}_PORT"
-        raw_port = source.get(port_var) or source.get("A4CO_HTTP_PORT") or "0"
+        raw_port = (
+            source.get(LISTEN_PORT_ENV)
+            or source.get(port_var)
+            or source.get("A4CO_HTTP_PORT")
+            or "0"
+        )
         if not raw_port.isdigit() or int(raw_port) > 65535:
             raise ConfigurationError(f"{port_var}={raw_port!r} is not a TCP port")
         return cls(
