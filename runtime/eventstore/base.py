@@ -77,6 +77,23 @@ class NewEvent:
     headers: Mapping[str, str] = field(default_factory=dict)
     event_id: uuid.UUID = field(default_factory=uuid.uuid4)
 
+    def recorded(
+        self, stream_id: str, version: int, position: int, recorded_at: datetime
+    ) -> RecordedEvent:
+        """This event as the store recorded it."""
+        return RecordedEvent(
+            position=position,
+            stream_id=stream_id,
+            version=version,
+            event_id=self.event_id,
+            type=self.type,
+            subject=self.subject,
+            payload=self.payload,
+            aggregate_id=self.aggregate_id,
+            headers=dict(self.headers),
+            recorded_at=recorded_at,
+        )
+
     def __post_init__(self) -> None:
         try:  # fail at the caller, not later in the jsonb column
             json.loads(self.payload)

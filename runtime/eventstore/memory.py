@@ -68,7 +68,9 @@ class MemoryTransaction:
             if event.event_id in self._state.event_ids or event.event_id in staged_ids:
                 raise DuplicateEventError(event.event_id)
             staged_ids.add(event.event_id)
-            recorded.append(_record(event, stream_id, version, next(self._state.positions)))
+            recorded.append(
+                event.recorded(stream_id, version, next(self._state.positions), datetime.now(UTC))
+            )
         self._events.extend(recorded)
         return recorded
 
@@ -161,19 +163,3 @@ class MemoryEventStore(EventStore):
             tx.commit()
         finally:
             tx.release()
-
-
-def _record(event: NewEvent, stream_id: str, version: int, position: int) -> RecordedEvent:
-    """The recorded form of `event` at `version` and `position`."""
-    return RecordedEvent(
-        position=position,
-        stream_id=stream_id,
-        version=version,
-        event_id=event.event_id,
-        type=event.type,
-        subject=event.subject,
-        payload=event.payload,
-        aggregate_id=event.aggregate_id,
-        headers=dict(event.headers),
-        recorded_at=datetime.now(UTC),
-    )

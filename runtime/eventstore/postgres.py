@@ -175,7 +175,12 @@ class PostgresTransaction:
             )
         by_version = {row["version"]: row for row in rows}
         return [
-            _recorded(event, stream_id, by_version[version])
+            event.recorded(
+                stream_id,
+                version,
+                by_version[version]["position"],
+                by_version[version]["recorded_at"],
+            )
             for version, event in enumerate(events, start=expected_version + 1)
         ]
 
@@ -277,22 +282,6 @@ class PostgresEventStore(EventStore):
         """A transaction committed when the block ends, rolled back if it raises."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield PostgresTransaction(conn, self.schema)
-
-
-def _recorded(event: NewEvent, stream_id: str, row: Any) -> RecordedEvent:
-    """The recorded form of an event just inserted as `row`."""
-    return RecordedEvent(
-        position=row["position"],
-        stream_id=stream_id,
-        version=row["version"],
-        event_id=event.event_id,
-        type=event.type,
-        subject=event.subject,
-        payload=event.payload,
-        aggregate_id=event.aggregate_id,
-        headers=dict(event.headers),
-        recorded_at=row["recorded_at"],
-    )
 
 
 def _duplicate_id(events: list[NewEvent], exc: Exception) -> uuid.UUID:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -81,7 +82,7 @@ class OrderApi:
                     {
                         "order_id": order_id,
                         "items": [{"product_id": p, "quantity": q} for p, q in lines],
-                        "expires_at": now + _minutes(RESERVATION_TTL_MINUTES),
+                        "expires_at": now + timedelta(minutes=RESERVATION_TTL_MINUTES),
                     }
                 ),
                 aggregate_id=str(order_id),
@@ -168,9 +169,3 @@ class OrderApi:
 
 def _eur(minor: int) -> dict[str, Any]:
     return {"amount_minor": minor, "currency": "EUR"}
-
-
-def _minutes(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(minutes=n)

@@ -16,6 +16,7 @@ from uuid import UUID
 from generated.order.models import Order, OrderPage
 from runtime.eventstore.base import RecordedEvent, Transaction
 from runtime.eventstore.postgres import connection_of
+from runtime.http import ProblemError
 from services.order.domain import CatalogueEntry
 
 __all__ = ["OrderViews"]
@@ -171,6 +172,4 @@ def _decode(cursor: str) -> tuple[datetime, UUID]:
         placed, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
         return datetime.fromisoformat(placed), UUID(order_id)
     except (ValueError, UnicodeDecodeError) as exc:
-        from runtime.http import ProblemError
-
         raise ProblemError(400, "Bad Request", "cursor is not one this API gave") from exc
