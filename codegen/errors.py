@@ -8,6 +8,7 @@ CodegenError
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 __all__ = ["CodegenError", "ContractError", "ContractErrors", "Finding"]
 
@@ -20,9 +21,11 @@ class Finding:
     pointer: str
     message: str
     rule: str = "CONTRACT_INVALID"
+    level: Literal["ERR", "WARN"] = "ERR"
 
     def __str__(self) -> str:
-        return f"{self.file}#{self.pointer}: {self.message} [{self.rule}]"
+        tag = self.rule if self.level == "ERR" else f"{self.rule} WARN"
+        return f"{self.file}#{self.pointer}: {self.message} [{tag}]"
 
 
 class CodegenError(Exception):
