@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint typecheck run test test-unit test-contract test-integration test-e2e test-slow bench clean
+.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench clean
 
 install: $(STAMP)
 
@@ -26,11 +26,25 @@ validate: install
 check: install
 	$(PY) -m codegen check
 
-## lint: ruff lint and format check, mypy --strict
+## lint: the contracts' lint rules, ruff lint and format check, mypy --strict
 lint: install
+	$(PY) -m codegen validate
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy codegen runtime generated services
+
+## lint-rules: print the contract lint rules (id, level, default, categories, purpose)
+lint-rules: install
+	$(PY) -m codegen lint-rules
+
+## breaking: breaking changes of contracts/ against BASE (default: the merge-base with main)
+BASE ?= $(shell git merge-base HEAD main 2>/dev/null || echo HEAD)
+breaking: install
+	$(PY) -m codegen breaking --base $(BASE)
+
+## breaking-rules: print the breaking-change rules (id, level, default, categories, purpose)
+breaking-rules: install
+	$(PY) -m codegen breaking --list
 
 typecheck: install
 	$(VENV)/bin/mypy codegen runtime generated services
@@ -48,6 +62,10 @@ test-unit: install
 
 test-contract: install
 	$(PY) -m pytest tests/contract $(PYTEST_ARGS)
+
+## test-contract-fuzz: Schemathesis fuzzing and stateful phases on every service (slow; CI runs them in `make test` too)
+test-contract-fuzz: install
+	$(PY) -m pytest tests/contract/test_schemathesis.py -m slow $(PYTEST_ARGS)
 
 test-integration: install
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)

@@ -9,6 +9,7 @@ from typing import Any
 from codegen.errors import ContractError, ContractErrors, Finding
 from codegen.loader import Ref, Workspace, join_pointer
 from codegen.model import (
+    COMPATIBILITY_MODES,
     Body,
     Catalog,
     Channel,
@@ -98,8 +99,31 @@ def _read_platform(workspace: Workspace, catalog: Catalog) -> None:
                 duplicate_window=parse_duration(s.get("duplicate_window", "2m"), place),
                 description=s.get("description", ""),
                 place=place,
+                compatibility=_compatibility(s, place),
             )
         )
+
+
+def _compatibility(stream: dict[str, Any], place: Ref) -> str:
+    """The stream's `compatibility`, or the default its retention implies (contracts/README.md).
+
+    `limits` keeps messages for `max_age` and a projection may replay all of them, so a new
+    reader must read every retained version, and subscribers deploy apart from producers:
+    FULL_TRANSITIVE. `interest` keeps a message only until its consumers ack it: FULL.
+    `workqueue` has one consuming service, upgraded before its producers: BACKWARD.
+    """
+    retention = stream.get("retention", "limits")
+    derived = {"interest": "FULL", "workqueue": "BACKWARD"}.get(retention, "FULL_TRANSITIVE")
+    mode = stream.get("compatibility", derived)
+    if mode not in COMPATIBILITY_MODES:
+        raise ContractError(
+            Finding(
+                place.file,
+                join_pointer(place.pointer, "compatibility"),
+                f"compatibility '{mode}' is not one of {', '.join(COMPATIBILITY_MODES)}",
+            )
+        )
+    return str(mode)
 
 
 def _consumer(raw: dict[str, Any], base: ConsumerDefaults, place: Ref) -> ConsumerDefaults:
@@ -264,7 +288,16 @@ def _endpoint(workspace: Workspace, service: str, path: str, method: str, place:
         ),
         emits=tuple(op.get("x-emits") or ()),
         place=place,
+        secured=_secured(workspace, place, op),
+        roles=tuple(sorted(op.get("x-roles") or ())),
     )
+
+
+def _secured(workspace: Workspace, place: Ref, op: dict[str, Any]) -> bool:
+    """Whether the operation's effective security requires a token (`{}` makes it optional)."""
+    _, root = workspace.resolve(Ref(place.file, ""))
+    requirements = op.get("security", root.get("security") or [])
+    return bool(requirements) and all(requirements)
 
 
 def _body(workspace: Workspace, place: Ref, node: dict[str, Any]) -> Body:

@@ -1,4 +1,4 @@
-"""Command line: `python -m codegen validate|generate|check`."""
+"""Command line: `python -m codegen validate|generate|check|lint-rules|breaking`."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from codegen.errors import CodegenError, ContractErrors
+from codegen.errors import CodegenError, ContractErrors, Finding
+from codegen.lint import LINT
 from codegen.pipeline import load_catalog
 
 __all__ = ["main"]
@@ -15,12 +16,22 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run one command; print findings and return the exit status."""
     parser = argparse.ArgumentParser(prog="a4co-codegen", description=__doc__)
-    parser.add_argument("command", choices=["validate", "generate", "check"])
+    commands = ["validate", "generate", "check", "lint-rules", "breaking"]
+    parser.add_argument("command", choices=commands)
     parser.add_argument("--contracts", type=Path, default=Path("contracts"))
     parser.add_argument("--out", type=Path, default=Path("generated"))
+    parser.add_argument("--base", help="breaking: the git ref to compare with")
+    parser.add_argument("--list", action="store_true", help="breaking: print the rules")
     args = parser.parse_args(argv)
+    if args.command == "lint-rules":
+        print(LINT.table())
+        return 0
     try:
-        _, catalog = load_catalog(args.contracts)
+        if args.command == "breaking":
+            from codegen.breaking.command import breaking
+
+            return breaking(args.contracts, args.base, list_rules=args.list)
+        _, catalog = load_catalog(args.contracts, report=_warn)
         if args.command == "validate":
             print(f"{len(catalog.services)} services, {len(catalog.channels)} channels: valid")
             return 0
@@ -45,3 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     except CodegenError as exc:
         print(exc, file=sys.stderr)
         return 1
+
+
+def _warn(finding: Finding) -> None:
+    """Print a WARN finding; it never fails the command."""
+    print(finding, file=sys.stderr)

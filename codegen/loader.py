@@ -15,7 +15,24 @@ __all__ = ["Ref", "Workspace", "escape", "join_pointer"]
 
 
 class _JsonSafeLoader(yaml.SafeLoader):
-    """A YAML loader that keeps timestamps as strings, so documents stay plain JSON."""
+    """A YAML loader that keeps timestamps as strings and refuses duplicate keys.
+
+    PyYAML keeps the last of two equal keys silently; in a contract that hides an edit.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    "while constructing a mapping",
+                    node.start_mark,
+                    f"found duplicate key {key!r}",
+                    key_node.start_mark,
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 _JsonSafeLoader.yaml_implicit_resolvers = {

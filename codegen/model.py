@@ -8,6 +8,7 @@ from typing import Any, Literal
 from codegen.loader import Ref
 
 __all__ = [
+    "COMPATIBILITY_MODES",
     "Body",
     "Catalog",
     "Channel",
@@ -32,6 +33,17 @@ class Example:
     place: Ref
 
 
+COMPATIBILITY_MODES = (
+    "BACKWARD",
+    "FORWARD",
+    "FULL",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD_TRANSITIVE",
+    "FULL_TRANSITIVE",
+)
+"""A stream's compatibility modes, as in schema registries: who must read whose messages."""
+
+
 @dataclass(frozen=True, slots=True)
 class Stream:
     """A JetStream stream of `platform.yaml`."""
@@ -44,6 +56,8 @@ class Stream:
     duplicate_window: float
     description: str
     place: Ref
+    compatibility: str = "FULL_TRANSITIVE"
+    """How a subject's contract may change (`COMPATIBILITY_MODES`); see contracts/README.md."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +166,10 @@ class Endpoint:
     links: tuple[str, ...]
     emits: tuple[str, ...]
     place: Ref
+    secured: bool = False
+    """Whether the operation's effective `security` asks for a bearer token."""
+    roles: tuple[str, ...] = ()
+    """The roles of `x-roles`: the caller must hold one of them."""
 
     @property
     def success(self) -> Response:

@@ -236,13 +236,20 @@ def _endpoint_view(e: Endpoint) -> dict[str, Any]:
     route = [p[1] for p in path_params]
     protocol = ["self"] + [p[2] for p in path_params]
     call = [p[0] for p in path_params]
+    client = list(protocol)
+    if e.secured:
+        route.insert(0, f"principal: Annotated[Principal, Depends({_guard(e)})]")
+        protocol.insert(1, "principal: Principal")
+        call.insert(0, "principal")
     if e.request:
-        route.append(f"body: {e.request.schema.name}")
-        protocol.append(f"body: {e.request.schema.name}")
+        route.append(f"body: Annotated[{e.request.schema.name}, BeforeValidator(no_nulls)]")
+        for params_list in (protocol, client):
+            params_list.append(f"body: {e.request.schema.name}")
         call.append("body")
     route += [p[1] for p in query_params]
     if query_params:
         protocol += ["*"] + [p[2] for p in query_params]
+        client += ["*"] + [p[2] for p in query_params]
         call += [f"{p[0]}={p[0]}" for p in query_params]
     errors = {r.status: r.description for r in e.responses if r.status >= 400}
     return dict(
@@ -262,7 +269,8 @@ def _endpoint_view(e: Endpoint) -> dict[str, Any]:
         route_params=", ".join(route),
         protocol_params=", ".join(protocol),
         call_args=", ".join(call),
-        client_params=", ".join(protocol),
+        client_params=", ".join(client),
+        guard=_guard(e) if e.secured else None,
         client_returns=returns if json_body else "bytes",
         client_return_expr=(
             f"{returns}.model_validate_json(response.content)" if json_body else "response.content"
@@ -277,6 +285,13 @@ def _endpoint_view(e: Endpoint) -> dict[str, Any]:
         models=[b.schema.name for b in (e.request, success.body) if b is not None],
         annotations=" ".join([p[1] for p in params] + [p[2] for p in params]),
     )
+
+
+def _guard(e: Endpoint) -> str:
+    """The dependency that authorises a secured endpoint's caller."""
+    if not e.roles:
+        return "authenticated"
+    return f"require_roles({', '.join(repr(r) for r in e.roles)})"
 
 
 def _model_imports(service: str, views: list[dict[str, Any]]) -> str:
@@ -304,7 +319,7 @@ def _api(env: Environment, header: str, service: Service) -> str:
         ["Literal"] if any("Literal[" in v["annotations"] for v in views) else []
     )
     fastapi = ["APIRouter"] + [
-        n for n in ("Path", "Query") if any(f"{n}(" in v["route_params"] for v in views)
+        n for n in ("Depends", "Path", "Query") if any(f"{n}(" in v["route_params"] for v in views)
     ]
     imports = [line for line in _typing_imports(views) if not line.startswith("from typing")]
     imports += [
@@ -313,7 +328,16 @@ def _api(env: Environment, header: str, service: Service) -> str:
     ]
     if any(v["response_class"] for v in views):
         imports.append("from fastapi.responses import Response")
-    imports += ["from runtime.http import problem_responses", _model_imports(service.name, views)]
+    if any(v["has_body"] for v in views):
+        imports += [
+            "from pydantic import BeforeValidator",
+            "from runtime.http.bodies import no_nulls",
+        ]
+    imports.append("from runtime.http import problem_responses")
+    guards = sorted({v["guard"].split("(")[0] for v in views if v["guard"]})
+    if guards:
+        imports.append(f"from runtime.http.auth import Principal, {', '.join(guards)}")
+    imports.append(_model_imports(service.name, views))
     return env.get_template("api.py.j2").render(
         header=header, service=service.name, imports=[i for i in imports if i], endpoints=views
     )

@@ -62,8 +62,9 @@ class Registry(Generic[Fn]):
 
     def table(self) -> str:
         """The registry as a text table: id, level, default, categories, purpose."""
-        rows = [
-            f"{r.id:<36} {r.level:<4} {'on' if r.default else 'off':<3} "
+        rows = [f"{'id':<36} {'level':<5} {'on':<3} {'categories':<22} purpose"]
+        rows += [
+            f"{r.id:<36} {r.level:<5} {'on' if r.default else 'off':<3} "
             f"{','.join(r.categories):<22} {r.purpose}"
             for r in self.rules.values()
         ]

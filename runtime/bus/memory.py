@@ -52,7 +52,7 @@ class InMemoryEventSink:
             channel, aggregate_id=aggregate_id, cause=cause, message_id=message_id
         )
         if all(sent.headers[CE_ID] != headers[CE_ID] for sent in self.messages):
-            data = payload.model_dump_json().encode()
+            data = payload.model_dump_json(exclude_none=True).encode()
             sequence = len(self.messages) + 1
             self.messages.append(SentMessage(channel.subject, data, headers, sequence))
         return headers[CE_ID]

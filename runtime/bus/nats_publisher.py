@@ -69,7 +69,7 @@ class NatsEventSink:
         headers = build_headers(
             channel, aggregate_id=aggregate_id, cause=cause, message_id=message_id
         )
-        data = payload.model_dump_json().encode()
+        data = payload.model_dump_json(exclude_none=True).encode()
         try:
             await self._js.publish(channel.subject, data, headers=headers)
         except NoRespondersError as exc:
@@ -150,7 +150,7 @@ class PipelinedSink:
         self._next += 1
         reply = self._reply_prefix + token
         # The serializer's own bytes: model_dump_json() would decode them, and we re-encode.
-        data = payload.__pydantic_serializer__.to_json(payload)
+        data = payload.__pydantic_serializer__.to_json(payload, exclude_none=True)
         self._pending[token] = None
         try:
             nc = self._nc

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.routing import APIRoute
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
@@ -16,6 +17,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
 from runtime.observability import parse_traceparent
+
+if TYPE_CHECKING:
+    from runtime.http.auth import TokenVerifier
 
 __all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_app"]
 
@@ -41,9 +45,14 @@ def create_app(
     registry: CollectorRegistry | None = None,
     tracing: bool = False,
     version: str = "1.0.0",
+    verifier: TokenVerifier | None = None,
 ) -> FastAPI:
-    """A service's HTTP app: its generated routers plus the platform's endpoints and errors."""
+    """A service's HTTP app: its generated routers plus the platform's endpoints and errors.
+
+    `verifier` checks the bearer tokens of the operations whose contract asks for one.
+    """
     app = FastAPI(title=f"A4CO {service} service", version=version)
+    app.state.verifier = verifier
     metrics = registry or CollectorRegistry()
     requests = Counter(
         "http_requests", "HTTP requests answered", ["service", "status"], registry=metrics
@@ -92,13 +101,26 @@ def create_app(
     return app
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path (Starlette names only the first route's)."""
+    methods = {
+        method
+        for route in request.app.routes
+        if isinstance(route, APIRoute) and route.path_regex.match(request.url.path)
+        for method in route.methods or ()
+    }
+    return ", ".join(sorted(methods))
+
+
 def _install_errors(app: FastAPI) -> None:
     def correlation(request: Request) -> str | None:
         return getattr(request.state, "correlation_id", None)
 
     async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ProblemError)
-        return _problem_response(exc.problem, correlation(request))
+        response = _problem_response(exc.problem, correlation(request))
+        response.headers.update(exc.headers)
+        return response
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -121,7 +143,11 @@ def _install_errors(app: FastAPI) -> None:
             status=exc.status_code,
             detail=str(exc.detail) if exc.detail else None,
         )
-        return _problem_response(problem, correlation(request))
+        response = _problem_response(problem, correlation(request))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
+        return response
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)

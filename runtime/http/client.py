@@ -8,8 +8,9 @@ A dependency that stays unavailable becomes `DependencyUnavailableError` (a 503 
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Self
 
 import httpx
 from purgatory import AsyncCircuitBreakerFactory
@@ -63,6 +64,13 @@ class RestClient:
         self._breaker = breaker or AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=10)
         self._retries = retries
         self._backoff = backoff
+        self._authorization: dict[str, str] = {}
+
+    def with_token(self, token: str) -> Self:
+        """This client calling as the bearer of `token` (same pool and breaker)."""
+        clone = copy.copy(self)
+        clone._authorization = {"Authorization": f"Bearer {token}"} if token else {}
+        return clone
 
     async def aclose(self) -> None:
         """Close the underlying connection pool."""
@@ -84,7 +92,10 @@ class RestClient:
             path,
             content=content,
             params={k: v for k, v in (params or {}).items() if v is not None},
-            headers={"content-type": "application/json"} if content is not None else None,
+            headers={
+                **self._authorization,
+                **({"content-type": "application/json"} if content is not None else {}),
+            },
         )
         attempts = self._retries + 1 if method in _IDEMPOTENT else 1
         retrying = AsyncRetrying(

@@ -29,10 +29,17 @@ class ProblemError(PlatformError):
     """Raised by an API handler (or a client) to answer with a problem+json body."""
 
     def __init__(
-        self, status: int, title: str, detail: str | None = None, *, type: str = "about:blank"
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        *,
+        type: str = "about:blank",
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(f"{status} {title}" + (f": {detail}" if detail else ""))
         self.problem = Problem(type=type, title=title, status=status, detail=detail)
+        self.headers = dict(headers or {})
 
     @property
     def status(self) -> int:

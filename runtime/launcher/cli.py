@@ -17,7 +17,12 @@ from runtime.errors import PlatformError
 from runtime.infra import DEFAULT_DATA_DIR
 from runtime.infra.base import redact
 from runtime.launcher.errors import LaunchError
-from runtime.launcher.platform import DEFAULT_SERVICES, Platform
+from runtime.launcher.platform import (
+    BOOTSTRAP_ADMIN_ENV,
+    DEFAULT_SERVICES,
+    DEV_BOOTSTRAP_ADMIN,
+    Platform,
+)
 from runtime.launcher.process import describe_exit
 
 __all__ = ["main"]
@@ -138,4 +143,11 @@ def _print_table(platform: Platform) -> None:
     for name, server_url in servers.items():
         if server_url is not None:
             print(f"  {name:<{width}}  {redact(server_url)}")
+    if "gateway" in platform.urls:
+        print(f"Gateway (the edge): {platform.urls['gateway']}/api/<service>/<path>")
+    admin = platform.env.get(BOOTSTRAP_ADMIN_ENV, "")
+    if "auth" in platform.urls and admin:
+        email, _, password = admin.partition(":")
+        shown = password if admin == DEV_BOOTSTRAP_ADMIN else "(from A4CO_BOOTSTRAP_ADMIN)"
+        print(f"Admin login: {email}  password {shown}")
     print("Press Ctrl-C to stop.", flush=True)

@@ -31,9 +31,23 @@ from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
 from runtime.service.settings import LISTEN_PORT_ENV
 
-__all__ = ["DEFAULT_SERVICES", "Platform", "port_env", "url_env"]
+__all__ = [
+    "BOOTSTRAP_ADMIN_ENV",
+    "DEFAULT_SERVICES",
+    "DEV_BOOTSTRAP_ADMIN",
+    "Platform",
+    "port_env",
+    "url_env",
+]
 
-DEFAULT_SERVICES = ("order", "inventory", "payment", "user")
+BOOTSTRAP_ADMIN_ENV = "A4CO_BOOTSTRAP_ADMIN"
+DEV_BOOTSTRAP_ADMIN = "admin@a4co.dev:a4co-admin-dev"
+"""The auth service's bootstrap administrator (`email:password`) unless the env sets one."""
+
+DEFAULT_SERVICES = tuple(
+    sorted(p.parent.name for p in Path(__file__).parents[2].glob("services/*/__main__.py"))
+)
+"""Every service with a `services/<name>/__main__.py`: what `make run` starts."""
 
 _SERVICE_NAME = re.compile(r"[a-z][a-z0-9_]*")
 _MODULE_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*")
@@ -208,6 +222,8 @@ class Platform:
             env[port_env(name)] = str(process.spec.port)
             env[url_env(name)] = process.spec.url
         env["PYTHONUNBUFFERED"] = "1"  # so a log tail shows what a failing service last said
+        # A development administrator, so someone can log in to verify artisans.
+        env.setdefault(BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN)
         return env
 
     def _env_of(self, process: ServiceProcess) -> dict[str, str]:

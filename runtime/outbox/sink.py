@@ -51,7 +51,7 @@ class StreamSink:
         event = NewEvent(
             type=channel.ce_type,
             subject=channel.subject,
-            payload=payload.model_dump_json().encode(),
+            payload=payload.model_dump_json(exclude_none=True).encode(),
             aggregate_id=aggregate_id,
             headers=headers,
             event_id=_uuid_of(ce_id),

@@ -26,8 +26,10 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from runtime.bus.base import StreamSpec, Subscription, bind_handlers
 from runtime.bus.nats_consumer import ConsumerRunner
 from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
+from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http.app import create_app
+from runtime.http.auth import JwksVerifier, TokenVerifier
 from runtime.observability import PlatformMetrics, Tracing
 from runtime.outbox.postgres import PostgresOutbox
 from runtime.outbox.relay import OutboxRelay
@@ -62,6 +64,10 @@ class ServiceDefinition:
     migrate: Callable[[Any], Awaitable[None]] | None = None
     jobs: Callable[[ServiceContext, Any], Sequence[Job]] = lambda _ctx, _handlers: ()
     """Periodic jobs, given the context and the service's handlers instance."""
+    verifier: Callable[[ServiceContext], TokenVerifier] | None = None
+    """The service's own token verifier (auth's key store); others use the JWKS URL."""
+    public: bool = False
+    """True when no operation needs a token, so no JWKS URL is needed (geo)."""
 
 
 @dataclass
@@ -71,6 +77,8 @@ class ServiceHost:
     definition: ServiceDefinition
     settings: Settings
     streams: tuple[StreamSpec, ...]
+    verifier: TokenVerifier | None = None
+    """Overrides how tokens are verified (tests pass a `SigningKey`)."""
     context: ServiceContext | None = None
     app: FastAPI | None = None
     metrics: PlatformMetrics | None = None
@@ -104,6 +112,7 @@ class ServiceHost:
         self.context = ServiceContext(self.settings, store, NatsEventSink(self._nc))
         self.metrics = PlatformMetrics(name)
         self.context.extras["metrics"] = self.metrics
+        self.context.extras["nats"] = self._nc
         _install_tracer_provider()
         # The relay gets connections of its own: behind busy handlers on the shared pool it
         # would publish late, and late publishing starves every service downstream.
@@ -135,8 +144,24 @@ class ServiceHost:
             readiness=[self._database_ready, self._bus_ready],
             registry=self.metrics.registry,
             tracing=True,
+            verifier=self._token_verifier(self.context),
         )
         return self.app
+
+    def _token_verifier(self, context: ServiceContext) -> TokenVerifier | None:
+        """The injected verifier, the service's own, or one on the auth service's JWKS."""
+        if self.verifier is not None:
+            return self.verifier
+        if self.definition.verifier is not None:
+            return self.definition.verifier(context)
+        if self.settings.jwks_url:
+            return JwksVerifier(self.settings.jwks_url)
+        if self.definition.public:
+            return None
+        raise ConfigurationError(
+            f"the {self.definition.name} service verifies tokens and needs A4CO_AUTH_URL "
+            "or A4CO_JWKS_URL; `make run` sets them"
+        )
 
     async def stop(self) -> None:
         """Stop consuming, relaying and the jobs, then close the connections."""

@@ -24,6 +24,8 @@ class Settings:
     redis_url: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 0
+    jwks_url: str | None = None
+    """Where the auth service publishes its signing keys; tokens are verified against it."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,4 +56,13 @@ class Settings:
             redis_url=source.get("A4CO_REDIS_URL") or None,
             http_host=source.get("A4CO_HTTP_HOST", "127.0.0.1"),
             http_port=int(raw_port),
+            jwks_url=_jwks_url(source),
         )
+
+
+def _jwks_url(source: Mapping[str, str]) -> str | None:
+    """`A4CO_JWKS_URL`, else the JWKS path of `A4CO_AUTH_URL` (set by the launcher)."""
+    if source.get("A4CO_JWKS_URL"):
+        return source["A4CO_JWKS_URL"]
+    auth = source.get("A4CO_AUTH_URL")
+    return f"{auth.rstrip('/')}/.well-known/jwks.json" if auth else None

@@ -6,6 +6,7 @@ from uuid import UUID
 
 from generated.inventory.models import Availability, SetStockRequest, StockItem
 from runtime.http import ProblemError
+from runtime.http.auth import Principal
 from runtime.service import ServiceContext
 from services.inventory.domain import Stock
 from services.inventory.stock import StockTables
@@ -33,13 +34,16 @@ class InventoryApi:
             threshold=row["threshold"],
         )
 
-    async def set_stock(self, product_id: UUID, body: SetStockRequest) -> StockItem:
+    async def set_stock(
+        self, principal: Principal, product_id: UUID, body: SetStockRequest
+    ) -> StockItem:
         """Count the units on hand; never fewer than those held for orders."""
         async with self._ctx.transaction() as tx:
             locked = await self._tables.lock(tx, [product_id])
             if product_id not in locked:
                 raise ProblemError(404, "Not Found", f"No stock for product {product_id}.")
             before, version = locked[product_id]
+            principal.require_owner(before.artisan_id, "this product's stock")
             if body.on_hand < before.reserved:
                 raise ProblemError(
                     409,

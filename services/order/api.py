@@ -18,6 +18,7 @@ from generated.order.models import (
 from generated.user.client import UserClient
 from runtime.bus.envelope import request_context
 from runtime.http import ProblemError
+from runtime.http.auth import Principal
 from runtime.saga import SagaState
 from runtime.service import ServiceContext
 from services.order.domain import PricingError, per_artisan, price
@@ -36,9 +37,10 @@ class OrderApi:
         self._saga = saga
         self._users = users
 
-    async def place_order(self, body: PlaceOrderRequest) -> Order:
+    async def place_order(self, principal: Principal, body: PlaceOrderRequest) -> Order:
         """Validate the customer, price the order, record it and start the saga."""
-        await self._validate_customer(body.customer_id)
+        principal.require_owner(body.customer_id, "this customer's orders")
+        await self._validate_customer(principal, body.customer_id)
         if body.delivery.method == "standard" and body.delivery.address is None:
             raise ProblemError(422, "Unprocessable Content", "standard delivery needs an address")
         order_id, now, correlation = uuid.uuid4(), self._ctx.clock(), str(uuid.uuid4())
@@ -109,9 +111,9 @@ class OrderApi:
         assert order is not None
         return order
 
-    async def _validate_customer(self, customer_id: UUID) -> None:
+    async def _validate_customer(self, principal: Principal, customer_id: UUID) -> None:
         try:
-            profile = await self._users.get_profile(customer_id)
+            profile = await self._users.with_token(principal.token).get_profile(customer_id)
         except ProblemError as exc:
             if exc.status == 404:
                 raise ProblemError(
@@ -128,27 +130,38 @@ class OrderApi:
                 f"user {customer_id} is a {profile.role}, not a customer",
             )
 
-    async def get_order(self, order_id: UUID) -> Order:
-        """One order from the read model."""
+    async def get_order(self, principal: Principal, order_id: UUID) -> Order:
+        """One order from the read model; customers see only their own."""
         async with self._ctx.transaction() as tx:
             order = await self._saga.views.get(tx, order_id)
         if order is None:
             raise ProblemError(404, "Not Found", f"No order {order_id}.")
+        principal.require_owner(order.customer_id, "this order")
         return order
 
     async def list_orders(
-        self, *, customer_id: UUID, status: Any = None, limit: int = 20, cursor: str | None = None
+        self,
+        principal: Principal,
+        *,
+        customer_id: UUID,
+        status: Any = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> OrderPage:
-        """A customer's orders, newest first."""
+        """A customer's orders, newest first; customers list only their own."""
+        principal.require_owner(customer_id, "this customer's orders")
         async with self._ctx.transaction() as tx:
             return await self._saga.views.page(tx, customer_id, status, limit, cursor)
 
-    async def cancel_order(self, order_id: UUID, body: CancelOrderRequest) -> Order:
+    async def cancel_order(
+        self, principal: Principal, order_id: UUID, body: CancelOrderRequest
+    ) -> Order:
         """Cancel before payment: the saga's compensation runs."""
         async with self._ctx.transaction() as tx:
             state = await self._saga.sagas.get(tx, str(order_id))
             if state is None:
                 raise ProblemError(404, "Not Found", f"No order {order_id}.")
+            principal.require_owner(UUID(str(state.data["customer_id"])), "this order")
             if state.step not in (Step.RESERVING, Step.PAYING):
                 raise ProblemError(
                     409,

@@ -11,6 +11,7 @@ from generated.order.models import (
     PaymentFailed,
     PaymentSucceeded,
     ShipmentDelivered,
+    ShipmentDispatched,
     StockReleased,
     StockReservationFailed,
     StockReserved,
@@ -85,6 +86,28 @@ class OrderHandlers:
                 await self._saga.compensate(
                     tx, state, "payment_failed", now=self._ctx.clock(), cause=context
                 )
+
+    async def on_shipment_dispatched(
+        self, message: ShipmentDispatched, context: MessageContext
+    ) -> None:
+        """Mark a confirmed order shipped (a late notice after delivery changes nothing)."""
+        async with self._ctx.handling(context, "on_shipment_dispatched") as tx:
+            state = await self._state(tx, message.order_id) if tx else None
+            if not (tx and state and state.data.get("outcome") == "confirmed"):
+                return
+            if state.data.get("status") != "confirmed":
+                return
+            publisher, sink = await self._saga.publisher(tx, message.order_id)
+            shipped = await self._saga.change(
+                publisher,
+                state,
+                "shipped",
+                f"Dispatched with tracking code {message.tracking_code}.",
+                now=message.dispatched_at,
+                cause=context,
+            )
+            await self._saga.sagas.put(tx, shipped)
+            await self._saga.views.project(tx, sink.recorded)
 
     async def on_shipment_delivered(
         self, message: ShipmentDelivered, context: MessageContext

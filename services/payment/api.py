@@ -6,6 +6,7 @@ from uuid import UUID
 
 from generated.payment.models import Payment, PaymentList
 from runtime.http import ProblemError
+from runtime.http.auth import Principal
 from runtime.service import ServiceContext
 from services.payment.payments import PaymentTables
 
@@ -19,16 +20,19 @@ class PaymentApi:
         self._ctx = ctx
         self._tables = tables
 
-    async def get_payment(self, payment_id: UUID) -> Payment:
-        """One payment from the read model."""
+    async def get_payment(self, principal: Principal, payment_id: UUID) -> Payment:
+        """One payment from the read model; customers see only their own."""
         async with self._ctx.transaction() as tx:
             payment = await self._tables.get(tx, payment_id)
         if payment is None:
             raise ProblemError(404, "Not Found", f"No payment {payment_id}.")
+        principal.require_owner(payment.customer_id, "this payment")
         return payment
 
-    async def list_payments(self, *, order_id: UUID) -> PaymentList:
-        """The payments of an order (at most one)."""
+    async def list_payments(self, principal: Principal, *, order_id: UUID) -> PaymentList:
+        """The payments of an order (at most one) that the caller may see."""
         async with self._ctx.transaction() as tx:
             payment = await self._tables.by_order(tx, order_id)
+        if payment is not None:
+            principal.require_owner(payment.customer_id, "this order's payments")
         return PaymentList(items=[payment] if payment else [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from generated.user.models import (
     TrackBehaviorRequest,
     UpdateProfileRequest,
     UserBehaviorTracked,
+    UserCredentialsSet,
     UserPreferences,
     UserProfile,
     UserProfileUpdated,
@@ -17,6 +19,8 @@ from generated.user.models import (
 )
 from runtime.eventstore.base import Transaction
 from runtime.http import ProblemError
+from runtime.http.auth import Principal
+from runtime.http.passwords import hash_password
 from runtime.service import ServiceContext
 from services.user.domain import PRODUCT_ACTIONS
 from services.user.users import Users
@@ -34,31 +38,52 @@ class UserApi:
         self._views = users.views
 
     async def register_user(self, body: RegisterUserRequest) -> UserProfile:
-        """Record UserRegistered (the outbox publishes it) and the profile, together."""
+        """Record UserRegistered, UserCredentialsSet when a password is given (the outbox
+        publishes them) and the profile, together; the password is hashed, never kept."""
         user_id, now = uuid.uuid4(), self._ctx.clock()
+        password_hash = (
+            None if body.password is None else await asyncio.to_thread(hash_password, body.password)
+        )
         async with self._ctx.transaction() as tx:
             if await self._views.email_taken(tx, body.email):
                 raise ProblemError(409, "Conflict", f"{body.email} is already registered.")
             publisher, sink = self._users.publisher(tx, user_id, 0)
             await publisher.user_registered(
-                UserRegistered(user_id=user_id, **body.model_dump(), registered_at=now),
+                UserRegistered(
+                    user_id=user_id, **body.model_dump(exclude={"password"}), registered_at=now
+                ),
                 aggregate_id=str(user_id),
             )
+            if password_hash is not None:
+                await publisher.user_credentials_set(
+                    UserCredentialsSet(
+                        user_id=user_id,
+                        email=body.email,
+                        role=body.role,
+                        password_hash=password_hash,
+                        set_at=now,
+                    ),
+                    aggregate_id=str(user_id),
+                )
             await self._views.project(tx, sink.recorded)
             profile = await self._views.get(tx, user_id)
         assert profile is not None
         return profile
 
-    async def get_profile(self, user_id: UUID) -> UserProfile:
+    async def get_profile(self, principal: Principal, user_id: UUID) -> UserProfile:
         """One profile from the users table."""
+        principal.require_owner(user_id, "this profile")
         async with self._ctx.transaction() as tx:
             profile = await self._views.get(tx, user_id)
         if profile is None:
             raise _not_found(user_id)
         return profile
 
-    async def update_profile(self, user_id: UUID, body: UpdateProfileRequest) -> UserProfile:
+    async def update_profile(
+        self, principal: Principal, user_id: UUID, body: UpdateProfileRequest
+    ) -> UserProfile:
         """Change the fields given; announce UserProfileUpdated when anything changed."""
+        principal.require_owner(user_id, "this profile")
         if body.full_name is None and body.province is None:
             raise ProblemError(
                 422, "Unprocessable Content", "Give full_name, province, or both to change."
@@ -84,16 +109,20 @@ class UserApi:
         assert profile is not None
         return profile
 
-    async def get_preferences(self, user_id: UUID) -> UserPreferences:
+    async def get_preferences(self, principal: Principal, user_id: UUID) -> UserPreferences:
         """The user's preferences, or the defaults when they never set any."""
+        principal.require_owner(user_id, "this profile")
         async with self._ctx.transaction() as tx:
             if await self._views.get(tx, user_id) is None:
                 raise _not_found(user_id)
             stored = await self._views.preferences(tx, user_id)
         return stored or DEFAULT_PREFERENCES
 
-    async def replace_preferences(self, user_id: UUID, body: UserPreferences) -> UserPreferences:
+    async def replace_preferences(
+        self, principal: Principal, user_id: UUID, body: UserPreferences
+    ) -> UserPreferences:
         """Store the preferences in place of the previous ones."""
+        principal.require_owner(user_id, "this profile")
         if len(set(body.favourite_categories)) != len(body.favourite_categories):
             raise ProblemError(
                 422, "Unprocessable Content", "favourite_categories: each category only once."
@@ -104,9 +133,10 @@ class UserApi:
         return body
 
     async def track_behavior(
-        self, user_id: UUID, body: TrackBehaviorRequest
+        self, principal: Principal, user_id: UUID, body: TrackBehaviorRequest
     ) -> UserBehaviorTracked:
         """Record UserBehaviorTracked; a change of segment follows in the same transaction."""
+        principal.require_owner(user_id, "this profile")
         _check_behavior(body)
         now = self._ctx.clock()
         async with self._ctx.transaction() as tx:

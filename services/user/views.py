@@ -1,11 +1,11 @@
 """The user service's own tables: the users read model, interests and preferences.
 
 `users` is the read model of each `user-<id>` stream (UserRegistered, UserProfileUpdated,
-UserBehaviorTracked, UserSegmentChanged), written in the same transaction as the events
-(a synchronous projection), so a GET right after a POST sees the user. Its
-`delivered_orders` and `loyalty_tier` are facts other services announce: the handlers
-write them directly. `interests` counts product actions per category (from
-UserBehaviorTracked); `preferences` is plain state, replaced by a PUT.
+UserBehaviorTracked, UserSegmentChanged; UserCredentialsSet only moves its version),
+written in the same transaction as the events (a synchronous projection), so a GET right
+after a POST sees the user. Its `delivered_orders` and `loyalty_tier` are facts other
+services announce: the handlers write them directly. `interests` counts product actions
+per category (from UserBehaviorTracked); `preferences` is plain state, replaced by a PUT.
 """
 
 from __future__ import annotations
@@ -216,6 +216,12 @@ class UserViews:
             )
         elif kind == "behavior_tracked":
             await self._track(connection, user_id, version, data)
+        elif kind == "credentials_set":  # nothing to show: only the stream's version moves
+            await connection.execute(
+                f"UPDATE {self._s}.users SET version = $2 WHERE user_id = $1 AND version < $2",
+                user_id,
+                version,
+            )
 
     async def _track(
         self, connection: Any, user_id: UUID, version: int, data: dict[str, Any]

@@ -13,6 +13,7 @@ import nats
 import pytest
 
 from runtime.launcher import Platform
+from tests.e2e.harness import serve_jwks
 from tests.e2e.story import Story
 
 pytestmark = pytest.mark.slow
@@ -23,11 +24,22 @@ SERVICES = ["user", "inventory", "payment", "order"]
 @pytest.fixture
 async def launched(tmp_path: Path) -> AsyncIterator[tuple[Platform, Story]]:
     """Embedded servers of its own and the four saga services as processes."""
-    platform = Platform(
-        SERVICES,
-        data_dir=tmp_path / "a4co",
-        env={"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""},
-    )
+    async with serve_jwks() as jwks_url:
+        platform = Platform(
+            SERVICES,
+            data_dir=tmp_path / "a4co",
+            env={
+                "A4CO_NATS_URL": "",
+                "A4CO_DATABASE_URL": "",
+                "A4CO_REDIS_URL": "",
+                "A4CO_JWKS_URL": jwks_url,
+            },
+        )
+        async for pair in _running(platform):
+            yield pair
+
+
+async def _running(platform: Platform) -> AsyncIterator[tuple[Platform, Story]]:
     await asyncio.to_thread(platform.start)
     nc = await nats.connect(
         platform.infra.nats_url or "", max_reconnect_attempts=-1, reconnect_time_wait=0.2

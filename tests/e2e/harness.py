@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -16,10 +17,14 @@ from nats.aio.client import Client
 
 from generated.platform import STREAMS
 from runtime.bus.nats_publisher import NatsEventSink
+from runtime.http.auth import SigningKey, TokenVerifier
 from runtime.service import ServiceDefinition, ServiceHost, Settings
 
 T = TypeVar("T")
 WAIT = 20.0
+
+TEST_KEY = SigningKey.generate("a4co-test")
+"""The key that signs the tests' tokens; in-process services verify with it by default."""
 
 
 def free_port() -> int:
@@ -48,6 +53,7 @@ class InProcessPlatform:
     database_url: str
     services: dict[str, RunningService] = field(default_factory=dict)
     nc: Client | None = None
+    verifier: TokenVerifier | None = TEST_KEY
 
     async def start(
         self, definitions: dict[str, Callable[[dict[str, str]], ServiceDefinition]]
@@ -63,7 +69,7 @@ class InProcessPlatform:
                 database_url=self.database_url,
                 http_port=ports[name],
             )
-            host = ServiceHost(make(urls), settings, STREAMS)
+            host = ServiceHost(make(urls), settings, STREAMS, verifier=self.verifier)
             app = await host.start()
             server = uvicorn.Server(
                 uvicorn.Config(
@@ -120,6 +126,30 @@ async def eventually(
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value {last!r})")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def serve_jwks(key: SigningKey = TEST_KEY) -> AsyncIterator[str]:
+    """Publish `key` as a JWKS over HTTP (for services run as processes); yield its URL."""
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        body = json.dumps({"keys": [key.jwk()]}).encode()
+        headers = [(b"content-type", b"application/json")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}/.well-known/jwks.json"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @contextlib.asynccontextmanager

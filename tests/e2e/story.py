@@ -21,7 +21,7 @@ from generated.user.client import UserClient
 from generated.user.models import RegisterUserRequest
 from runtime.bus.nats_publisher import NatsEventSink
 from runtime.http import ProblemError
-from tests.e2e.harness import InProcessPlatform, eventually
+from tests.e2e.harness import TEST_KEY, InProcessPlatform, eventually
 
 FINAL = {"confirmed", "cancelled", "rejected", "delivered"}
 
@@ -34,10 +34,15 @@ class Story:
         self.nc = nc
         self.bus = NatsEventSink(nc)
         self.database_url = database_url
-        self.users = UserClient(urls["user"], http=_client(urls["user"]))
-        self.orders = OrderClient(urls["order"], http=_client(urls["order"]))
-        self.stock = InventoryClient(urls["inventory"], http=_client(urls["inventory"]))
-        self.payments = PaymentClient(urls["payment"], http=_client(urls["payment"]))
+        admin = TEST_KEY.issue(uuid.uuid4(), ["admin"])
+        self.users = UserClient(urls["user"], http=_client(urls["user"])).with_token(admin)
+        self.orders = OrderClient(urls["order"], http=_client(urls["order"])).with_token(admin)
+        self.stock = InventoryClient(urls["inventory"], http=_client(urls["inventory"])).with_token(
+            admin
+        )
+        self.payments = PaymentClient(urls["payment"], http=_client(urls["payment"])).with_token(
+            admin
+        )
 
     @classmethod
     def of(cls, running: InProcessPlatform, database_url: str) -> Story:
@@ -53,6 +58,7 @@ class Story:
                 full_name="Carmen Ruiz",
                 role="customer",
                 province="jaen",
+                password="correct-horse-battery",
             )
         )
         return profile.user_id
@@ -98,8 +104,9 @@ class Story:
     async def place(
         self, customer: UUID, product: UUID, quantity: int = 1, card: str = "tok_visa_ok"
     ) -> Order:
-        """Place an order for pickup."""
-        return await self.orders.place_order(
+        """Place an order for pickup, as the customer."""
+        as_customer = self.orders.with_token(TEST_KEY.issue(customer, ["customer"]))
+        return await as_customer.place_order(
             PlaceOrderRequest(
                 customer_id=customer,
                 items=[StockLine(product_id=product, quantity=quantity)],

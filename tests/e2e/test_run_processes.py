@@ -1,5 +1,5 @@
-"""What `make run` starts (each service a process): an order is confirmed, a failing card
-cancels and gives the stock back."""
+"""The saga's services as processes (as `make run` starts them): an order is confirmed,
+a failing card cancels and gives the stock back."""
 
 from __future__ import annotations
 
@@ -11,30 +11,39 @@ from pathlib import Path
 import nats
 import pytest
 
-from runtime.launcher import DEFAULT_SERVICES, Platform
+from runtime.launcher import Platform
+from tests.e2e.harness import serve_jwks
 from tests.e2e.story import Story
+
+SAGA_SERVICES = ["user", "inventory", "payment", "order"]
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 async def run_story() -> AsyncIterator[Story]:
-    """The default services as processes, on embedded servers of their own."""
+    """The saga's services as processes, on embedded servers of their own."""
     with tempfile.TemporaryDirectory(prefix="a4co-run-") as folder:
-        platform = Platform(
-            DEFAULT_SERVICES,
-            data_dir=Path(folder),
-            env={"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""},
-        )
-        await asyncio.to_thread(platform.start)
-        try:
-            nc = await nats.connect(platform.infra.nats_url or "")
-            story = Story(platform.urls, nc, platform.infra.database_url or "")
-            yield story
-            await story.aclose()
-            await nc.close()
-        finally:
-            await asyncio.to_thread(platform.stop)
+        async with serve_jwks() as jwks_url:
+            platform = Platform(
+                SAGA_SERVICES,
+                data_dir=Path(folder),
+                env={
+                    "A4CO_NATS_URL": "",
+                    "A4CO_DATABASE_URL": "",
+                    "A4CO_REDIS_URL": "",
+                    "A4CO_JWKS_URL": jwks_url,
+                },
+            )
+            await asyncio.to_thread(platform.start)
+            try:
+                nc = await nats.connect(platform.infra.nats_url or "")
+                story = Story(platform.urls, nc, platform.infra.database_url or "")
+                yield story
+                await story.aclose()
+                await nc.close()
+            finally:
+                await asyncio.to_thread(platform.stop)
 
 
 async def test_order_for_an_active_customer_with_stock_is_confirmed(run_story: Story) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -43,11 +44,13 @@ from runtime.bus.base import Channel, MessageContext
 from runtime.bus.envelope import MSG_ID
 from runtime.bus.nats_publisher import NatsEventSink
 from runtime.http import PROBLEM_JSON, ProblemError
+from runtime.http.auth import SigningKey
 from runtime.service import ServiceHost, Settings
 from services.user.handlers import UserHandlers
 from services.user.service import NAME, definition
 from services.user.users import Users, stream_of
 from services.user.views import DEFAULT_PREFERENCES, UserViews
+from tests.e2e.harness import TEST_KEY
 
 WAIT = 10.0  # generous: a slow CI machine still answers well within it
 BASE = "http://user.test"
@@ -73,9 +76,14 @@ class Running:
 async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
     """The user service, started once for the module and stopped at its end."""
     settings = Settings(service=NAME, nats_url=nats_url, database_url=database_url)
-    host = ServiceHost(definition(), settings, STREAMS)
+    host = ServiceHost(definition(), settings, STREAMS, verifier=TEST_KEY)
     app = await host.start()
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=BASE)
+    admin = TEST_KEY.issue(uuid.uuid4(), ["admin"])
+    http = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url=BASE,
+        headers={"Authorization": f"Bearer {admin}"},
+    )
     nc = await nats.connect(nats_url)
     try:
         yield Running(host, UserClient(BASE, http=http), http, nc)
@@ -92,6 +100,7 @@ async def register(service: Running, **fields: Any) -> UserProfile:
         "full_name": "Lucía Martínez",
         "role": "customer",
         "province": "jaen",
+        "password": "correct-horse-battery",
         **fields,
     }
     return await service.users.register_user(RegisterUserRequest.model_validate(body))
@@ -211,7 +220,13 @@ async def test_duplicate_email_is_a_conflict_problem(service: Running) -> None:
         await register(service, email=first.email.upper(), role="artisan")
     response = await service.http.post(
         "/users",
-        json={"email": first.email, "full_name": "Otra", "role": "customer", "province": "jaen"},
+        json={
+            "email": first.email,
+            "full_name": "Otra",
+            "role": "customer",
+            "province": "jaen",
+            "password": "correct-horse-battery",
+        },
     )
 
     assert raised.value.status == 409
@@ -382,3 +397,39 @@ async def test_concurrent_actions_of_one_user_are_all_recorded(service: Running)
     assert kinds.count("a4co.user.behavior_tracked.v1") == 6
     assert kinds.count("a4co.user.segment_changed.v1") == 1
     assert (await service.users.get_profile(profile.user_id)).segment == "ceramics_collector"
+
+
+async def test_profile_needs_a_token_and_customers_read_only_their_own(service: Running) -> None:
+    profile, other = await register(service), await register(service)
+    own = TEST_KEY.issue(profile.user_id, ["customer"])
+    stranger = TEST_KEY.issue(other.user_id, ["customer"])
+    path = f"/users/{profile.user_id}"
+
+    anonymous = await service.http.get(path, headers={"Authorization": ""})
+    forged = await service.http.get(path, headers={"Authorization": "Bearer not-a-jwt"})
+    by_owner = await service.http.get(path, headers={"Authorization": f"Bearer {own}"})
+    by_stranger = await service.http.get(path, headers={"Authorization": f"Bearer {stranger}"})
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers["www-authenticate"] == "Bearer"
+    assert anonymous.headers["content-type"].startswith(PROBLEM_JSON)
+    assert forged.status_code == 401
+    assert by_owner.status_code == 200
+    assert by_owner.json()["user_id"] == str(profile.user_id)
+    assert by_stranger.status_code == 403
+    assert by_stranger.json()["title"] == "Forbidden"
+
+
+async def test_a_token_signed_by_another_key_or_expired_is_refused(service: Running) -> None:
+    profile = await register(service)
+    foreign = SigningKey.generate(TEST_KEY.kid).issue(profile.user_id, ["customer"])
+    expired = TEST_KEY.issue(profile.user_id, ["customer"], now=time.time() - 3600)
+
+    responses = [
+        await service.http.get(
+            f"/users/{profile.user_id}", headers={"Authorization": f"Bearer {token}"}
+        )
+        for token in (foreign, expired)
+    ]
+
+    assert [r.status_code for r in responses] == [401, 401]

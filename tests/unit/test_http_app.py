@@ -23,8 +23,10 @@ from generated.order.models import (
     StockLine,
 )
 from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, ProblemError, create_app
+from runtime.http.auth import Principal, SigningKey
 
 ARTISAN = UUID("9f8e7d6c-5b4a-4392-8170-6f5e4d3c2b1a")
+KEY = SigningKey.generate("unit")
 
 
 class OrdersApi:
@@ -33,7 +35,7 @@ class OrdersApi:
     def __init__(self) -> None:
         self.orders: dict[UUID, Order] = {}
 
-    async def place_order(self, body: PlaceOrderRequest) -> Order:
+    async def place_order(self, principal: Principal, body: PlaceOrderRequest) -> Order:
         now = datetime.now(UTC)
         items = [
             OrderItem(
@@ -58,19 +60,27 @@ class OrdersApi:
         self.orders[order.order_id] = order
         return order
 
-    async def get_order(self, order_id: UUID) -> Order:
+    async def get_order(self, principal: Principal, order_id: UUID) -> Order:
         if order_id not in self.orders:
             raise ProblemError(404, "Not Found", f"No order {order_id}.")
         return self.orders[order_id]
 
     async def list_orders(
-        self, *, customer_id: UUID, status: Any = None, limit: int = 20, cursor: str | None = None
+        self,
+        principal: Principal,
+        *,
+        customer_id: UUID,
+        status: Any = None,
+        limit: int = 20,
+        cursor: str | None = None,
     ) -> OrderPage:
         mine = [o for o in self.orders.values() if o.customer_id == customer_id]
         return OrderPage(items=mine[:limit])
 
-    async def cancel_order(self, order_id: UUID, body: CancelOrderRequest) -> Order:
-        order = await self.get_order(order_id)
+    async def cancel_order(
+        self, principal: Principal, order_id: UUID, body: CancelOrderRequest
+    ) -> Order:
+        order = await self.get_order(principal, order_id)
         if order.status != "pending":
             raise ProblemError(409, "Conflict", "The order can no longer be cancelled.")
         self.orders[order_id] = order.model_copy(update={"status": "cancelled"})
@@ -84,8 +94,12 @@ def http() -> httpx.AsyncClient:
     async def check() -> bool:
         return ready[0]
 
-    app = create_app("order", [build_router(OrdersApi())], readiness=[check])
-    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://order")
+    app = create_app("order", [build_router(OrdersApi())], readiness=[check], verifier=KEY)
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://order",
+        headers={"Authorization": f"Bearer {KEY.issue(uuid.uuid4(), ['admin'])}"},
+    )
     client.ready = ready  # type: ignore[attr-defined]
     return client
 
@@ -160,3 +174,24 @@ async def test_readiness_follows_its_checks_and_metrics_count_requests(
     assert not_ready.status_code == 503 and not_ready.headers["content-type"] == PROBLEM_JSON
     metrics = (await http.get("/metrics")).text
     assert 'http_requests_total{service="order",status="503"}' in metrics
+
+
+async def test_missing_role_is_a_403_and_missing_token_a_401() -> None:
+    app = create_app("order", [build_router(OrdersApi())], verifier=KEY)
+    transport = httpx.ASGITransport(app=app)
+    customer = KEY.issue(uuid.uuid4(), ["customer"])
+    async with httpx.AsyncClient(transport=transport, base_url="http://order") as http:
+        anonymous = await http.post("/orders", json=place().model_dump(mode="json"))
+        wrong_scheme = await http.get(
+            f"/orders/{uuid.uuid4()}", headers={"Authorization": f"Basic {customer}"}
+        )
+        as_customer = await http.post(
+            "/orders",
+            json=place().model_dump(mode="json"),
+            headers={"Authorization": f"Bearer {customer}"},
+        )
+
+    assert anonymous.status_code == 401
+    assert anonymous.headers["content-type"].startswith(PROBLEM_JSON)
+    assert wrong_scheme.status_code == 401
+    assert as_customer.status_code == 201

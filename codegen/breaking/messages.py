@@ -1,0 +1,210 @@
+"""Breaking-change rules of channels and their message payloads.
+
+A payload is compared in the directions its stream's compatibility mode names (modes.py):
+backward, the new subscriber reads what the previous producer wrote and the stream still
+retains; forward, subscribers still on the previous contract read what the new producer writes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from codegen.breaking.base import BREAKING, Contracts
+from codegen.breaking.modes import directions, mode_of, promised, transitive
+from codegen.breaking.payloads import compared, field_name, finding
+from codegen.errors import Finding
+from codegen.loader import join_pointer
+
+if TYPE_CHECKING:
+    from codegen.breaking.compat import Issue
+    from codegen.breaking.modes import Direction
+    from codegen.model import Channel
+
+__all__: list[str] = []
+
+_BY_KIND: dict[tuple[str, str], str] = {
+    ("backward", "field-unknown"): "MESSAGE_FIELD_NO_DELETE",
+    ("forward", "field-missing"): "MESSAGE_FIELD_NO_DELETE",
+    ("backward", "field-missing"): "MESSAGE_FIELD_REQUIRED_NO_ADD",
+    ("backward", "field-optional"): "MESSAGE_FIELD_REQUIRED_NO_ADD",
+    ("backward", "type"): "MESSAGE_FIELD_TYPE_NO_NARROW",
+    ("backward", "constraint"): "MESSAGE_FIELD_TYPE_NO_NARROW",
+    ("forward", "type"): "MESSAGE_FIELD_TYPE_NO_WIDEN",
+    ("forward", "constraint"): "MESSAGE_FIELD_TYPE_NO_WIDEN",
+    ("backward", "enum"): "MESSAGE_ENUM_VALUE_NO_DELETE",
+    ("forward", "enum"): "MESSAGE_ENUM_VALUE_NO_ADD",
+    ("forward", "field-unknown"): "MESSAGE_FIELD_ADD_TO_CLOSED",
+}
+_CATCH_ALL = "MESSAGE_PAYLOAD_COMPATIBLE"
+_CHANGE = {
+    "MESSAGE_FIELD_NO_DELETE": "{field} was removed",
+    "MESSAGE_FIELD_REQUIRED_NO_ADD": "{field} became required",
+    "MESSAGE_FIELD_TYPE_NO_NARROW": "{field} was narrowed",
+    "MESSAGE_FIELD_TYPE_NO_WIDEN": "{field} was widened",
+    "MESSAGE_ENUM_VALUE_NO_DELETE": "a value of {field} was removed",
+    "MESSAGE_ENUM_VALUE_NO_ADD": "a value was added to {field}",
+    "MESSAGE_FIELD_ADD_TO_CLOSED": "{field} was added to a closed payload",
+    _CATCH_ALL: "{field} changed",
+}
+_CONSEQUENCE = {
+    "backward": "new subscribers reject messages the previous producer wrote",
+    "forward": "subscribers still on the previous contract reject the new messages",
+}
+_VERSION = re.compile(r"^(.*)\.v([0-9]+)$")
+
+
+def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, Channel]]:
+    """(previous, current) channels with the same subject whose mode reaches `previous`."""
+    before = {c.subject: c for c in previous.catalog.channels.values()}
+    for channel in sorted(current.catalog.channels.values(), key=lambda c: c.subject):
+        old = before.get(channel.subject)
+        mode = mode_of(current.catalog, channel.subject)
+        if old is None or (previous.depth and not transitive(mode)):
+            continue
+        if previous.depth == 0 or promised(previous, channel.subject):
+            yield old, channel
+
+
+def _payload(rule: str, previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """The findings of one payload rule: the issues that `_BY_KIND` sorts to it."""
+    for old, new in _pairs(previous, current):
+        seen: set[str] = set()
+        for direction in directions(mode_of(current.catalog, new.subject)):
+            issues = compared(
+                previous, old.message.payload, current, new.message.payload, direction
+            )
+            for issue in issues:
+                if _BY_KIND.get((direction, issue.kind), _CATCH_ALL) != rule or issue.field in seen:
+                    continue
+                seen.add(issue.field)
+                yield _say(rule, issue, direction, new, previous)
+
+
+def _say(
+    rule: str, issue: Issue, direction: Direction, channel: Channel, previous: Contracts
+) -> Finding:
+    return finding(
+        rule,
+        issue,
+        direction,
+        subject=f"{channel.message.name} on {channel.subject}",
+        change=_CHANGE[rule].format(field=field_name(issue)),
+        consequence=_CONSEQUENCE[direction],
+        previous=previous,
+    )
+
+
+@BREAKING.rule("MESSAGE_FIELD_NO_DELETE", "message", "field")
+def field_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field of a published message is not removed: retained messages and old subscribers
+    still carry or require it."""
+    return _payload("MESSAGE_FIELD_NO_DELETE", previous, current)
+
+
+@BREAKING.rule("MESSAGE_FIELD_REQUIRED_NO_ADD", "message", "field")
+def field_required_no_add(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A published message gains no required field, and no optional field becomes required:
+    retained messages lack it."""
+    return _payload("MESSAGE_FIELD_REQUIRED_NO_ADD", previous, current)
+
+
+@BREAKING.rule("MESSAGE_FIELD_TYPE_NO_NARROW", "message", "field", "type")
+def field_type_no_narrow(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field's type, format, length, bounds or pattern do not narrow where new subscribers
+    read retained messages (BACKWARD)."""
+    return _payload("MESSAGE_FIELD_TYPE_NO_NARROW", previous, current)
+
+
+@BREAKING.rule("MESSAGE_FIELD_TYPE_NO_WIDEN", "message", "field", "type")
+def field_type_no_widen(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field's type, format, length, bounds or pattern do not widen where old subscribers
+    read new messages (FORWARD)."""
+    return _payload("MESSAGE_FIELD_TYPE_NO_WIDEN", previous, current)
+
+
+@BREAKING.rule("MESSAGE_ENUM_VALUE_NO_DELETE", "message", "enum")
+def enum_value_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """No value is removed from an enum of a published message: retained messages carry it."""
+    return _payload("MESSAGE_ENUM_VALUE_NO_DELETE", previous, current)
+
+
+@BREAKING.rule("MESSAGE_ENUM_VALUE_NO_ADD", "message", "enum")
+def enum_value_no_add(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """No value is added to an enum of a published message under a FORWARD mode: old
+    subscribers reject it."""
+    return _payload("MESSAGE_ENUM_VALUE_NO_ADD", previous, current)
+
+
+@BREAKING.rule("MESSAGE_FIELD_ADD_TO_CLOSED", "message", "field", level="WARN")
+def field_add_to_closed(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field added to a closed payload is rejected by subscribers still on the previous
+    contract (generated models forbid unknown fields): upgrade subscribers first."""
+    return _payload("MESSAGE_FIELD_ADD_TO_CLOSED", previous, current)
+
+
+@BREAKING.rule("MESSAGE_PAYLOAD_COMPATIBLE", "message")
+def payload_compatible(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """Any other payload change that its stream's mode forbids, and every comparison that
+    could not be decided (as a warning)."""
+    return _payload(_CATCH_ALL, previous, current)
+
+
+def _counterpart(old: Channel, current: Contracts, known: set[str]) -> Channel | None:
+    """The current channel that took `old`'s place: same owner and key, or same message."""
+    for channel in sorted(current.catalog.channels.values(), key=lambda c: c.subject):
+        same = (channel.owner, channel.key) == (old.owner, old.key)
+        if channel.subject not in known and (same or channel.message.name == old.message.name):
+            return channel
+    return None
+
+
+def _new_major(old: str, new: str) -> bool:
+    a, b = _VERSION.match(old), _VERSION.match(new)
+    return bool(a and b and a.group(1) == b.group(1) and int(b.group(2)) > int(a.group(2)))
+
+
+def _gone(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, Channel | None]]:
+    """Previous channels whose subject no longer exists, with what took their place."""
+    if previous.depth:
+        return
+    known = {c.subject for c in previous.catalog.channels.values()}
+    now = {c.subject for c in current.catalog.channels.values()}
+    for old in sorted(previous.catalog.channels.values(), key=lambda c: c.subject):
+        if old.subject not in now:
+            yield old, _counterpart(old, current, known)
+
+
+@BREAKING.rule("CHANNEL_NO_DELETE", "channel")
+def channel_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A channel is not removed, even when a new major version replaces it: the old subject
+    lives next to the new one until its subscribers have moved."""
+    for old, new in _gone(previous, current):
+        if new is None:
+            text = f"channel {old.subject} ({old.message.name}) was removed"
+        elif _new_major(old.subject, new.subject):
+            text = f"channel {old.subject} was removed when {new.subject} replaced it"
+        else:
+            continue
+        yield Finding(
+            old.place.file,
+            old.place.pointer,
+            f"{text}, so its subscribers no longer receive anything",
+            "CHANNEL_NO_DELETE",
+        )
+
+
+@BREAKING.rule("CHANNEL_SUBJECT_NO_RENAME", "channel")
+def subject_no_rename(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A channel's subject is not renamed in place: a breaking change takes a new major
+    version (`...v2`) next to the old subject."""
+    for old, new in _gone(previous, current):
+        if new is not None and not _new_major(old.subject, new.subject):
+            yield Finding(
+                new.place.file,
+                join_pointer(new.place.pointer, "address"),
+                f"subject {old.subject} was renamed to {new.subject} in place, without a new "
+                "major version, so its subscribers no longer receive it",
+                "CHANNEL_SUBJECT_NO_RENAME",
+            )

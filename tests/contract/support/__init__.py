@@ -1,0 +1,1 @@
+"""Helpers of the contract tests that run services: bundling, hosting, fuzzing, observing."""
