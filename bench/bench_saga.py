@@ -91,6 +91,7 @@ async def measure(
                 "full_name": "Bench Customer",
                 "role": "customer",
                 "province": "jaen",
+                "password": "bench-password",
             },
         )
     ).json()["user_id"]

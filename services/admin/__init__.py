@@ -1,0 +1,1 @@
+"""The admin service: the back office (artisan verification queue, dead letters and redrive)."""

@@ -1,0 +1,371 @@
+"""The analytics read models: one row per fact, written so that any arrival order converges.
+
+Facts with a natural key (an order, a user, an artisan, a product, a refund) are upserts
+that fill what is still missing or keep the newest value, so an OrderConfirmed arriving
+before its OrderCreated loses nothing and a logical duplicate changes nothing. Plain
+tallies (payments, stock movements, notifications...) go to `daily_counts`, made
+idempotent by the inbox the handlers write in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+from uuid import UUID
+
+from runtime.eventstore.base import Transaction
+from runtime.eventstore.postgres import connection_of
+from services.analytics.domain import day_of
+
+__all__ = ["AnalyticsTables", "Line"]
+
+Line = tuple[UUID, int, int]
+"""An order line: product, quantity, unit price in minor units."""
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS "{s}".orders (
+    order_id uuid PRIMARY KEY, customer_id uuid NOT NULL,
+    placed_at timestamptz, placed_on date,
+    total_minor bigint, confirmed_at timestamptz, confirmed_on date,
+    cancel_reason text, cancelled_at timestamptz, delivered_at timestamptz);
+CREATE INDEX IF NOT EXISTS orders_placed_on_idx ON "{s}".orders (placed_on);
+CREATE INDEX IF NOT EXISTS orders_confirmed_on_idx ON "{s}".orders (confirmed_on);
+CREATE TABLE IF NOT EXISTS "{s}".order_lines (
+    order_id uuid NOT NULL, line integer NOT NULL, product_id uuid NOT NULL,
+    quantity integer NOT NULL, unit_price_minor bigint NOT NULL,
+    PRIMARY KEY (order_id, line));
+CREATE TABLE IF NOT EXISTS "{s}".order_statuses (
+    order_id uuid NOT NULL, status text NOT NULL, entered_at timestamptz NOT NULL,
+    PRIMARY KEY (order_id, status));
+CREATE TABLE IF NOT EXISTS "{s}".refunds (
+    payment_id uuid PRIMARY KEY, order_id uuid NOT NULL, amount_minor bigint NOT NULL,
+    refunded_at timestamptz NOT NULL);
+CREATE INDEX IF NOT EXISTS refunds_order_idx ON "{s}".refunds (order_id);
+CREATE TABLE IF NOT EXISTS "{s}".visits (
+    day date NOT NULL, user_id uuid NOT NULL,
+    viewed boolean NOT NULL DEFAULT false, carted boolean NOT NULL DEFAULT false,
+    ordered boolean NOT NULL DEFAULT false, PRIMARY KEY (day, user_id));
+CREATE TABLE IF NOT EXISTS "{s}".users (
+    user_id uuid PRIMARY KEY, role text, registered_on date,
+    province text, province_at timestamptz, segment text, segment_at timestamptz);
+CREATE INDEX IF NOT EXISTS users_registered_on_idx ON "{s}".users (registered_on);
+CREATE TABLE IF NOT EXISTS "{s}".artisans (
+    artisan_id uuid PRIMARY KEY, user_id uuid, level text, province text,
+    verified_at timestamptz, tier text, orders_delivered integer, average_rating integer,
+    evaluated_at timestamptz);
+CREATE TABLE IF NOT EXISTS "{s}".products (
+    product_id uuid PRIMARY KEY, artisan_id uuid NOT NULL, name text, category text,
+    listed_at timestamptz, available integer, delisted boolean NOT NULL DEFAULT false,
+    catalog_at timestamptz);
+CREATE TABLE IF NOT EXISTS "{s}".daily_counts (
+    day date NOT NULL, metric text NOT NULL, key text NOT NULL,
+    count bigint NOT NULL, amount bigint NOT NULL, PRIMARY KEY (day, metric, key));
+CREATE TABLE IF NOT EXISTS "{s}".watermarks (
+    consumer text PRIMARY KEY, as_of timestamptz NOT NULL);
+"""
+
+
+class AnalyticsTables:
+    """Writes of the analytics schema; every method runs in the caller's transaction."""
+
+    def __init__(self, schema: str) -> None:
+        self.schema = schema
+        self._s = f'"{schema}"'
+
+    async def migrate(self, connection: Any) -> None:
+        """Create the tables if missing (the host holds the migration lock)."""
+        await connection.execute(_DDL.format(s=self.schema))
+
+    async def _execute(self, tx: Transaction, sql: str, *args: Any) -> None:
+        await connection_of(tx).execute(sql.format(s=self._s), *args)
+
+    async def saw(self, tx: Transaction, consumer: str, at: datetime) -> None:
+        """Move the consumer's watermark (the dashboard's `as_of`) forward to `at`."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.watermarks AS w VALUES ($1, $2) ON CONFLICT (consumer)"
+            " DO UPDATE SET as_of = excluded.as_of WHERE w.as_of < excluded.as_of",
+            consumer,
+            at,
+        )
+
+    async def order_placed(
+        self, tx: Transaction, order_id: UUID, customer_id: UUID, placed_at: datetime
+    ) -> None:
+        """Record when the order was placed and mark its customer as having ordered that day."""
+        day = day_of(placed_at)
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.orders AS o (order_id, customer_id, placed_at, placed_on)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO UPDATE SET"
+            " placed_at = coalesce(o.placed_at, excluded.placed_at),"
+            " placed_on = coalesce(o.placed_on, excluded.placed_on)",
+            order_id,
+            customer_id,
+            placed_at,
+            day,
+        )
+        await self.visited(tx, day, customer_id, ordered=True)
+
+    async def order_confirmed(
+        self,
+        tx: Transaction,
+        order_id: UUID,
+        customer_id: UUID,
+        *,
+        total_minor: int,
+        confirmed_at: datetime,
+        lines: Sequence[Line],
+    ) -> None:
+        """Record the confirmed total and lines once, whenever the OrderCreated arrives."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.orders AS o (order_id, customer_id, total_minor, confirmed_at,"
+            " confirmed_on) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO UPDATE SET"
+            " total_minor = coalesce(o.total_minor, excluded.total_minor),"
+            " confirmed_at = coalesce(o.confirmed_at, excluded.confirmed_at),"
+            " confirmed_on = coalesce(o.confirmed_on, excluded.confirmed_on)",
+            order_id,
+            customer_id,
+            total_minor,
+            confirmed_at,
+            day_of(confirmed_at),
+        )
+        await connection_of(tx).executemany(
+            f"INSERT INTO {self._s}.order_lines VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (order_id, line) DO NOTHING",
+            [(order_id, n, *line) for n, line in enumerate(lines)],
+        )
+
+    async def order_ended(
+        self,
+        tx: Transaction,
+        order_id: UUID,
+        customer_id: UUID,
+        *,
+        cancel_reason: str | None = None,
+        at: datetime,
+    ) -> None:
+        """Record a cancellation (with `cancel_reason`) or else a delivery, the first one wins."""
+        column = "cancelled_at" if cancel_reason is not None else "delivered_at"
+        await self._execute(
+            tx,
+            f"INSERT INTO {{s}}.orders AS o (order_id, customer_id, cancel_reason, {column})"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO UPDATE SET"
+            " cancel_reason = coalesce(o.cancel_reason, excluded.cancel_reason),"
+            f" {column} = coalesce(o.{column}, excluded.{column})",
+            order_id,
+            customer_id,
+            cancel_reason,
+            at,
+        )
+
+    async def order_entered(
+        self, tx: Transaction, order_id: UUID, status: str, at: datetime
+    ) -> None:
+        """Record when the order entered `status` (the earliest report wins)."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.order_statuses AS o VALUES ($1, $2, $3)"
+            " ON CONFLICT (order_id, status) DO UPDATE SET"
+            " entered_at = least(o.entered_at, excluded.entered_at)",
+            order_id,
+            status,
+            at,
+        )
+
+    async def refunded(
+        self, tx: Transaction, payment_id: UUID, order_id: UUID, amount_minor: int, at: datetime
+    ) -> None:
+        """Record a refund once per payment; revenue subtracts it from its order."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.refunds VALUES ($1, $2, $3, $4) ON CONFLICT (payment_id) DO NOTHING",
+            payment_id,
+            order_id,
+            amount_minor,
+            at,
+        )
+
+    async def visited(
+        self,
+        tx: Transaction,
+        day: date,
+        user_id: UUID,
+        *,
+        viewed: bool = False,
+        carted: bool = False,
+        ordered: bool = False,
+    ) -> None:
+        """Mark what the user did on `day` (flags only ever turn on)."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.visits AS v VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (day, user_id) DO UPDATE SET viewed = v.viewed OR excluded.viewed,"
+            " carted = v.carted OR excluded.carted, ordered = v.ordered OR excluded.ordered",
+            day,
+            user_id,
+            viewed,
+            carted,
+            ordered,
+        )
+
+    async def registered(
+        self, tx: Transaction, user_id: UUID, role: str, province: str, at: datetime
+    ) -> None:
+        """Record the sign-up day; the province unless a later profile change is stored."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.users AS u (user_id, role, registered_on, province, province_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id) DO UPDATE SET"
+            " role = excluded.role, registered_on = excluded.registered_on,"
+            " province = CASE WHEN u.province_at IS NULL OR u.province_at < excluded.province_at"
+            " THEN excluded.province ELSE u.province END,"
+            " province_at = greatest(u.province_at, excluded.province_at)",
+            user_id,
+            role,
+            day_of(at),
+            province,
+            at,
+        )
+
+    async def moved(self, tx: Transaction, user_id: UUID, province: str, at: datetime) -> None:
+        """Record the user's province as of `at`, unless a later one is stored."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.users AS u (user_id, province, province_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (user_id) DO UPDATE SET province = excluded.province,"
+            " province_at = excluded.province_at"
+            " WHERE u.province_at IS NULL OR u.province_at < excluded.province_at",
+            user_id,
+            province,
+            at,
+        )
+
+    async def segmented(self, tx: Transaction, user_id: UUID, segment: str, at: datetime) -> None:
+        """Record the user's segment as of `at`, unless a later one is stored."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.users AS u (user_id, segment, segment_at) VALUES ($1, $2, $3)"
+            " ON CONFLICT (user_id) DO UPDATE SET segment = excluded.segment,"
+            " segment_at = excluded.segment_at"
+            " WHERE u.segment_at IS NULL OR u.segment_at < excluded.segment_at",
+            user_id,
+            segment,
+            at,
+        )
+
+    async def artisan_verified(
+        self,
+        tx: Transaction,
+        artisan_id: UUID,
+        user_id: UUID,
+        *,
+        level: str,
+        province: str,
+        at: datetime,
+    ) -> None:
+        """Record the artisan's verification (the latest one wins)."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.artisans AS a (artisan_id, user_id, level, province, verified_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (artisan_id) DO UPDATE SET"
+            " user_id = excluded.user_id, level = excluded.level,"
+            " province = excluded.province, verified_at = excluded.verified_at"
+            " WHERE a.verified_at IS NULL OR a.verified_at < excluded.verified_at",
+            artisan_id,
+            user_id,
+            level,
+            province,
+            at,
+        )
+
+    async def artisan_evaluated(
+        self,
+        tx: Transaction,
+        artisan_id: UUID,
+        *,
+        tier: str,
+        orders_delivered: int,
+        average_rating: int,
+        at: datetime,
+    ) -> None:
+        """Keep the artisan's latest performance figures."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.artisans AS a (artisan_id, tier, orders_delivered, average_rating,"
+            " evaluated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (artisan_id) DO UPDATE SET"
+            " tier = excluded.tier, orders_delivered = excluded.orders_delivered,"
+            " average_rating = excluded.average_rating, evaluated_at = excluded.evaluated_at"
+            " WHERE a.evaluated_at IS NULL OR a.evaluated_at < excluded.evaluated_at",
+            artisan_id,
+            tier,
+            orders_delivered,
+            average_rating,
+            at,
+        )
+
+    async def product_listed(
+        self,
+        tx: Transaction,
+        product_id: UUID,
+        artisan_id: UUID,
+        *,
+        name: str,
+        category: str,
+        at: datetime,
+    ) -> None:
+        """Record the product's name and category for the rankings."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.products AS p (product_id, artisan_id, name, category, listed_at)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (product_id) DO UPDATE SET"
+            " name = excluded.name, category = excluded.category, listed_at = excluded.listed_at",
+            product_id,
+            artisan_id,
+            name,
+            category,
+            at,
+        )
+
+    async def catalog_changed(
+        self,
+        tx: Transaction,
+        product_id: UUID,
+        artisan_id: UUID,
+        *,
+        available: int | None,
+        delisted: bool | None,
+        at: datetime,
+    ) -> None:
+        """Keep the catalogue's latest availability and listing state (None: unchanged)."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.products AS p (product_id, artisan_id, available, delisted,"
+            " catalog_at) VALUES ($1, $2, $3, coalesce($4::boolean, false), $5)"
+            " ON CONFLICT (product_id) DO UPDATE SET"
+            " available = coalesce(excluded.available, p.available),"
+            " delisted = coalesce($4::boolean, p.delisted), catalog_at = excluded.catalog_at"
+            " WHERE p.catalog_at IS NULL OR p.catalog_at < excluded.catalog_at",
+            product_id,
+            artisan_id,
+            available,
+            delisted,
+            at,
+        )
+
+    async def count(
+        self, tx: Transaction, at: datetime, metric: str, key: str = "", amount: int = 0
+    ) -> None:
+        """Add one `metric` (optionally per `key`, with an `amount`) to the day of `at`."""
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.daily_counts AS c VALUES ($1, $2, $3, 1, $4)"
+            " ON CONFLICT (day, metric, key) DO UPDATE SET count = c.count + 1,"
+            " amount = c.amount + excluded.amount",
+            day_of(at),
+            metric,
+            key,
+            amount,
+        )

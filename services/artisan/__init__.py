@@ -1,0 +1,1 @@
+"""The artisan service: applications, verification, product listings and performance tiers."""

@@ -1,0 +1,1 @@
+"""The calendar service: local fairs, tastings and workshops, and the bookings of their seats."""

@@ -1,0 +1,1 @@
+"""The chat service: conversations between customers and artisans, and their messages."""

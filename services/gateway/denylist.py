@@ -1,0 +1,47 @@
+"""Sessions whose tokens the gateway refuses: revoked before their tokens expired.
+
+Kept in Redis (every replica sees what any replica's consumer stored) with a TTL equal to
+what is left of the last token's lifetime, and mirrored in a set in this process so that
+the replica that consumed the event answers without a round trip.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable
+from datetime import datetime
+from typing import cast
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+__all__ = ["DenyList"]
+
+
+class DenyList:
+    """Revoked session ids, until the tokens of the session have expired anyway."""
+
+    def __init__(self, redis: Redis, *, lifetime: int, prefix: str) -> None:
+        self._redis = redis
+        self._lifetime = lifetime
+        self._prefix = f"{prefix}:revoked:"
+        self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
+
+    async def deny(self, session_id: UUID, revoked_at: datetime) -> None:
+        """Refuse the session's tokens for what is left of the longest token's lifetime."""
+        expires = revoked_at.timestamp() + self._lifetime
+        ttl = int(expires - time.time()) + 1
+        if ttl <= 0:
+            return  # every token of the session has expired already
+        self._local[session_id] = expires
+        await self._redis.set(self._prefix + session_id.hex, b"1", ex=ttl)
+
+    async def denied(self, session_id: UUID) -> bool:
+        """Whether the session was revoked (this process's set first, then Redis)."""
+        expires = self._local.get(session_id)
+        if expires is not None:
+            if expires > time.time():
+                return True
+            del self._local[session_id]
+        found = await cast("Awaitable[int]", self._redis.exists(self._prefix + session_id.hex))
+        return bool(found)

@@ -1,0 +1,1 @@
+"""The geo service: the provinces of Andalusia, shipping zones, distances, nearby provinces."""

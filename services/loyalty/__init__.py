@@ -1,0 +1,1 @@
+"""The loyalty service: points per delivered order and the tier they reach."""

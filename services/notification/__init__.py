@@ -1,0 +1,1 @@
+"""The notification service: turns platform events into email, push and live notifications."""

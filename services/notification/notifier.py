@@ -1,0 +1,160 @@
+"""Sends notices: the in-app notification, the outward channel, and NotificationSent.
+
+Everything is written in the handler's transaction: the notifications rows, what a
+development adapter records, and each NotificationSent (appended to the notification's
+own stream, which the outbox publishes). The realtime notifications are returned, to be
+published on the live feed once the transaction has committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+from generated.notification.events import Publisher
+from generated.notification.models import Notification, NotificationOutboxEntry, NotificationSent
+from runtime.bus.base import MessageContext
+from runtime.eventstore.base import Transaction
+from runtime.outbox.sink import StreamSink
+from services.notification.channels import ChannelAdapter
+from services.notification.live import LiveFeed
+from services.notification.tables import NotificationTables, Recipient
+from services.notification.templates import Notice
+
+__all__ = ["Notifier", "notification_id_of"]
+
+Channel = Literal["email", "sms", "push", "realtime"]
+
+_NAMESPACE = uuid.UUID("9a3c2e1d-4b5f-4c6a-8d7e-0f1a2b3c4d5e")
+
+log = logging.getLogger(__name__)
+
+
+def notification_id_of(message_id: str, user_id: UUID, channel: str) -> UUID:
+    """One notification per event, user and channel: the same id on every redelivery."""
+    return uuid.uuid5(_NAMESPACE, f"{message_id}:{user_id}:{channel}")
+
+
+class Notifier:
+    """Turns notices into notifications over the realtime channel and the adapters'."""
+
+    def __init__(
+        self, tables: NotificationTables, adapters: Sequence[ChannelAdapter], feed: LiveFeed
+    ) -> None:
+        self._tables = tables
+        self._adapters: Mapping[str, ChannelAdapter] = {a.channel: a for a in adapters}
+        self._feed = feed
+
+    async def send(
+        self,
+        tx: Transaction,
+        notices: Sequence[Notice],
+        *,
+        cause: MessageContext,
+        related_subject: str,
+        now: datetime,
+    ) -> list[Notification]:
+        """Record and send every notice; return the realtime ones for the live feed."""
+        live: list[Notification] = []
+        for notice in notices:
+            realtime = self._notification(notice, "realtime", cause, related_subject, now)
+            await self._record(tx, realtime, cause)
+            live.append(realtime)
+            if notice.outward is not None and await self._goes_outward(notice):
+                recipient = await self._tables.recipient(tx, notice.user_id)
+                await self._send_outward(tx, notice, recipient, cause, related_subject, now)
+        return live
+
+    async def _goes_outward(self, notice: Notice) -> bool:
+        return not (notice.only_offline and await self._feed.online(notice.user_id))
+
+    async def _send_outward(
+        self,
+        tx: Transaction,
+        notice: Notice,
+        recipient: Recipient | None,
+        cause: MessageContext,
+        related_subject: str,
+        now: datetime,
+    ) -> None:
+        assert notice.outward is not None
+        adapter = self._adapters.get(notice.outward)
+        address = _address(notice, recipient)
+        if adapter is None or address is None:
+            log.info(
+                "no %s for user %s (%s): in-app only",
+                notice.outward,
+                notice.user_id,
+                notice.template,
+            )
+            return
+        sent = self._notification(notice, notice.outward, cause, related_subject, now)
+        await adapter.send(
+            tx,
+            NotificationOutboxEntry(
+                notification_id=sent.notification_id,
+                user_id=notice.user_id,
+                channel=notice.outward,
+                recipient=address,
+                template=notice.template,
+                subject=notice.subject if notice.outward == "email" else None,
+                body=_body(notice, recipient),
+                related_subject=related_subject,
+                sent_at=now,
+            ),
+        )
+        await self._record(tx, sent, cause)
+
+    @staticmethod
+    def _notification(
+        notice: Notice, channel: Channel, cause: MessageContext, related_subject: str, now: datetime
+    ) -> Notification:
+        return Notification(
+            notification_id=notification_id_of(cause.id, notice.user_id, channel),
+            user_id=notice.user_id,
+            channel=channel,
+            template=notice.template,
+            related_subject=related_subject,
+            text=notice.text,
+            sent_at=now,
+        )
+
+    async def _record(self, tx: Transaction, n: Notification, cause: MessageContext) -> None:
+        """Store the notification and announce it with NotificationSent."""
+        await self._tables.add_notification(tx, n)
+        sink = StreamSink(tx, f"notification-{n.notification_id}", 0)
+        await Publisher(sink).notification_sent(
+            NotificationSent(
+                notification_id=n.notification_id,
+                user_id=n.user_id,
+                channel=n.channel,
+                template=n.template,
+                related_subject=n.related_subject,
+                sent_at=n.sent_at,
+            ),
+            aggregate_id=str(n.user_id),
+            cause=cause,
+        )
+
+
+def _address(notice: Notice, recipient: Recipient | None) -> str | None:
+    """Where the outward message goes: the email address, or the user's devices for push.
+
+    No event carries a phone number, so SMS has no address yet.
+    """
+    if notice.outward == "email":
+        return recipient.email if recipient else None
+    if notice.outward == "push":
+        return f"user:{notice.user_id}"
+    return None
+
+
+def _body(notice: Notice, recipient: Recipient | None) -> str:
+    if notice.outward != "email":
+        return notice.text
+    greeting = f"Hola {recipient.full_name}," if recipient else "Hola,"
+    return f"{greeting}\n\n{notice.text}\n\nA4CO, artesanía y producto local de Jaén."

@@ -1,0 +1,1 @@
+"""The recommendation service: products for each user from behaviour, segment, catalogue."""

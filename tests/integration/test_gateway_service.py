@@ -1,0 +1,336 @@
+"""The gateway on real NATS, PostgreSQL and Redis, in front of the real auth service and a
+stand-in upstream, everything served over HTTP (an event stream must cross it unbuffered).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, StreamingResponse
+from starlette.routing import Route
+
+from generated.platform import STREAMS
+from runtime.eventstore.postgres import connection_of
+from runtime.http import PROBLEM_JSON
+from runtime.http.passwords import hash_password
+from runtime.service import ServiceHost, Settings
+from services.auth.logins import Login, LoginViews
+from services.auth.service import definition as auth_definition
+from services.gateway.config import GatewayConfig
+from services.gateway.service import definition as gateway_definition
+from tests.e2e.harness import TEST_KEY, eventually, free_port
+from tests.integration.test_auth_service import PASSWORD, serving
+
+WAIT = 10.0
+
+
+class Upstream:
+    """A stand-in service: echoes requests, and streams events as the test releases them."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.app = Starlette(
+            routes=[
+                Route("/echo/{rest:path}", self.echo, methods=["GET", "POST", "DELETE"]),
+                Route("/events", self.events),
+            ]
+        )
+
+    async def echo(self, request: Request) -> JSONResponse:
+        return JSONResponse(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "body": (await request.body()).decode(),
+                "headers": dict(request.headers),
+            }
+        )
+
+    async def events(self, request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[bytes]:
+            yield b"data: first\n\n"
+            await self.release.wait()
+            yield b"data: second\n\n"
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+
+@dataclass
+class Edge:
+    """The running gateway, auth and upstream, and a client."""
+
+    url: str
+    auth: ServiceHost
+    auth_url: str
+    upstream: Upstream
+    http: httpx.AsyncClient
+
+    async def customer_tokens(self) -> dict[str, Any]:
+        """A new customer's login (stored as auth's handlers would), logged in via the gateway."""
+        user_id, now = uuid.uuid4(), datetime.now(UTC)
+        email = f"g{user_id.hex}@example.com"
+        password_hash = await asyncio.to_thread(hash_password, PASSWORD)
+        assert self.auth.context is not None
+        async with self.auth.context.transaction() as tx:
+            login = Login(user_id, email, "customer", password_hash)
+            await LoginViews("auth").credentials_set(connection_of(tx), login, now, now)
+        response = await self.http.post(
+            f"{self.url}/api/auth/token",
+            json={"grant_type": "password", "username": email, "password": PASSWORD},
+        )
+        assert response.status_code == 200, response.text
+        tokens: dict[str, Any] = response.json()
+        return tokens
+
+
+@contextlib.asynccontextmanager
+async def serve_app(app: Any) -> AsyncIterator[str]:
+    """Serve an ASGI app with uvicorn; yield its URL."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    try:
+        while not server.started:
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="module")
+async def edge(nats_url: str, database_url: str, redis_url: str) -> AsyncIterator[Edge]:
+    """Auth, a stand-in upstream, and the gateway in front of them, for the module."""
+    upstream = Upstream()
+
+    def settings(service: str, **more: Any) -> Settings:
+        return Settings(
+            service=service,
+            nats_url=nats_url,
+            database_url=database_url,
+            redis_url=redis_url,
+            http_port=free_port(),
+            **more,
+        )
+
+    async with (
+        serving(auth_definition(bootstrap_admin=""), settings("auth")) as (auth_host, auth_url),
+        serve_app(upstream.app) as upstream_url,
+    ):
+        config = GatewayConfig(
+            upstreams={
+                "auth": auth_url,
+                "user": upstream_url,
+                "notification": upstream_url,
+                "order": f"http://127.0.0.1:{free_port()}",  # nobody listens there
+            },
+            rate_limit="1000/second",
+            token_rate_limit="1000/second",
+        )
+        jwks = f"{auth_url}/.well-known/jwks.json"
+        async with (
+            serving(gateway_definition(config), settings("gateway", jwks_url=jwks)) as (_, url),
+            httpx.AsyncClient(timeout=WAIT) as http,
+        ):
+            yield Edge(url, auth_host, auth_url, upstream, http)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_request_is_routed_with_its_method_query_body_and_headers(edge: Edge) -> None:
+    response = await edge.http.post(
+        f"{edge.url}/api/user/echo/a/b?x=1&y=2",
+        content=b'{"k": "v"}',
+        headers={
+            "content-type": "application/json",
+            "traceparent": "00-" + "1" * 32 + "-" + "2" * 16 + "-01",
+        },
+    )
+
+    echoed = response.json()
+    assert response.status_code == 200
+    assert (echoed["method"], echoed["path"], echoed["query"]) == ("POST", "/echo/a/b", "x=1&y=2")
+    assert echoed["body"] == '{"k": "v"}'
+    assert echoed["headers"]["content-type"] == "application/json"
+    assert echoed["headers"]["traceparent"].startswith("00-" + "1" * 32)
+
+
+async def test_the_correlation_id_is_passed_on_or_made_and_returned(edge: Edge) -> None:
+    given = await edge.http.get(
+        f"{edge.url}/api/user/echo/c", headers={"X-Correlation-Id": "abc-1"}
+    )
+    made = await edge.http.get(f"{edge.url}/api/user/echo/c")
+
+    assert given.json()["headers"]["x-correlation-id"] == "abc-1"
+    assert given.headers["x-correlation-id"] == "abc-1"
+    assert made.headers["x-correlation-id"] == made.json()["headers"]["x-correlation-id"]
+    assert uuid.UUID(made.headers["x-correlation-id"])
+
+
+async def test_a_valid_token_passes_and_reaches_the_upstream(edge: Edge) -> None:
+    tokens = await edge.customer_tokens()
+
+    response = await edge.http.get(
+        f"{edge.url}/api/user/echo/me", headers=bearer(tokens["access_token"])
+    )
+
+    assert response.status_code == 200
+    assert response.json()["headers"]["authorization"] == f"Bearer {tokens['access_token']}"
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer garbage", "Basic dXNlcjpwYXNz", f"Bearer {TEST_KEY.issue(uuid.uuid4())}"],
+)
+async def test_a_bad_token_is_a_401_problem(edge: Edge, authorization: str) -> None:
+    response = await edge.http.get(
+        f"{edge.url}/api/user/echo/me", headers={"Authorization": authorization}
+    )
+
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_revoked_session_is_refused_while_another_session_still_passes(
+    edge: Edge,
+) -> None:
+    revoked = await edge.customer_tokens()
+    other = await edge.customer_tokens()
+    path = f"{edge.url}/api/user/echo/me"
+    assert (await edge.http.get(path, headers=bearer(revoked["access_token"]))).status_code == 200
+
+    outcome = await edge.http.post(
+        f"{edge.url}/api/auth/revoke", json={"token": revoked["refresh_token"]}
+    )
+
+    async def refused() -> bool:
+        response = await edge.http.get(path, headers=bearer(revoked["access_token"]))
+        return response.status_code == 401
+
+    await eventually(refused, timeout=WAIT)
+    assert outcome.json()["revoked"] is True
+    assert (await edge.http.get(path, headers=bearer(other["access_token"]))).status_code == 200
+
+
+async def test_an_event_stream_flows_through_before_it_ends(edge: Edge) -> None:
+    edge.upstream.release.clear()
+    lines: list[str] = []
+    async with edge.http.stream(
+        "GET", f"{edge.url}/api/notification/events", headers={"Accept": "text/event-stream"}
+    ) as response:
+        reader = response.aiter_lines()
+
+        async def next_data() -> str:
+            while not (line := await anext(reader)).startswith("data:"):
+                pass
+            return line
+
+        lines.append(await asyncio.wait_for(next_data(), WAIT))  # before the stream can end
+        assert not edge.upstream.release.is_set()
+        edge.upstream.release.set()
+        lines.append(await asyncio.wait_for(next_data(), WAIT))
+
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert lines == ["data: first", "data: second"]
+
+
+async def test_an_unknown_service_is_a_404_problem(edge: Edge) -> None:
+    unknown = await edge.http.get(f"{edge.url}/api/nosuch/x")
+    bare = await edge.http.get(f"{edge.url}/api/")
+
+    assert (unknown.status_code, bare.status_code) == (404, 404)
+    assert unknown.headers["content-type"].startswith(PROBLEM_JSON)
+    assert bare.headers["content-type"].startswith(PROBLEM_JSON)
+
+
+async def test_a_service_that_is_down_or_unconfigured_is_a_503_problem(edge: Edge) -> None:
+    down = await edge.http.get(f"{edge.url}/api/order/orders")
+    unconfigured = await edge.http.get(f"{edge.url}/api/geo/provinces")
+
+    assert (down.status_code, unconfigured.status_code) == (503, 503)
+    assert down.json()["title"] == "Service Unavailable"
+
+
+async def test_health_endpoints_are_not_shadowed_by_the_proxy(edge: Edge) -> None:
+    health = await edge.http.get(f"{edge.url}/healthz")
+    ready = await edge.http.get(f"{edge.url}/readyz")
+    metrics = await edge.http.get(f"{edge.url}/metrics")
+
+    assert health.json() == {"status": "ok", "service": "gateway"}
+    assert (ready.status_code, metrics.status_code) == (200, 200)
+
+
+async def test_cors_preflight_allows_local_origins_only(edge: Edge) -> None:
+    def preflight(origin: str) -> Any:
+        return edge.http.options(
+            f"{edge.url}/api/user/echo/x",
+            headers={
+                "Origin": origin,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "authorization, content-type",
+            },
+        )
+
+    local = await preflight("http://localhost:5173")
+    foreign = await preflight("https://evil.example")
+
+    assert local.status_code == 200
+    assert local.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "POST" in local.headers["access-control-allow-methods"]
+    assert foreign.status_code == 400
+    assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_over_the_limit_a_client_gets_429_with_retry_after(
+    edge: Edge, nats_url: str, database_url: str, redis_url: str, unique_id: str
+) -> None:
+    config = GatewayConfig(
+        upstreams={"user": edge.auth_url, "auth": edge.auth_url},
+        rate_limit="3/minute",
+        token_rate_limit="2/minute",
+        namespace=f"a4co:test:{unique_id}",
+    )
+    limited = dataclasses.replace(gateway_definition(config), subscriptions=())
+    settings = Settings(
+        service="gateway", nats_url=nats_url, database_url=database_url, redis_url=redis_url
+    )
+    host = ServiceHost(limited, settings, STREAMS, verifier=TEST_KEY)
+    app = await host.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://gateway.test"
+        ) as http:
+            me, other = TEST_KEY.issue(uuid.uuid4()), TEST_KEY.issue(uuid.uuid4())
+            mine = [
+                (await http.get("/api/user/healthz", headers=bearer(me))).status_code
+                for _ in range(4)
+            ]
+            others = (await http.get("/api/user/healthz", headers=bearer(other))).status_code
+            logins = [(await http.post("/api/auth/token", json={})).status_code for _ in range(3)]
+            refused = await http.get("/api/user/healthz", headers=bearer(me))
+    finally:
+        await host.stop()
+
+    assert mine == [200, 200, 200, 429]
+    assert others == 200
+    assert logins == [422, 422, 429]
+    assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+    assert 1 <= int(refused.headers["retry-after"]) <= 60

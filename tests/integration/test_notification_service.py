@@ -1,0 +1,375 @@
+"""The notification service on real NATS, PostgreSQL and Redis, as two replicas.
+
+Replicas A and B run the same definition on the same durable consumers; B is served by
+a real uvicorn server, so its server-sent event streams are read over HTTP as a browser
+would. Every test uses fresh users, because the schema and durables are session-wide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any
+
+import httpx
+import nats
+import pytest
+import uvicorn
+from nats.aio.client import Client
+
+from generated.chat.events import Publisher as ChatPublisher
+from generated.chat.models import ChatMessageSent
+from generated.notification.client import NotificationClient
+from generated.notification.events import ORDER_STATE_CHANGED
+from generated.notification.models import Notification, OrderStateChanged
+from generated.order.events import Publisher as OrderPublisher
+from generated.order.models import OrderStateChanged as OrderStateChangedSent
+from generated.platform import STREAMS
+from generated.user.events import Publisher as UserPublisher
+from generated.user.models import UserRegistered
+from runtime.bus.base import MessageContext
+from runtime.bus.nats_publisher import NatsEventSink
+from runtime.errors import ConfigurationError
+from runtime.http import ProblemError
+from runtime.http.auth import SigningKey
+from runtime.service import ServiceHost, Settings
+from services.notification.handlers import NotificationHandlers
+from services.notification.live import LiveFeed
+from services.notification.service import NAME, definition, feed_of
+from tests.e2e.harness import eventually, free_port
+
+KEY = SigningKey.generate()
+HEARTBEAT = 0.3
+ADMIN = KEY.issue(uuid.uuid4(), ["admin"])
+
+
+@dataclass
+class Replica:
+    """One notification host, served over real HTTP."""
+
+    host: ServiceHost
+    server: uvicorn.Server
+    task: asyncio.Task[None]
+    url: str
+
+    @property
+    def feed(self) -> LiveFeed:
+        """The replica's live feed."""
+        assert self.host.context is not None
+        return feed_of(self.host.context)
+
+    async def stop(self) -> None:
+        """Stop the host first (which ends open streams), then its HTTP server."""
+        await self.host.stop()
+        self.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+async def start_replica(nats_url: str, database_url: str, redis_url: str) -> Replica:
+    """A notification host with a short heartbeat, behind its own uvicorn server."""
+    port = free_port()
+    settings = Settings(
+        service=NAME,
+        nats_url=nats_url,
+        database_url=database_url,
+        redis_url=redis_url,
+        http_port=port,
+    )
+    host = ServiceHost(definition(heartbeat=HEARTBEAT), settings, STREAMS, verifier=KEY)
+    app = await host.start()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started)
+    replica = Replica(host, server, task, f"http://127.0.0.1:{port}")
+    await eventually(replica.feed.listening.is_set)
+    return replica
+
+
+@dataclass
+class Pair:
+    """Replicas A and B and a NATS connection of the test's own."""
+
+    a: Replica
+    b: Replica
+    nc: Client
+
+    @property
+    def bus(self) -> NatsEventSink:
+        """Publish as the owning services would."""
+        return NatsEventSink(self.nc)
+
+    def client(self, replica: Replica, token: str) -> NotificationClient:
+        """A typed client of one replica, calling with `token`."""
+        return NotificationClient(replica.url).with_token(token)
+
+
+@pytest.fixture(scope="module")
+async def pair(nats_url: str, database_url: str, redis_url: str) -> AsyncIterator[Pair]:
+    """Two replicas on the same durables, for the module."""
+    a = await start_replica(nats_url, database_url, redis_url)
+    b = await start_replica(nats_url, database_url, redis_url)
+    nc = await nats.connect(nats_url)
+    try:
+        yield Pair(a, b, nc)
+    finally:
+        await nc.drain()
+        await b.stop()
+        await a.stop()
+
+
+@dataclass
+class Stream:
+    """A client's open server-sent event stream, read in the background."""
+
+    blocks: asyncio.Queue[list[str]] = field(default_factory=asyncio.Queue)
+
+    async def next(self, *, comments: bool = False, timeout: float = 10.0) -> list[str]:
+        """The next event block (lines up to a blank line); comment-only blocks if asked."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            left = deadline - asyncio.get_running_loop().time()
+            block = await asyncio.wait_for(self.blocks.get(), max(left, 0.01))
+            if comments or any(not line.startswith(":") for line in block):
+                return block
+
+    async def notification(self, template: str, timeout: float = 10.0) -> Notification:
+        """The next `notification` event's data made with `template`."""
+        while True:
+            block = await self.next(timeout=timeout)
+            if "event: notification" in block:
+                data = next(line for line in block if line.startswith("data: "))
+                found = Notification.model_validate_json(data.removeprefix("data: "))
+                if found.template == template:
+                    return found
+
+
+@contextlib.asynccontextmanager
+async def sse(replica: Replica, user_id: uuid.UUID, token: str) -> AsyncIterator[Stream]:
+    """Open the user's stream on `replica`; yield once the server said it is connected."""
+    stream = Stream()
+    async with (
+        httpx.AsyncClient(timeout=httpx.Timeout(5.0, read=None)) as http,
+        http.stream(
+            "GET", f"{replica.url}/stream/{user_id}", headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+
+        async def read() -> None:
+            block: list[str] = []
+            async for line in response.aiter_lines():
+                if line:
+                    block.append(line)
+                else:
+                    await stream.blocks.put(block)
+                    block = []
+            await stream.blocks.put(["<closed>"])
+
+        reader = asyncio.create_task(read())
+        try:
+            assert ": connected" in await stream.next(comments=True)
+            yield stream
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, httpx.HTTPError):
+                await reader
+
+
+def context_of(subject: str) -> MessageContext:
+    """The envelope a consumer would hand a handler."""
+    return MessageContext(
+        id=str(uuid.uuid4()),
+        type=f"a4co.{subject}",
+        source="/services/order",
+        time=datetime.now(UTC),
+        subject=str(uuid.uuid4()),
+        correlation_id=str(uuid.uuid4()),
+        bus_subject=subject,
+    )
+
+
+def state_changed(customer: uuid.UUID, to_status: str = "shipped") -> OrderStateChanged:
+    """An order of `customer` moving to `to_status`."""
+    return OrderStateChanged.model_validate(
+        {
+            "order_id": uuid.uuid4(),
+            "customer_id": customer,
+            "from_status": "confirmed",
+            "to_status": to_status,
+            "changed_at": datetime.now(UTC),
+        }
+    )
+
+
+async def register(pair: Pair, **fields: Any) -> UserRegistered:
+    """Announce a new user on the bus, as the user service would."""
+    user = UserRegistered.model_validate(
+        {
+            "user_id": uuid.uuid4(),
+            "email": f"u{uuid.uuid4().hex[:10]}@example.es",
+            "full_name": "Lucía Martínez",
+            "role": "customer",
+            "province": "jaen",
+            "registered_at": datetime.now(UTC),
+            **fields,
+        }
+    )
+    await UserPublisher(pair.bus).user_registered(user, aggregate_id=str(user.user_id))
+    return user
+
+
+async def test_client_on_replica_b_gets_a_notification_handled_by_replica_a(pair: Pair) -> None:
+    customer = uuid.uuid4()
+    assert pair.a.host.context is not None
+    handlers_of_a = definition().handlers(pair.a.host.context)
+    assert isinstance(handlers_of_a, NotificationHandlers)
+    async with sse(pair.b, customer, KEY.issue(customer, ["customer"])) as stream:
+        message = state_changed(customer)
+        await handlers_of_a.on_order_state_changed(message, context_of(ORDER_STATE_CHANGED.subject))
+        received = await stream.notification("order_state_changed")
+    assert (received.user_id, received.channel) == (customer, "realtime")
+    assert (received.template, received.text) == ("order_state_changed", "Tu pedido está enviado.")
+    assert received.related_subject == "order.state_changed.v1"
+
+
+async def test_event_on_the_bus_reaches_the_stream_and_the_list(pair: Pair) -> None:
+    customer = uuid.uuid4()
+    token = KEY.issue(customer, ["customer"])
+    async with sse(pair.b, customer, token) as stream:
+        message = state_changed(customer, "delivered")
+        await OrderPublisher(pair.bus).order_state_changed(
+            OrderStateChangedSent.model_validate(message.model_dump()),
+            aggregate_id=str(message.order_id),
+        )
+        received = await stream.notification("order_state_changed")
+    assert received.text == "Tu pedido está entregado."
+    listed = await pair.client(pair.a, token).list_notifications(user_id=customer)
+    assert [n.notification_id for n in listed.items] == [received.notification_id]
+
+
+async def test_welcome_email_is_recorded_by_the_development_adapter(pair: Pair) -> None:
+    user = await register(pair)
+    admin = pair.client(pair.b, ADMIN)
+
+    async def recorded() -> Any:
+        return (await admin.list_dev_outbox(user_id=user.user_id, channel="email")).items
+
+    (entry,) = await eventually(recorded)
+    assert (entry.recipient, entry.template) == (user.email, "user_registered")
+    assert entry.subject == "Bienvenida a A4CO"
+    assert entry.body.startswith("Hola Lucía Martínez,")
+    own = pair.client(pair.a, KEY.issue(user.user_id, ["customer"]))
+    channels = {n.channel for n in (await own.list_notifications(user_id=user.user_id)).items}
+    assert channels == {"email", "realtime"}
+
+
+async def test_chat_alert_is_pushed_only_while_the_recipient_is_offline(pair: Pair) -> None:
+    sender, recipient = await register(pair), await register(pair, full_name="Juan Pérez")
+    admin = pair.client(pair.a, ADMIN)
+    chat = ChatPublisher(pair.bus)
+
+    async def chat_message() -> None:
+        message = ChatMessageSent(
+            message_id=uuid.uuid4(),
+            conversation_id=uuid.uuid4(),
+            sender_id=sender.user_id,
+            recipient_id=recipient.user_id,
+            body="¿Te queda aceite picual?",
+            sent_at=datetime.now(UTC),
+        )
+        await chat.chat_message_sent(message, aggregate_id=str(message.conversation_id))
+
+    async def pushes() -> list[Any]:
+        found = await admin.list_dev_outbox(user_id=recipient.user_id, channel="push")
+        return found.items
+
+    for user in (sender, recipient):  # known (name, address) before they chat
+        await eventually(partial(_welcomed, admin, user.user_id))
+    token = KEY.issue(recipient.user_id, ["customer"])
+    async with sse(pair.b, recipient.user_id, token) as stream:
+        await chat_message()
+        live = await stream.notification("chat_message_sent")
+        assert live.text == "Nuevo mensaje de Lucía Martínez."
+    assert await pushes() == []
+    await chat_message()
+    (push,) = await eventually(pushes)
+    assert push.recipient == f"user:{recipient.user_id}"
+
+
+async def test_stream_sends_keep_alive_comments(pair: Pair) -> None:
+    customer = uuid.uuid4()
+    async with sse(pair.b, customer, KEY.issue(customer, ["customer"])) as stream:
+        assert await stream.next(comments=True, timeout=5 * HEARTBEAT) == [": keep-alive"]
+
+
+async def test_disconnected_client_leaves_no_stream_behind(pair: Pair) -> None:
+    customer = uuid.uuid4()
+    feed = pair.b.feed
+    async with sse(pair.b, customer, KEY.issue(customer, ["customer"])):
+        assert feed.open_streams(customer) == 1
+        assert await feed.online(customer)
+    await eventually(lambda: feed.open_streams(customer) == 0)
+    assert await eventually(lambda: _offline(feed, customer))
+
+
+async def _welcomed(admin: NotificationClient, user_id: uuid.UUID) -> bool:
+    return bool((await admin.list_dev_outbox(user_id=user_id, channel="email")).items)
+
+
+async def _offline(feed: LiveFeed, customer: uuid.UUID) -> bool:
+    return not await feed.online(customer)
+
+
+async def test_stream_and_list_are_for_their_owner_or_an_admin(pair: Pair) -> None:
+    owner, stranger = uuid.uuid4(), uuid.uuid4()
+    stranger_token = KEY.issue(stranger, ["customer"])
+    async with httpx.AsyncClient(base_url=pair.b.url) as http:
+        refused = await http.get(
+            f"/stream/{owner}", headers={"Authorization": f"Bearer {stranger_token}"}
+        )
+        anonymous = await http.get(f"/stream/{owner}")
+    assert (refused.status_code, anonymous.status_code) == (403, 401)
+    with pytest.raises(ProblemError) as caught:
+        await pair.client(pair.a, stranger_token).list_notifications(user_id=owner)
+    assert caught.value.status == 403
+    with pytest.raises(ProblemError) as caught:
+        await pair.client(pair.a, stranger_token).list_dev_outbox()
+    assert caught.value.status == 403
+    async with sse(pair.b, owner, ADMIN):
+        pass
+
+
+async def test_stopping_the_service_ends_open_streams(
+    nats_url: str, database_url: str, redis_url: str
+) -> None:
+    replica = await start_replica(nats_url, database_url, redis_url)
+    customer = uuid.uuid4()
+    try:
+        async with sse(replica, customer, KEY.issue(customer, ["customer"])) as stream:
+            await replica.host.stop()
+            assert await stream.next(comments=True, timeout=5.0) == ["<closed>"]
+    finally:
+        replica.server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await replica.task
+
+
+async def test_missing_redis_url_fails_at_start_with_a_sentence(
+    nats_url: str, database_url: str
+) -> None:
+    settings = Settings(service=NAME, nats_url=nats_url, database_url=database_url)
+    host = ServiceHost(definition(), settings, STREAMS, verifier=KEY)
+    try:
+        with pytest.raises(ConfigurationError, match="needs A4CO_REDIS_URL"):
+            await host.start()
+    finally:
+        await host.stop()
