@@ -27,7 +27,9 @@ import nats
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
 from runtime.bus.nats_publisher import NatsEventSink
-from runtime.launcher import DEFAULT_SERVICES, Platform
+from runtime.launcher import Platform
+
+SAGA_SERVICES = ("auth", "user", "inventory", "payment", "order")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -48,11 +50,20 @@ async def open_loop(rate: float, count: int, call) -> list[float]:  # type: igno
     return list(await asyncio.gather(*tasks))
 
 
+async def login(http: httpx.AsyncClient, auth: str, email: str) -> str:
+    """The customer's access token from auth (once auth has their credentials)."""
+    body = {"grant_type": "password", "username": email, "password": "bench-password"}
+    while (response := await http.post(f"{auth}/token", json=body)).status_code != 200:
+        await asyncio.sleep(0.1)
+    token: str = response.json()["access_token"]
+    return token
+
+
 async def run(rate: float, seconds: float, query_rate: float, replicas: int) -> None:
     with tempfile.TemporaryDirectory(
         prefix="a4co-bench-", dir=os.environ.get("A4CO_BENCH_DIR")
     ) as folder:
-        services = {name: f"services.{name}" for name in DEFAULT_SERVICES}
+        services = {name: f"services.{name}" for name in SAGA_SERVICES}
         services.update({f"order_{i}": "services.order" for i in range(2, replicas + 1)})
         platform = Platform(
             services,
@@ -83,11 +94,12 @@ async def measure(
     nc = await nats.connect(platform.infra.nats_url or "")
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
     http = httpx.AsyncClient(timeout=30.0, limits=limits)
+    email = f"bench-{uuid.uuid4().hex[:8]}@example.es"
     customer = (
         await http.post(
             f"{urls['user']}/users",
             json={
-                "email": f"bench-{uuid.uuid4().hex[:8]}@example.es",
+                "email": email,
                 "full_name": "Bench Customer",
                 "role": "customer",
                 "province": "jaen",
@@ -95,6 +107,7 @@ async def measure(
             },
         )
     ).json()["user_id"]
+    http.headers["Authorization"] = f"Bearer {await login(http, urls['auth'], email)}"
     products = [uuid.uuid4() for _ in range(20)]
     publisher = ArtisanPublisher(NatsEventSink(nc))
     for product in products:

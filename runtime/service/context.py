@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,12 @@ class ServiceContext:
     bus: EventSink
     clock: Callable[[], datetime] = _utcnow
     extras: dict[str, Any] = field(default_factory=dict)
+    closers: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    """What the host awaits at stop, newest first: a service's own pools and clients."""
+
+    def on_stop(self, close: Callable[[], Awaitable[Any]]) -> None:
+        """Have the host await `close()` when it stops (after consumers and jobs end)."""
+        self.closers.append(close)
 
     @property
     def name(self) -> str:

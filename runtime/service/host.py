@@ -138,13 +138,14 @@ class ServiceHost:
         ]
         for job in jobs:
             self._tasks.append(asyncio.create_task(_every(job)))
+        routers = list(self.definition.routers(self.context))
         self.app = create_app(
             name,
-            list(self.definition.routers(self.context)),
+            routers,
             readiness=[self._database_ready, self._bus_ready],
             registry=self.metrics.registry,
             tracing=True,
-            verifier=self._token_verifier(self.context),
+            verifier=self._token_verifier(self.context) if routers else None,
         )
         return self.app
 
@@ -171,6 +172,9 @@ class ServiceHost:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.context is not None:
+            while self.context.closers:
+                await self.context.closers.pop()()
         if self._outbox is not None:
             await self._outbox.close()
         if self._nc is not None and not self._nc.is_closed:

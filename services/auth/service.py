@@ -91,7 +91,9 @@ def _sessions(ctx: ServiceContext) -> SessionStore:
                 "the auth service keeps sessions and refresh tokens in Redis and needs "
                 "A4CO_REDIS_URL; `make run` sets it"
             )
-        store = SessionStore(redis.asyncio.from_url(ctx.settings.redis_url))
+        client = redis.asyncio.from_url(ctx.settings.redis_url)
+        store = SessionStore(client)
         ctx.extras["auth.sessions"] = store
+        ctx.on_stop(client.aclose)
     assert isinstance(store, SessionStore)
     return store

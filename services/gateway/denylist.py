@@ -27,6 +27,10 @@ class DenyList:
         self._prefix = f"{prefix}:revoked:"
         self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
 
+    async def close(self) -> None:
+        """Close the Redis connections."""
+        await self._redis.aclose()
+
     async def deny(self, session_id: UUID, revoked_at: datetime) -> None:
         """Refuse the session's tokens for what is left of the longest token's lifetime."""
         expires = revoked_at.timestamp() + self._lifetime

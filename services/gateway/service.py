@@ -63,6 +63,8 @@ def _edge(ctx: ServiceContext, config: GatewayConfig) -> _Edge:
         limiter = RateLimiter(url, namespace=config.namespace)
         edge = _Edge(deny_list, EdgeProxy(config, deny_list=deny_list, limiter=limiter))
         ctx.extras["gateway.edge"] = edge
+        ctx.on_stop(edge.proxy.aclose)
+        ctx.on_stop(deny_list.close)
     assert isinstance(edge, _Edge)
     return edge
 

@@ -37,6 +37,7 @@ def feed_of(ctx: ServiceContext, *, heartbeat: float = DEFAULT_HEARTBEAT) -> Liv
         )
     feed = LiveFeed(ctx.settings.redis_url, heartbeat=heartbeat)
     ctx.extras[_FEED] = feed
+    ctx.on_stop(feed.close)
     return feed
 
 

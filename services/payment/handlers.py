@@ -9,6 +9,7 @@ from uuid import UUID
 from generated.payment.events import Publisher
 from generated.payment.models import (
     ArtisanPerformanceEvaluated,
+    ArtisanVerified,
     Payment,
     PaymentFailed,
     PaymentInitiated,
@@ -162,4 +163,14 @@ class PaymentHandlers:
         """Remember the artisan's tier: it sets the marketplace fee of later payments."""
         async with self._ctx.handling(context, "on_artisan_performance_evaluated") as tx:
             if tx is not None:
-                await self._tables.set_tier(tx, message.artisan_id, message.tier)
+                await self._tables.set_tier(
+                    tx, message.artisan_id, message.tier, message.evaluated_at
+                )
+
+    async def on_artisan_verified(self, message: ArtisanVerified, context: MessageContext) -> None:
+        """Take the verified level as the artisan's tier (basic 12 %, premium 10 %, master 8 %)."""
+        async with self._ctx.handling(context, "on_artisan_verified") as tx:
+            if tx is not None:
+                await self._tables.set_tier(
+                    tx, message.artisan_id, message.verification_level, message.verified_at
+                )

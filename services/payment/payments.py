@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,6 +20,8 @@ CREATE TABLE IF NOT EXISTS payment.payments (
     status text NOT NULL, amount_minor bigint NOT NULL, failure_reason text, splits jsonb,
     updated_at timestamptz NOT NULL);
 CREATE TABLE IF NOT EXISTS payment.artisan_tiers (artisan_id uuid PRIMARY KEY, tier text NOT NULL);
+ALTER TABLE payment.artisan_tiers
+    ADD COLUMN IF NOT EXISTS since timestamptz NOT NULL DEFAULT '-infinity';
 """
 
 
@@ -71,13 +74,15 @@ class PaymentTables:
         )
         return {r["artisan_id"]: r["tier"] for r in rows}
 
-    async def set_tier(self, tx: Transaction, artisan_id: UUID, tier: str) -> None:
-        """Remember an artisan's tier."""
+    async def set_tier(self, tx: Transaction, artisan_id: UUID, tier: str, since: datetime) -> None:
+        """Remember an artisan's tier as of `since`; an older fact never replaces a newer one."""
         await connection_of(tx).execute(
-            "INSERT INTO payment.artisan_tiers VALUES ($1, $2)"
-            " ON CONFLICT (artisan_id) DO UPDATE SET tier = $2",
+            "INSERT INTO payment.artisan_tiers (artisan_id, tier, since) VALUES ($1, $2, $3)"
+            " ON CONFLICT (artisan_id) DO UPDATE SET tier = $2, since = $3"
+            " WHERE payment.artisan_tiers.since < $3",
             artisan_id,
             tier,
+            since,
         )
 
 

@@ -63,9 +63,16 @@ class Story:
         )
         return profile.user_id
 
-    async def product(self, *, stock: int, threshold: int = 0, price_minor: int = 1250) -> UUID:
+    async def product(
+        self,
+        *,
+        stock: int,
+        threshold: int = 0,
+        price_minor: int = 1250,
+        artisan_id: UUID | None = None,
+    ) -> UUID:
         """List a product as the artisan service would; wait until inventory and order know it."""
-        product_id, artisan_id = uuid.uuid4(), uuid.uuid4()
+        product_id, artisan_id = uuid.uuid4(), artisan_id or uuid.uuid4()
         await ArtisanPublisher(self.bus).new_product_listed(
             NewProductListed.model_validate(
                 {

@@ -6,10 +6,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import httpx
 import pytest
 
+from generated.artisan.events import Publisher as ArtisanPublisher
+from generated.artisan.models import ArtisanVerified
 from generated.order.models import CancelOrderRequest
 from runtime.http import ProblemError
 from tests.e2e.harness import InProcessPlatform, eventually
@@ -53,6 +56,33 @@ async def test_happy_path_confirms_commits_stock_and_splits_payment(story: Story
         "order.state_changed.v1",
         "order.confirmed.v1",
     ]
+
+
+async def test_an_artisan_verified_at_premium_pays_the_premium_fee(story: Story) -> None:
+    artisan = uuid.uuid4()
+    await ArtisanPublisher(story.bus).artisan_verified(
+        ArtisanVerified(
+            artisan_id=artisan,
+            user_id=artisan,
+            verification_level="premium",
+            province="jaen",
+            verified_at=datetime.now(UTC),
+        ),
+        aggregate_id=str(artisan),
+    )
+    await eventually(
+        lambda: story.sql("SELECT 1 FROM payment.artisan_tiers WHERE artisan_id = $1", artisan)
+    )
+    customer = await story.customer()
+    product = await story.product(stock=5, price_minor=1250, artisan_id=artisan)
+
+    order = await story.settled((await story.place(customer, product, quantity=2)).order_id)
+
+    (payment,) = (await story.payments.list_payments(order_id=order.order_id)).items
+    assert payment.splits is not None
+    assert [
+        (s.tier, s.marketplace_fee.amount_minor, s.net.amount_minor) for s in payment.splits
+    ] == [("premium", 250, 2250)]
 
 
 async def test_unknown_customer_is_refused(story: Story) -> None:

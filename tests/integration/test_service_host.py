@@ -5,8 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from fastapi import APIRouter
+
 from generated.platform import STREAMS
-from runtime.service import ServiceDefinition, ServiceHost, Settings
+from runtime.errors import ConfigurationError
+from runtime.service import ServiceContext, ServiceDefinition, ServiceHost, Settings
 
 
 async def test_replicas_starting_together_migrate_without_racing(
@@ -40,3 +44,52 @@ def test_a_process_port_wins_over_the_service_port() -> None:
     assert Settings.from_env("order", env).http_port == 8002
     del env["A4CO_LISTEN_PORT"]
     assert Settings.from_env("order", env).http_port == 8001
+
+
+async def test_what_a_service_registers_with_on_stop_is_closed_when_the_host_stops(
+    nats_url: str, database_url: str, unique_id: str
+) -> None:
+    closed: list[str] = []
+
+    async def close_pool() -> None:
+        closed.append("pool")
+
+    async def close_client() -> None:
+        closed.append("client")
+
+    def handlers(ctx: ServiceContext) -> object:
+        ctx.on_stop(close_pool)
+        ctx.on_stop(close_client)
+        return object()
+
+    name = f"closing{unique_id}"
+    definition = ServiceDefinition(name=name, subscriptions=(), handlers=handlers)
+    host = ServiceHost(
+        definition, Settings(service=name, nats_url=nats_url, database_url=database_url), STREAMS
+    )
+    await host.start()
+    assert closed == []
+
+    await host.stop()
+
+    assert closed == ["client", "pool"]
+
+
+async def test_a_service_with_secured_routes_and_no_key_source_fails_at_start(
+    nats_url: str, database_url: str, unique_id: str
+) -> None:
+    name = f"unkeyed{unique_id}"
+    definition = ServiceDefinition(
+        name=name,
+        subscriptions=(),
+        handlers=lambda ctx: object(),
+        routers=lambda ctx: [APIRouter()],
+    )
+    host = ServiceHost(
+        definition, Settings(service=name, nats_url=nats_url, database_url=database_url), STREAMS
+    )
+    try:
+        with pytest.raises(ConfigurationError, match="A4CO_AUTH_URL or A4CO_JWKS_URL"):
+            await host.start()
+    finally:
+        await host.stop()
