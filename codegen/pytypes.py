@@ -8,9 +8,12 @@ from typing import Any
 from codegen.model import Parameter
 from codegen.naming import snake
 
-__all__ = ["annotation", "param_declaration", "python_literal"]
+__all__ = ["FORMAT_CHECKS", "annotation", "param_declaration", "python_literal"]
 
 _FORMATS = {"uuid": "UUID", "date-time": "datetime", "date": "date"}
+FORMAT_CHECKS = {"date-time": "rfc3339_date_time", "date": "rfc3339_date"}
+"""Validators of `runtime.http.formats` that a parameter of each format runs first: a
+query string such as `0.5` is no date-time, though pydantic reads it as a Unix time."""
 _TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool"}
 _CONSTRAINTS = {
     "minimum": "ge",
@@ -57,12 +60,18 @@ def param_declaration(param: Parameter) -> tuple[str, str, str]:
         if key in param.schema
     ]
     source = "Path" if param.location == "path" else "Query"
+    check = (
+        FORMAT_CHECKS.get(param.schema.get("format", "")) if "enum" not in param.schema else None
+    )
+    checked = (
+        f", BeforeValidator({check})" if check and param.schema.get("type") == "string" else ""
+    )
     if param.required:
         typed, default = base, ""
     elif "default" in param.schema:
         typed, default = base, f" = {python_literal(param.schema['default'])}"
     else:
         typed, default = f"{base} | None", " = None"
-    route = f"{name}: Annotated[{typed}, {source}({', '.join(kwargs)})]{default}"
+    route = f"{name}: Annotated[{typed}, {source}({', '.join(kwargs)}){checked}]{default}"
     protocol = f"{name}: {typed}{default}"
     return name, route, protocol

@@ -14,10 +14,12 @@ from datamodel_code_generator.enums import DataModelType
 from datamodel_code_generator.parser import LiteralType
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from codegen.catalog_site import render_site
 from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
-from codegen.pytypes import param_declaration
+from codegen.pytypes import FORMAT_CHECKS, param_declaration
+from codegen.typescript import render_typescript
 from codegen.validate import service_bundle
 
 __all__ = ["render_all"]
@@ -99,6 +101,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
         if service.openapi:
             files[f"{name}/api.py"] = _api(env, header, service)
             files[f"{name}/client.py"] = _client(env, header, service)
+    files.update({f"catalog/{p}": text for p, text in render_site(workspace, catalog).items()})
+    files.update({f"typescript/{p}": t for p, t in render_typescript(workspace, catalog).items()})
     return files
 
 
@@ -242,7 +246,8 @@ def _endpoint_view(e: Endpoint) -> dict[str, Any]:
         protocol.insert(1, "principal: Principal")
         call.insert(0, "principal")
     if e.request:
-        route.append(f"body: Annotated[{e.request.schema.name}, BeforeValidator(no_nulls)]")
+        model = e.request.schema.name
+        route.append(f"body: Annotated[{model}, BeforeValidator(json_body({model}))]")
         for params_list in (protocol, client):
             params_list.append(f"body: {e.request.schema.name}")
         call.append("body")
@@ -328,11 +333,15 @@ def _api(env: Environment, header: str, service: Service) -> str:
     ]
     if any(v["response_class"] for v in views):
         imports.append("from fastapi.responses import Response")
+    formats = sorted(
+        {f for v in views for f in FORMAT_CHECKS.values() if f"({f})" in v["route_params"]}
+    )
+    if any(v["has_body"] for v in views) or formats:
+        imports.append("from pydantic import BeforeValidator")
     if any(v["has_body"] for v in views):
-        imports += [
-            "from pydantic import BeforeValidator",
-            "from runtime.http.bodies import no_nulls",
-        ]
+        imports.append("from runtime.http.bodies import json_body")
+    if formats:
+        imports.append(f"from runtime.http.formats import {', '.join(formats)}")
     imports.append("from runtime.http import problem_responses")
     guards = sorted({v["guard"].split("(")[0] for v in views if v["guard"]})
     if guards:

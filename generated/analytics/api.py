@@ -8,10 +8,12 @@ from datetime import date
 from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, Query
+from pydantic import BeforeValidator
 
 from generated.analytics.models import AnalyticsDashboard, AnalyticsOrdersPerDay
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, require_roles
+from runtime.http.formats import rfc3339_date
 
 __all__ = ["Api", "build_router"]
 
@@ -82,8 +84,16 @@ def build_router(api: Api) -> APIRouter:
     )
     async def get_orders_per_day(
         principal: Annotated[Principal, Depends(require_roles("admin"))],
-        from_: Annotated[date, Query(description="First day (Europe/Madrid).", alias="from")],
-        to: Annotated[date, Query(description="Last day (Europe/Madrid); not before from.")],
+        from_: Annotated[
+            date,
+            Query(description="First day (Europe/Madrid).", alias="from"),
+            BeforeValidator(rfc3339_date),
+        ],
+        to: Annotated[
+            date,
+            Query(description="Last day (Europe/Madrid); not before from."),
+            BeforeValidator(rfc3339_date),
+        ],
     ) -> AnalyticsOrdersPerDay:
         return await api.get_orders_per_day(principal, from_=from_, to=to)
 

@@ -21,7 +21,7 @@ from generated.artisan.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated, require_roles
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -160,7 +160,7 @@ def build_router(api: Api) -> APIRouter:
     )
     async def apply_artisan(
         principal: Annotated[Principal, Depends(authenticated)],
-        body: Annotated[ArtisanApplication, BeforeValidator(no_nulls)],
+        body: Annotated[ArtisanApplication, BeforeValidator(json_body(ArtisanApplication))],
     ) -> Artisan:
         return await api.apply_artisan(principal, body)
 
@@ -235,7 +235,7 @@ def build_router(api: Api) -> APIRouter:
     async def verify_artisan(
         principal: Annotated[Principal, Depends(require_roles("admin"))],
         artisan_id: Annotated[UUID, Path(description="The artisan.")],
-        body: Annotated[VerifyArtisanRequest, BeforeValidator(no_nulls)],
+        body: Annotated[VerifyArtisanRequest, BeforeValidator(json_body(VerifyArtisanRequest))],
     ) -> Artisan:
         return await api.verify_artisan(principal, artisan_id, body)
 
@@ -261,7 +261,7 @@ def build_router(api: Api) -> APIRouter:
     async def list_product(
         principal: Annotated[Principal, Depends(require_roles("artisan"))],
         artisan_id: Annotated[UUID, Path(description="The artisan.")],
-        body: Annotated[ProductListingRequest, BeforeValidator(no_nulls)],
+        body: Annotated[ProductListingRequest, BeforeValidator(json_body(ProductListingRequest))],
     ) -> NewProductListed:
         return await api.list_product(principal, artisan_id, body)
 

@@ -20,7 +20,7 @@ from generated.auth.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -84,7 +84,7 @@ def build_router(api: Api) -> APIRouter:
         ),
     )
     async def issue_token(
-        body: Annotated[TokenRequest, BeforeValidator(no_nulls)],
+        body: Annotated[TokenRequest, BeforeValidator(json_body(TokenRequest))],
     ) -> TokenResponse:
         return await api.issue_token(body)
 
@@ -106,7 +106,7 @@ def build_router(api: Api) -> APIRouter:
         ),
     )
     async def revoke_token(
-        body: Annotated[RevokeRequest, BeforeValidator(no_nulls)],
+        body: Annotated[RevokeRequest, BeforeValidator(json_body(RevokeRequest))],
     ) -> RevokeResponse:
         return await api.revoke_token(body)
 
@@ -129,7 +129,7 @@ def build_router(api: Api) -> APIRouter:
     )
     async def introspect_token(
         principal: Annotated[Principal, Depends(authenticated)],
-        body: Annotated[IntrospectionRequest, BeforeValidator(no_nulls)],
+        body: Annotated[IntrospectionRequest, BeforeValidator(json_body(IntrospectionRequest))],
     ) -> IntrospectionResponse:
         return await api.introspect_token(principal, body)
 

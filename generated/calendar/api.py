@@ -20,7 +20,8 @@ from generated.calendar.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated, require_roles
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
+from runtime.http.formats import rfc3339_date_time
 
 __all__ = ["Api", "build_router"]
 
@@ -107,9 +108,12 @@ def build_router(api: Api) -> APIRouter:
                 description="Only events that end at or after this instant; defaults to now.",
                 alias="from",
             ),
+            BeforeValidator(rfc3339_date_time),
         ] = None,
         to: Annotated[
-            datetime | None, Query(description="Only events that start before this instant.")
+            datetime | None,
+            Query(description="Only events that start before this instant."),
+            BeforeValidator(rfc3339_date_time),
         ] = None,
         limit: Annotated[int, Query(description="Page size.", ge=1, le=100)] = 20,
     ) -> LocalEventList:
@@ -134,7 +138,9 @@ def build_router(api: Api) -> APIRouter:
     )
     async def publish_local_event(
         principal: Annotated[Principal, Depends(require_roles("admin", "artisan"))],
-        body: Annotated[PublishLocalEventRequest, BeforeValidator(no_nulls)],
+        body: Annotated[
+            PublishLocalEventRequest, BeforeValidator(json_body(PublishLocalEventRequest))
+        ],
     ) -> LocalEvent:
         return await api.publish_local_event(principal, body)
 
@@ -181,7 +187,7 @@ def build_router(api: Api) -> APIRouter:
     async def book_local_event(
         principal: Annotated[Principal, Depends(authenticated)],
         event_id: Annotated[UUID, Path(description="The event.")],
-        body: Annotated[BookLocalEventRequest, BeforeValidator(no_nulls)],
+        body: Annotated[BookLocalEventRequest, BeforeValidator(json_body(BookLocalEventRequest))],
     ) -> Booking:
         return await api.book_local_event(principal, event_id, body)
 

@@ -19,7 +19,7 @@ from generated.chat.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -92,7 +92,9 @@ def build_router(api: Api) -> APIRouter:
     )
     async def create_conversation(
         principal: Annotated[Principal, Depends(authenticated)],
-        body: Annotated[CreateConversationRequest, BeforeValidator(no_nulls)],
+        body: Annotated[
+            CreateConversationRequest, BeforeValidator(json_body(CreateConversationRequest))
+        ],
     ) -> Conversation:
         return await api.create_conversation(principal, body)
 
@@ -169,7 +171,7 @@ def build_router(api: Api) -> APIRouter:
     async def send_chat_message(
         principal: Annotated[Principal, Depends(authenticated)],
         conversation_id: Annotated[UUID, Path(description="The conversation.")],
-        body: Annotated[SendChatMessageRequest, BeforeValidator(no_nulls)],
+        body: Annotated[SendChatMessageRequest, BeforeValidator(json_body(SendChatMessageRequest))],
     ) -> ChatMessage:
         return await api.send_chat_message(principal, conversation_id, body)
 

@@ -12,7 +12,7 @@ from pydantic import BeforeValidator
 from generated.cms.models import CmsPage, CmsPageList, PublishPageRequest
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, require_roles
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -134,7 +134,7 @@ def build_router(api: Api) -> APIRouter:
                 pattern="^[a-z0-9]+(-[a-z0-9]+)*$",
             ),
         ],
-        body: Annotated[PublishPageRequest, BeforeValidator(no_nulls)],
+        body: Annotated[PublishPageRequest, BeforeValidator(json_body(PublishPageRequest))],
     ) -> CmsPage:
         return await api.publish_page(principal, slug, body)
 

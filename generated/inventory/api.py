@@ -13,7 +13,7 @@ from pydantic import BeforeValidator
 from generated.inventory.models import Availability, SetStockRequest, StockItem
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, require_roles
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -85,7 +85,7 @@ def build_router(api: Api) -> APIRouter:
     async def set_stock(
         principal: Annotated[Principal, Depends(require_roles("admin", "artisan"))],
         product_id: Annotated[UUID, Path(description="The product.")],
-        body: Annotated[SetStockRequest, BeforeValidator(no_nulls)],
+        body: Annotated[SetStockRequest, BeforeValidator(json_body(SetStockRequest))],
     ) -> StockItem:
         return await api.set_stock(principal, product_id, body)
 

@@ -13,7 +13,7 @@ from pydantic import BeforeValidator
 from generated.order.models import CancelOrderRequest, Order, OrderPage, PlaceOrderRequest
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -133,7 +133,7 @@ def build_router(api: Api) -> APIRouter:
     )
     async def place_order(
         principal: Annotated[Principal, Depends(authenticated)],
-        body: Annotated[PlaceOrderRequest, BeforeValidator(no_nulls)],
+        body: Annotated[PlaceOrderRequest, BeforeValidator(json_body(PlaceOrderRequest))],
     ) -> Order:
         return await api.place_order(principal, body)
 
@@ -183,7 +183,7 @@ def build_router(api: Api) -> APIRouter:
     async def cancel_order(
         principal: Annotated[Principal, Depends(authenticated)],
         order_id: Annotated[UUID, Path(description="The order.")],
-        body: Annotated[CancelOrderRequest, BeforeValidator(no_nulls)],
+        body: Annotated[CancelOrderRequest, BeforeValidator(json_body(CancelOrderRequest))],
     ) -> Order:
         return await api.cancel_order(principal, order_id, body)
 

@@ -18,7 +18,7 @@ from generated.shipping.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated, require_roles
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -133,7 +133,9 @@ def build_router(api: Api) -> APIRouter:
     async def dispatch_shipment(
         principal: Annotated[Principal, Depends(require_roles("admin", "artisan"))],
         shipment_id: Annotated[UUID, Path(description="The shipment.")],
-        body: Annotated[DispatchShipmentRequest, BeforeValidator(no_nulls)],
+        body: Annotated[
+            DispatchShipmentRequest, BeforeValidator(json_body(DispatchShipmentRequest))
+        ],
     ) -> Shipment:
         return await api.dispatch_shipment(principal, shipment_id, body)
 
@@ -159,7 +161,7 @@ def build_router(api: Api) -> APIRouter:
     async def deliver_shipment(
         principal: Annotated[Principal, Depends(require_roles("admin", "artisan"))],
         shipment_id: Annotated[UUID, Path(description="The shipment.")],
-        body: Annotated[DeliverShipmentRequest, BeforeValidator(no_nulls)],
+        body: Annotated[DeliverShipmentRequest, BeforeValidator(json_body(DeliverShipmentRequest))],
     ) -> Shipment:
         return await api.deliver_shipment(principal, shipment_id, body)
 

@@ -20,7 +20,7 @@ from generated.user.models import (
 )
 from runtime.http import problem_responses
 from runtime.http.auth import Principal, authenticated
-from runtime.http.bodies import no_nulls
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -96,7 +96,7 @@ def build_router(api: Api) -> APIRouter:
         ),
     )
     async def register_user(
-        body: Annotated[RegisterUserRequest, BeforeValidator(no_nulls)],
+        body: Annotated[RegisterUserRequest, BeforeValidator(json_body(RegisterUserRequest))],
     ) -> UserProfile:
         return await api.register_user(body)
 
@@ -145,7 +145,7 @@ def build_router(api: Api) -> APIRouter:
     async def update_profile(
         principal: Annotated[Principal, Depends(authenticated)],
         user_id: Annotated[UUID, Path(description="The user.")],
-        body: Annotated[UpdateProfileRequest, BeforeValidator(no_nulls)],
+        body: Annotated[UpdateProfileRequest, BeforeValidator(json_body(UpdateProfileRequest))],
     ) -> UserProfile:
         return await api.update_profile(principal, user_id, body)
 
@@ -194,7 +194,7 @@ def build_router(api: Api) -> APIRouter:
     async def replace_preferences(
         principal: Annotated[Principal, Depends(authenticated)],
         user_id: Annotated[UUID, Path(description="The user.")],
-        body: Annotated[UserPreferences, BeforeValidator(no_nulls)],
+        body: Annotated[UserPreferences, BeforeValidator(json_body(UserPreferences))],
     ) -> UserPreferences:
         return await api.replace_preferences(principal, user_id, body)
 
@@ -219,7 +219,7 @@ def build_router(api: Api) -> APIRouter:
     async def track_behavior(
         principal: Annotated[Principal, Depends(authenticated)],
         user_id: Annotated[UUID, Path(description="The user who acted.")],
-        body: Annotated[TrackBehaviorRequest, BeforeValidator(no_nulls)],
+        body: Annotated[TrackBehaviorRequest, BeforeValidator(json_body(TrackBehaviorRequest))],
     ) -> UserBehaviorTracked:
         return await api.track_behavior(principal, user_id, body)
 

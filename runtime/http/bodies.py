@@ -1,14 +1,26 @@
-"""Request bodies as the contracts define them: a field may be left out, never sent as null.
+"""Request bodies as the contracts define them: JSON types as sent, no nulls, RFC 3339 times.
 
 No contract declares a nullable type, but a generated model gives each optional field a
-`None` default; without this check `{"province": null}` would pass as "not given".
+`None` default; without `no_nulls` `{"province": null}` would pass as "not given". FastAPI
+validates a parsed body in pydantic's lax Python mode, which reads `"true"` or `1` as a
+boolean and `0` as a date-time; `json_body` validates it as JSON in strict mode instead.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any, TypeVar
 
-__all__ = ["no_nulls"]
+from pydantic import BaseModel, ValidationError
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from runtime.http.formats import is_rfc3339_date, is_rfc3339_date_time
+
+__all__ = ["json_body", "no_nulls"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def no_nulls(value: Any, path: str = "body") -> Any:
@@ -22,3 +34,55 @@ def no_nulls(value: Any, path: str = "body") -> Any:
         for index, item in enumerate(value):
             no_nulls(item, f"{path}[{index}]")
     return value
+
+
+def json_body(model: type[M]) -> Callable[[Any], M | Any]:
+    """A before-validator that reads a parsed JSON body into `model` as strict JSON."""
+
+    def validate(value: Any) -> M | Any:
+        if not isinstance(value, dict):
+            return value  # not a JSON object (or not JSON at all): the model refuses it
+        no_nulls(value)
+        # JSON Schema's integer includes 30.0; pydantic's strict int does not.
+        made = model.model_validate_json(json.dumps(_integral(value)), strict=True)
+        wrong = list(_temporal_errors(made, value, ()))
+        if wrong:
+            raise ValidationError.from_exception_data(model.__name__, wrong)
+        return made
+
+    return validate
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    return value
+
+
+def _temporal_errors(made: Any, raw: Any, loc: tuple[str | int, ...]) -> Any:
+    """Errors for each date or date-time that was not sent as an RFC 3339 string."""
+    if isinstance(made, datetime):
+        if not is_rfc3339_date_time(raw):
+            yield _error("date_time_format", "an RFC 3339 date-time", loc, raw)
+    elif isinstance(made, date):
+        if not is_rfc3339_date(raw):
+            yield _error("date_format", "an RFC 3339 date", loc, raw)
+    elif isinstance(made, BaseModel) and isinstance(raw, dict):
+        for key in made.model_fields_set:
+            if key in raw:
+                yield from _temporal_errors(getattr(made, key), raw[key], (*loc, key))
+    elif isinstance(made, list | tuple) and isinstance(raw, list):
+        for index, (item, sent) in enumerate(zip(made, raw, strict=False)):
+            yield from _temporal_errors(item, sent, (*loc, index))
+
+
+def _error(kind: str, what: str, loc: tuple[str | int, ...], raw: Any) -> InitErrorDetails:
+    return {
+        "type": PydanticCustomError(kind, f"Input should be {what} string"),
+        "loc": loc,
+        "input": raw,
+    }

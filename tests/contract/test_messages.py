@@ -43,6 +43,7 @@ from runtime.bus.nats_publisher import DLQ_STREAM, ensure_streams
 from tests.contract.support.messages import MessageObserver
 from tests.contract.support.openapi_bundle import CONTRACTS, bundle_openapi
 from tests.contract.support.platform import ContractPlatform
+from tests.contract.support.setups import SETUPS, Call, Setup
 from tests.e2e.harness import eventually
 from tests.e2e.story import Story
 
@@ -177,18 +178,14 @@ async def test_a_schema_invalid_message_is_dead_lettered_on_its_first_delivery(
 # --- REST operations that emit --------------------------------------------------------------
 
 
-UNREACHED_EMITTERS = {
-    "listProduct": "needs an artisan-role token and a verified artisan first",
-    "revokeToken": "needs a live session's token; none is made first",
-    "sendChatMessage": "the conversation made first does not include the caller",
-    "publishPage": "no link yields a slug",
-    "setStock": "no link yields a product_id; the threshold event is conditional",
-    "placeOrder": "the example product is unknown to order",
-    "cancelOrder": "needs a placed order, which needs a known product",
-    "dispatchShipment": "no link yields a shipment_id",
-    "deliverShipment": "no link yields a shipment_id",
-}
-"""Emitting operations this test cannot yet set up (open, issue 4); strict xfail."""
+UNREACHED_EMITTERS: dict[str, str] = {}
+"""Emitting operations this test cannot set up, with why; strict xfail. Those that need
+state first (a verified artisan, a live session, a known product, a shipment) get it from
+`support/setups.py`, through the services' real flows.
+
+An operation must publish every subject in its `x-emits`: the list cannot say "may emit".
+setStock's `inventory.stock_threshold_reached.v1` fires only when availability crosses the
+threshold, so its setup counts 20 units down to 4 under a threshold of 5."""
 
 
 @pytest.mark.parametrize(
@@ -211,6 +208,8 @@ async def test_an_emitting_operation_publishes_valid_enveloped_messages(
     contract_platform: ContractPlatform,
     message_observer: MessageObserver,
     admin_token: str,
+    nc: Client,
+    database_url: str,
 ) -> None:
     base = contract_platform.url(service)
     document = bundle_openapi(service)
@@ -221,17 +220,18 @@ async def test_an_emitting_operation_publishes_valid_enveloped_messages(
     async with httpx.AsyncClient(
         base_url=base, headers={"Authorization": f"Bearer {admin_token}"}, timeout=10.0
     ) as http:
-        path = await _resolve_path(http, contract_platform, document, endpoint.path)
-        body = await _fresh(
-            http, contract_platform, _example_body(document, endpoint.method, endpoint.path)
-        )
+        example = _example_body(document, endpoint.method, endpoint.path)
+        headers = {TRACEPARENT: f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"}
+        if operation_id in SETUPS:
+            call = await _set_up(operation_id, contract_platform, admin_token, nc, database_url)
+            path, body = call.path, call.body
+            if call.token is not None:
+                headers["Authorization"] = f"Bearer {call.token}"
+        else:
+            path = await _resolve_path(http, contract_platform, document, endpoint.path)
+            body = await _fresh(http, contract_platform, example)
         position = len(message_observer.log)
-        response = await http.request(
-            endpoint.method.upper(),
-            path,
-            json=body,
-            headers={TRACEPARENT: f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"},
-        )
+        response = await http.request(endpoint.method.upper(), path, json=body, headers=headers)
     assert response.is_success, f"{operation_id} answered {response.status_code}: {response.text}"
     seen = await eventually(
         lambda: _emitted(message_observer.messages_since(position), endpoint.emits)
@@ -241,6 +241,23 @@ async def test_an_emitting_operation_publishes_valid_enveloped_messages(
     assert message_observer.invalid_since(0) == [] or all(
         m.subject not in endpoint.emits for m in message_observer.invalid_since(0)
     ), [str(m) for m in message_observer.invalid_since(0)]
+
+
+async def _set_up(
+    operation_id: str, platform: ContractPlatform, admin: str, nc: Client, database_url: str
+) -> Call:
+    """Run the operation's setup against the platform, with the contract's example body."""
+    service = next(s for s, o in EMITTERS if o == operation_id)
+    endpoint = next(
+        e for e in CATALOG.services[service].endpoints if e.operation_id == operation_id
+    )
+    example = _example_body(bundle_openapi(service), endpoint.method, endpoint.path)
+    urls = {name: platform.url(name) for name in platform.hosted}
+    story = Story(urls, nc, database_url)
+    try:
+        return await SETUPS[operation_id](Setup(urls, admin, story), example)
+    finally:
+        await story.aclose()
 
 
 def _emitted(

@@ -21,7 +21,12 @@ from generated.geo.api import build_router
 from runtime.http import ProblemError
 from runtime.http.app import create_app
 from services.geo.api import GeoApi
-from tests.contract.support.fuzz import FAST_PHASES, SLOW_PHASES, run_contract
+from tests.contract.support.fuzz import (
+    FAST_PHASES,
+    SLOW_PHASES,
+    is_validation_detail,
+    run_contract,
+)
 from tests.contract.support.loop import BackgroundLoop
 from tests.contract.support.messages import MessageObserver
 from tests.contract.support.openapi_bundle import bundle_openapi, openapi_names
@@ -30,7 +35,7 @@ from tests.e2e.harness import TEST_KEY, free_port
 
 DOCUMENTS = openapi_names()
 FAST_EXAMPLES = 10
-SLOW_EXAMPLES = 40
+SLOW_EXAMPLES = 25
 
 
 def _run(
@@ -55,11 +60,7 @@ def _run(
         pytest.fail(report.describe() + invalid, pytrace=False)
 
 
-KNOWN_FAILURES = {
-    "calendar": "query `from` and body `starts_at` of the wrong type are accepted (open, issue 4)",
-    "user": "trackBehavior requires `query` for `searched` beyond its contract, and "
-    "preferences accept a wrong-typed `push_notifications` (open, issue 4)",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 """Contracts whose quick run still finds real bugs: strict, so a fix makes the test fail."""
 
 
@@ -88,8 +89,27 @@ def test_service_answers_its_contract_examples_and_coverage(
     )
 
 
+SLOW_KNOWN_FAILURES = {
+    "user": "the e-mail pattern `[^@\\s]` is read in three regex dialects: Schemathesis "
+    "generates e-mails it deems valid that pydantic's Rust regex refuses (its \\s is Unicode "
+    "White_Space, e.g. U+0085, which ECMA-262's is not: positive_data_passes_validation on "
+    "POST /users), and Python's `re` in the message observer's jsonschema counts U+001C-U+001F "
+    "as \\s, which ECMA-262 and Rust do not, so UserRegistered/UserCredentialsSet with such "
+    "an e-mail read as invalid (open, issue 4)",
+}
+"""Contracts whose fuzzing still finds a real mismatch: strict, so a fix makes the test fail."""
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", DOCUMENTS)
+@pytest.mark.parametrize(
+    "name",
+    [
+        pytest.param(n, marks=pytest.mark.xfail(reason=SLOW_KNOWN_FAILURES[n], strict=True))
+        if n in SLOW_KNOWN_FAILURES
+        else n
+        for n in DOCUMENTS
+    ],
+)
 def test_service_survives_fuzzing_and_stateful_links(
     name: str,
     contract_platform: ContractPlatform,
@@ -151,3 +171,22 @@ def test_an_undocumented_status_fails_the_run_naming_status_code_conformance(
     planted = [f for f in report.failures if f.operation == "GET /provinces"]
     assert "status_code_conformance" in {f.check for f in planted}, report.describe()
     assert all(f.status == 418 for f in planted if f.check == "status_code_conformance")
+
+
+@pytest.mark.parametrize(
+    ("detail", "from_validation"),
+    [
+        ("body.push_notifications: Input should be a valid boolean", True),
+        ("body: Value error, body.language is null; leave the field out instead", True),
+        ("query.from: Value error, not an RFC 3339 date-time", True),
+        ("path.user_id: Input should be a valid UUID", True),
+        # A service's own business rule naming its body field `query` (trackBehavior).
+        ("query: required for searched.", False),
+        ("product_id: required for viewed_product.", False),
+        ("to: must be after from.", False),
+    ],
+)
+def test_only_the_apps_input_validation_counts_as_stricter_than_the_contract(
+    detail: str, from_validation: bool
+) -> None:
+    assert is_validation_detail(detail) is from_validation

@@ -8,6 +8,7 @@ its operation, check, status and a curl line to reproduce it.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,7 +19,14 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import Failure
 from schemathesis.engine import Status, events, from_schema
 
-__all__ = ["FAST_PHASES", "SLOW_PHASES", "FuzzFailure", "FuzzReport", "run_contract"]
+__all__ = [
+    "FAST_PHASES",
+    "SLOW_PHASES",
+    "FuzzFailure",
+    "FuzzReport",
+    "is_validation_detail",
+    "run_contract",
+]
 
 FAST_PHASES = ("examples", "coverage")
 SLOW_PHASES = ("fuzzing", "stateful")
@@ -79,8 +87,18 @@ class FuzzReport:
 # `from`, a cursor this service never issued): the contracts document that answer as 422 or
 # 400. What must not happen is the framework's own input validation refusing it: that is a
 # model stricter than its contract, and `positive_data_passes_validation` catches it.
+STREAM_SECONDS = 1.0
 POSITIVE_STATUSES = ["2xx", "3xx", "400", "401", "403", "404", "409", "422", "429", "5xx"]
-_VALIDATION_LOCATIONS = ("body", "query", "path", "header", "cookie")
+# The app's validation detail is `<loc>: <msg>`, with `loc` a dotted pydantic location that
+# starts with where the value came from: `body: ...` for the whole body, `body.x: ...`, and
+# `query.x:`/`path.x:`/... (a parameter is never just its location). A service's own 422
+# names a field (`query: required for searched.` names the body field `query`), not a loc.
+_VALIDATION_DETAIL = re.compile(r"(body[.:]|(query|path|header|cookie)\.)")
+
+
+def is_validation_detail(detail: str) -> bool:
+    """Whether a problem's `detail` comes from the app's input validation, not the service."""
+    return _VALIDATION_DETAIL.match(detail) is not None
 
 
 class StricterThanContractError(Failure):
@@ -101,7 +119,7 @@ def positive_data_passes_validation(ctx: Any, response: Any, case: Any) -> bool 
         detail = str(response.json().get("detail") or "")
     except (ValueError, AttributeError):
         return None
-    if detail.split(".", 1)[0].split(":", 1)[0] in _VALIDATION_LOCATIONS:
+    if is_validation_detail(detail):
         raise StricterThanContractError(
             operation=case.operation.label,
             message=f"The service's model is stricter than its contract: {detail[:300]}",
@@ -117,6 +135,7 @@ def build_config(
     max_examples: int,
     seed: int = 4242,
     max_steps: int = 6,
+    streams: Sequence[str] = (),
 ) -> SchemathesisConfig:
     """A Schemathesis configuration: the phases asked for, every default check, a bearer."""
     return SchemathesisConfig.from_dict(
@@ -137,6 +156,12 @@ def build_config(
                 # Another identity's objects: not part of these contracts' auth model (admin token).
                 "object_level_authorization": {"enabled": False},
             },
+            # A server-sent event stream stays open: read it briefly, not for the whole
+            # request timeout, or each fuzzed stream costs 15 s.
+            "operations": [
+                {"include-operation-id": operation_id, "request-timeout": STREAM_SECONDS}
+                for operation_id in streams
+            ],
             "phases": {
                 "examples": {"enabled": "examples" in phases, "fill-missing": True},
                 "coverage": {"enabled": "coverage" in phases},
@@ -157,7 +182,9 @@ def run_contract(
     max_examples: int = 10,
 ) -> FuzzReport:
     """Run Schemathesis' phases on `document` against the service at `base_url`."""
-    config = build_config(base_url, token, phases=phases, max_examples=max_examples)
+    config = build_config(
+        base_url, token, phases=phases, max_examples=max_examples, streams=_streams(document)
+    )
     schema = schemathesis.openapi.from_dict(document, config=config)
     report = FuzzReport(name)
     started = time.monotonic()
@@ -172,6 +199,20 @@ def run_contract(
             report.errors.append(f"fatal: {event.exception!r}")
     report.seconds = time.monotonic() - started
     return report
+
+
+def _streams(document: dict[str, Any]) -> list[str]:
+    """Operation ids whose success answer is a `text/event-stream`."""
+    return [
+        operation["operationId"]
+        for item in document.get("paths", {}).values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        and any(
+            code.startswith("2") and "text/event-stream" in (response.get("content") or {})
+            for code, response in operation.get("responses", {}).items()
+        )
+    ]
 
 
 def _collect(recorder: Any, report: FuzzReport, seen: set[tuple[str, str, str]]) -> None:

@@ -8,9 +8,11 @@ from typing import Annotated, Literal, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Path, Query
+from pydantic import BeforeValidator
 
 from generated.shop.models import Order, PlaceOrder
 from runtime.http import problem_responses
+from runtime.http.bodies import json_body
 
 __all__ = ["Api", "build_router"]
 
@@ -44,9 +46,12 @@ def build_router(api: Api) -> APIRouter:
         summary="Place an order.",
         description="Command, P99 < 500 ms.",
         response_model=Order,
+        response_model_exclude_none=True,
         responses=problem_responses({400: "Bad request.", 422: "Unprocessable content."}),
     )
-    async def place_order(body: PlaceOrder) -> Order:
+    async def place_order(
+        body: Annotated[PlaceOrder, BeforeValidator(json_body(PlaceOrder))],
+    ) -> Order:
         return await api.place_order(body)
 
     @router.get(
@@ -56,6 +61,7 @@ def build_router(api: Api) -> APIRouter:
         summary="Read an order.",
         description="Query, P99 < 100 ms.",
         response_model=Order,
+        response_model_exclude_none=True,
         responses=problem_responses(
             {400: "Bad request.", 404: "Not found.", 422: "Unprocessable content."}
         ),

@@ -1,0 +1,141 @@
+"""Generated routers read requests as their contracts type them, not as pydantic's lax mode.
+
+JSON Schema's `boolean` is `true`/`false` only and `date-time` an RFC 3339 string; lax
+pydantic reads `"true"` or `1` as a boolean and `0` or `"0.5"` as a Unix time (no I/O).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+
+from generated.calendar.api import build_router as calendar_router
+from generated.calendar.models import LocalEvent, LocalEventList, PublishLocalEventRequest
+from generated.user.api import build_router as user_router
+from generated.user.models import UserPreferences
+from runtime.http import create_app
+from runtime.http.auth import Principal, SigningKey
+
+KEY = SigningKey.generate("unit-strict")
+TOKEN = KEY.issue(uuid.uuid4(), ["admin"], lifetime=600)
+EVENT = {
+    "title": "Cata de aceites",
+    "kind": "tasting",
+    "province": "jaen",
+    "starts_at": "2026-12-12T18:00:00Z",
+    "ends_at": "2026-12-12T20:00:00Z",
+    "capacity": 30,
+}
+PREFERENCES = {
+    "favourite_categories": ["olive_oil"],
+    "language": "es",
+    "email_notifications": True,
+    "push_notifications": False,
+}
+
+
+class CalendarStub:
+    """Answers every calendar call with a fixed event; only the routers' validation matters."""
+
+    async def list_local_events(self, **query: Any) -> LocalEventList:
+        return LocalEventList(items=[])
+
+    async def publish_local_event(
+        self, principal: Principal, body: PublishLocalEventRequest
+    ) -> LocalEvent:
+        now = datetime.now(UTC)
+        return LocalEvent(
+            event_id=uuid.uuid4(), **body.model_dump(), seats_left=body.capacity, published_at=now
+        )
+
+
+class UserStub:
+    """Echoes preferences back."""
+
+    async def replace_preferences(
+        self, principal: Principal, user_id: UUID, body: UserPreferences
+    ) -> UserPreferences:
+        return body
+
+
+@pytest.fixture
+async def http() -> Any:
+    routers = [calendar_router(CalendarStub()), user_router(UserStub())]  # type: ignore[arg-type]
+    app = create_app("strict", routers, verifier=KEY)
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
+        yield c
+
+
+@pytest.mark.parametrize("sent", [0, 1765562400, "0.5", "123", "2026-12-12", "2026-12-12T18:00:00"])
+async def test_a_body_date_time_not_sent_as_an_rfc3339_string_is_refused(
+    http: httpx.AsyncClient, sent: Any
+) -> None:
+    response = await http.post("/events", json={**EVENT, "starts_at": sent})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("body.starts_at:")
+
+
+@pytest.mark.parametrize("sent", ["0.5", "0", "1765562400", "2026-12-12", "2026-12-12T18:00:00"])
+async def test_a_query_date_time_not_in_rfc3339_is_refused(
+    http: httpx.AsyncClient, sent: str
+) -> None:
+    response = await http.get("/events", params={"from": sent})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("query.from:")
+
+
+async def test_rfc3339_date_times_and_an_integral_number_for_an_integer_are_accepted(
+    http: httpx.AsyncClient,
+) -> None:
+    listed = await http.get("/events", params={"from": "2026-12-12T18:00:00+01:00"})
+    published = await http.post("/events", json={**EVENT, "capacity": 30.0})
+    assert listed.status_code == 200, listed.text
+    assert published.status_code == 201, published.text
+    assert published.json()["capacity"] == 30
+
+
+@pytest.mark.parametrize("sent", ["true", 1, 0, "false"])
+async def test_a_body_boolean_of_another_json_type_is_refused(
+    http: httpx.AsyncClient, sent: Any
+) -> None:
+    body = {**PREFERENCES, "push_notifications": sent}
+    response = await http.put(f"/users/{uuid.uuid4()}/preferences", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("body.push_notifications:")
+
+
+@pytest.mark.parametrize(("field", "sent"), [("capacity", "30"), ("capacity", True)])
+async def test_a_body_integer_of_another_json_type_is_refused(
+    http: httpx.AsyncClient, field: str, sent: Any
+) -> None:
+    response = await http.post("/events", json={**EVENT, field: sent})
+    assert response.status_code == 422, response.text
+
+
+async def test_a_null_is_still_refused_and_a_valid_body_still_passes(
+    http: httpx.AsyncClient,
+) -> None:
+    path = f"/users/{uuid.uuid4()}/preferences"
+    null = await http.put(path, json={**PREFERENCES, "language": None})
+    fine = await http.put(path, json=PREFERENCES)
+    assert null.status_code == 422 and "null" in null.json()["detail"]
+    assert fine.status_code == 200 and fine.json() == PREFERENCES
+
+
+async def test_a_body_that_is_not_a_json_object_is_a_422_not_a_server_error(
+    http: httpx.AsyncClient,
+) -> None:
+    text = await http.put(
+        f"/users/{uuid.uuid4()}/preferences",
+        content=b'{"language": "es"}',
+        headers={"Content-Type": "text/plain"},
+    )
+    array = await http.put(f"/users/{uuid.uuid4()}/preferences", json=[PREFERENCES])
+    assert (text.status_code, array.status_code) == (422, 422), (text.text, array.text)
