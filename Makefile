@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench clean
+.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench clean
 
 install: $(STAMP)
 
@@ -49,9 +49,24 @@ breaking-rules: install
 typecheck: install
 	$(VENV)/bin/mypy codegen runtime generated services
 
-## run: start NATS, PostgreSQL, Redis and the services (a process each); Ctrl-C stops all
+## run: start NATS, PostgreSQL, Redis and the services (a process each), print the URLs; Ctrl-C stops all
 run: install
-	$(PY) -m runtime.launcher $(SERVICES)
+	@test -f storefront/dist/storefront/app.js || $(MAKE) --no-print-directory storefront \
+		|| echo "note: the storefront could not be built (above); the platform runs without it"
+	$(PY) -m runtime.cli up $(SERVICES)
+
+## demo: N orders (default 100) through the gateway of the running platform, or of one it starts
+N ?= 100
+demo: install
+	$(PY) -m runtime.cli demo --start -n $(N)
+
+## status: consumer lag per durable, outbox backlog per service, sagas by step
+status: install
+	$(PY) -m runtime.cli status
+
+## dlq: list the dead letters (redrive one with `.venv/bin/a4co dlq redrive <seq>`)
+dlq: install
+	$(PY) -m runtime.cli dlq list $(if $(SERVICE),--service $(SERVICE))
 
 ## test: the whole suite (unit, contract, integration on real servers it starts itself)
 test: install
@@ -81,6 +96,25 @@ test-slow: install
 bench: install
 	$(PY) bench/bench_bus.py
 	$(PY) bench/bench_saga.py
+
+## install-node: TypeScript 5 into .a4co/node (once; needs node and npm, such as Debian's nodejs and npm)
+NODE_DIR := .a4co/node
+TSC      := $(NODE_DIR)/node_modules/.bin/tsc
+.PHONY: install-node storefront
+install-node: $(TSC)
+
+$(TSC):
+	@command -v npm >/dev/null || { echo "npm is missing: install node and npm (apt-get install -y nodejs npm)"; exit 1; }
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error typescript@5
+
+## storefront: compile storefront/app.ts and the TypeScript SDK to storefront/dist/ (ES modules)
+storefront: install-node
+	$(TSC) -p storefront
+
+## install-browser: Debian's chromium for the browser tests (tests/browser/), unless it is there
+.PHONY: install-browser
+install-browser:
+	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 clean:
 	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache

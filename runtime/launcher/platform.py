@@ -10,7 +10,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -27,6 +27,7 @@ from runtime.infra import (
     free_port,
     start_infra,
 )
+from runtime.launcher.connections import make_room
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
 from runtime.service.settings import LISTEN_PORT_ENV
@@ -131,16 +132,26 @@ class Platform:
         codes = {name: process.returncode for name, process in self._processes.items()}
         return {name: code for name, code in codes.items() if code is not None}
 
-    def start(self) -> Platform:
+    def start(
+        self,
+        *,
+        on_servers: Callable[[Infra], None] | None = None,
+        on_ready: Callable[[str], None] | None = None,
+    ) -> Platform:
         """Start the servers and every service; return once every /readyz answers 200.
 
-        On any failure (or Ctrl-C) everything already started is stopped before raising.
+        `on_servers` is called once the servers run, `on_ready` with each service's name as
+        it becomes ready (progress displays). On any failure (or Ctrl-C) everything already
+        started is stopped before raising.
         """
         if self._infra is not None:
             raise LaunchError(f"the platform in {self._data_dir} is already started")
         base = {**os.environ, **self._overrides}
         try:
             self._infra = start_infra(self._data_dir, env=base)
+            make_room(self._infra.postgres, len(self._modules))
+            if on_servers is not None:
+                on_servers(self._infra.urls)
             self._processes = {
                 name: ServiceProcess(ServiceSpec(name, module, port, self.log_path(name)))
                 for (name, module), port in zip(
@@ -150,7 +161,7 @@ class Platform:
             self._env = self._child_env(base, self._infra.urls)
             for process in self._processes.values():
                 process.spawn(self._env_of(process), append=False)
-            self._wait_ready(list(self._processes.values()))
+            self._wait_ready(list(self._processes.values()), on_ready)
         except BaseException:
             self.stop()
             raise
@@ -234,11 +245,18 @@ class Platform:
         """
         return {**self._env, LISTEN_PORT_ENV: str(process.spec.port)}
 
-    def _wait_ready(self, pending: list[ServiceProcess]) -> None:
+    def _wait_ready(
+        self, pending: list[ServiceProcess], on_ready: Callable[[str], None] | None = None
+    ) -> None:
         deadline = time.monotonic() + self._ready_timeout
         with httpx.Client(timeout=1.0, trust_env=False) as client:
             while True:
-                pending = [process for process in pending if not process.is_ready(client)]
+                waiting = [process for process in pending if not process.is_ready(client)]
+                if on_ready is not None:
+                    for process in pending:
+                        if process not in waiting:
+                            on_ready(process.spec.name)
+                pending = waiting
                 if not pending:
                     return
                 if time.monotonic() >= deadline:

@@ -1,0 +1,109 @@
+"""A platform `a4co` started itself: the servers, the services, the static server and the
+state file, started with a live display and stopped together."""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from types import TracebackType
+
+from rich.console import Console
+from rich.live import Live
+
+from runtime.cli.readiness import ReadinessView
+from runtime.cli.state import PlatformState, find_state, remove_state
+from runtime.cli.static import SITES, StaticServer
+from runtime.errors import ConfigurationError
+from runtime.launcher import Platform
+from runtime.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
+
+__all__ = ["RunningPlatform", "service_modules"]
+
+
+def service_modules(arguments: Sequence[str]) -> dict[str, str]:
+    """`name` or `name=module` arguments -> {name: module}."""
+    pairs = (argument.partition("=") for argument in arguments)
+    return {name: module or f"services.{name}" for name, _, module in pairs}
+
+
+class RunningPlatform:
+    """Start with `start()` (or `with`), stop with `stop()`; `state` says where things are."""
+
+    def __init__(
+        self,
+        services: dict[str, str],
+        *,
+        data_dir: Path,
+        console: Console,
+        ready_timeout: float = 60.0,
+    ) -> None:
+        self.platform = Platform(services, data_dir=data_dir, ready_timeout=ready_timeout)
+        self._console = console
+        self._static: StaticServer | None = None
+        self.state: PlatformState | None = None
+
+    def start(self) -> PlatformState:
+        """Start everything, showing readiness; refuse if a platform already runs here."""
+        data_dir = self.platform.data_dir
+        try:
+            running = find_state(data_dir)
+        except ConfigurationError:
+            pass
+        else:
+            raise ConfigurationError(
+                f"an A4CO platform already runs from {data_dir} (pid {running.pid}, "
+                f"gateway {running.gateway}); stop it first, or pass another --data-dir"
+            )
+        view = ReadinessView(list(self.platform.modules))
+        atexit.register(self.stop)  # should this process die of an error, leave nothing behind
+        try:
+            with Live(view, console=self._console, refresh_per_second=8):
+                self.platform.start(on_servers=view.servers_started, on_ready=view.service_ready)
+            if not self._console.is_terminal:
+                self._console.line()  # piped, Live leaves its last frame without a line end
+            self._static = StaticServer(self.platform.urls.get("gateway")).start()
+            self.state = self._write_state(self._static.url)
+        except BaseException:
+            self.stop()
+            raise
+        return self.state
+
+    def stop(self) -> None:
+        """Stop the static server, the services and the servers; remove the state file."""
+        atexit.unregister(self.stop)
+        static, self._static = self._static, None
+        if static is not None:
+            static.stop()
+        remove_state(self.platform.data_dir, os.getpid())
+        self.platform.stop()
+
+    def __enter__(self) -> PlatformState:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _write_state(self, static_url: str) -> PlatformState:
+        platform = self.platform
+        admin = platform.env.get(BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN)
+        email, _, password = admin.partition(":")
+        state = PlatformState(
+            pid=os.getpid(),
+            data_dir=str(platform.data_dir),
+            services=platform.urls,
+            nats_url=platform.infra.nats_url,
+            database_url=platform.infra.database_url,
+            redis_url=platform.infra.redis_url,
+            static={name: f"{static_url}/{name}/" for name in SITES},
+            admin_email=email if "auth" in platform.urls else "",
+            admin_password=password if "auth" in platform.urls else "",
+        )
+        state.write()
+        return state

@@ -1,0 +1,148 @@
+"""`a4co up [SERVICES...]`: start the platform, print where everything is, serve until stopped."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from runtime.cli.running import RunningPlatform, service_modules
+from runtime.cli.signals import StopRequestedError, ignore_stop_signals, raise_on_stop_signals
+from runtime.cli.state import PlatformState, state_path
+from runtime.cli.static import missing_sites
+from runtime.errors import PlatformError
+from runtime.infra.base import redact
+from runtime.launcher import DEFAULT_SERVICES, LaunchError
+from runtime.launcher.platform import DEV_BOOTSTRAP_ADMIN
+from runtime.launcher.process import describe_exit
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register `up`."""
+    parser = commands.add_parser(
+        "up",
+        parents=[common],
+        help="start the servers and the services; Ctrl-C stops all",
+        description=__doc__,
+    )
+    parser.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=60.0,
+        help="seconds to wait for every service's /readyz (default 60)",
+    )
+    parser.add_argument(
+        "services",
+        nargs="*",
+        default=list(DEFAULT_SERVICES),
+        help="names, or name=module (default: every service)",
+    )
+    parser.set_defaults(command=run)
+
+
+def run(args: argparse.Namespace, console: Console) -> int:
+    """Start, print the table, serve until SIGINT or SIGTERM, stop."""
+    running = RunningPlatform(
+        service_modules(args.services),
+        data_dir=args.data_dir,
+        console=console,
+        ready_timeout=args.ready_timeout,
+    )
+    raise_on_stop_signals()
+    try:
+        state = running.start()
+    except StopRequestedError:
+        console.print("interrupted: stopped before every service was ready")
+        return 130
+    except PlatformError as exc:
+        summary = exc.summary if isinstance(exc, LaunchError) else str(exc).splitlines()[0]
+        console.print(f"[red]a4co up: start-up failed:[/red] {summary}")
+        return 1
+    try:
+        print_table(console, state)
+        _serve(console, running)
+    except (StopRequestedError, BrokenPipeError):
+        pass  # a signal; or the terminal's reader (`make run | tee`) went with Ctrl-C
+    finally:
+        ignore_stop_signals()
+        stopped = _stop(console, running)
+    count = len(state.services)
+    _say(console, f"stopped {count} service{'s' * (count != 1)} and the servers it started")
+    return 0 if stopped else 1
+
+
+def _stop(console: Console, running: RunningPlatform) -> bool:
+    """Stop everything, whatever happens to the output meanwhile; tell whether it went well."""
+    _say(console, "stopping...")
+    try:
+        running.stop()
+    except PlatformError as exc:
+        _say(console, f"[red]a4co up: stop failed:[/red] {str(exc).splitlines()[0]}")
+        return False
+    return True
+
+
+def _say(console: Console, text: str) -> None:
+    with contextlib.suppress(OSError):  # output closed: stopping matters more than saying so
+        console.print(text)
+
+
+def print_table(console: Console, state: PlatformState) -> None:
+    """The URLs of the services, the gateway, the sites and the servers; the admin login."""
+    console.print(f"[bold green]A4CO platform ready[/bold green] (data in {state.data_dir})")
+    table = Table()
+    table.add_column("what", style="bold")
+    table.add_column("URL", overflow="fold")
+    table.add_column("log", style="dim", overflow="fold")
+    for name, url in state.services.items():
+        table.add_row(name, url, str(Path(state.data_dir) / "logs" / f"{name}.log"))
+    table.add_section()
+    if state.gateway:
+        table.add_row("gateway (the edge)", f"{state.gateway}/api/<service>/<path>", "")
+    missing = missing_sites()
+    for name, url in state.static.items():
+        label = "event catalog" if name == "catalog" else name
+        table.add_row(
+            label, url, "[yellow]not built yet (see below)[/yellow]" if name in missing else ""
+        )
+    table.add_section()
+    for name, server in (
+        ("nats", state.nats_url),
+        ("postgres", state.database_url),
+        ("redis", state.redis_url),
+    ):
+        if server is not None:
+            table.add_row(name, redact(server), "")
+    console.print(table)
+    for line in missing.values():
+        console.print(f"[yellow]note:[/yellow] {line}")
+    if state.admin_email:
+        dev = f"{state.admin_email}:{state.admin_password}" == DEV_BOOTSTRAP_ADMIN
+        shown = state.admin_password if dev else "(from A4CO_BOOTSTRAP_ADMIN)"
+        console.print(f"Admin login: [bold]{state.admin_email}[/bold]  password {shown}")
+    console.print(f"State file: {state_path(Path(state.data_dir))} (`a4co demo`, `a4co status`)")
+    console.print("Press Ctrl-C to stop.")
+
+
+def _serve(console: Console, running: RunningPlatform) -> None:
+    """Wait for a signal; report services that end meanwhile."""
+    reported: set[str] = set()
+    platform = running.platform
+    while True:
+        time.sleep(0.5)
+        for name, code in platform.exited().items():
+            if name not in reported:
+                reported.add(name)
+                console.print(
+                    f"[red]a4co up: the {name} service {describe_exit(code)}[/red]; "
+                    f"log {platform.log_path(name)}"
+                )

@@ -1,0 +1,234 @@
+"""The `a4co` command on a real platform: `a4co up` (a subprocess) runs the saga's services,
+the auth service and the gateway on embedded servers of its own; `status` and `dlq` look
+inside it, and its static server answers the storefront's config.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import nats
+import pytest
+
+from generated.artisan.events import Publisher as ArtisanPublisher
+from generated.artisan.models import NewProductListed
+from runtime.bus.dlq import dead_letter
+from runtime.bus.nats_publisher import NatsEventSink
+from runtime.cli import main
+from runtime.cli.state import PlatformState, find_state, state_path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ["auth", "gateway", "user", "inventory", "payment", "order"]
+START_TIMEOUT = 180.0
+EMBEDDED = {"A4CO_NATS_URL": "", "A4CO_DATABASE_URL": "", "A4CO_REDIS_URL": ""}
+
+
+@pytest.fixture(scope="module")
+def platform() -> Iterator[PlatformState]:
+    """`a4co up` with six services, until its state file appears; SIGTERM at the end."""
+    with tempfile.TemporaryDirectory(prefix="a4co-cli-") as folder:
+        data_dir = Path(folder) / "data"
+        log = (Path(folder) / "up.log").open("w+")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "runtime.cli", "up", "--data-dir", str(data_dir), *SERVICES],
+            cwd=ROOT,
+            env={**os.environ, **EMBEDDED},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield _wait_for_state(process, data_dir, log)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+            log.seek(0)
+            output = log.read()
+            log.close()
+        assert code == 0, output
+        assert "stopped 6 services" in output
+        assert not state_path(data_dir).exists()
+
+
+def _wait_for_state(process: subprocess.Popen[bytes], data_dir: Path, log: object) -> PlatformState:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"a4co up exited with {process.returncode}: {_read(log)}")
+        if state_path(data_dir).exists():
+            return find_state(data_dir)
+        time.sleep(0.2)
+    pytest.fail(f"a4co up wrote no state file within {START_TIMEOUT:g} s: {_read(log)}")
+
+
+def _read(log: object) -> str:
+    assert hasattr(log, "seek") and hasattr(log, "read")
+    log.seek(0)
+    return str(log.read())[-4000:]
+
+
+def a4co(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
+    """Run an `a4co` command in this process; its exit code and what it printed."""
+    capsys.readouterr()
+    code = main(list(argv))
+    return code, capsys.readouterr().out
+
+
+def test_up_writes_the_state_file_and_serves_the_storefront_config(
+    platform: PlatformState,
+) -> None:
+    assert set(platform.services) == set(SERVICES)
+    assert platform.admin_email == "admin@a4co.dev"
+    assert platform.nats_url and platform.database_url
+    config = httpx.get(platform.static["storefront"] + "config.json", timeout=10)
+    assert config.json() == {"gateway": platform.gateway}
+    outside = httpx.get(platform.static["catalog"] + "../../pyproject.toml", timeout=10)
+    assert outside.status_code == 404
+    ready = httpx.get(f"{platform.gateway}/readyz", timeout=10)
+    assert ready.status_code == 200
+
+
+def test_status_shows_lag_outbox_and_an_order_saga(
+    platform: PlatformState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    order = asyncio.run(_confirmed_order(platform))
+
+    code, out = a4co(capsys, "status", "--data-dir", platform.data_dir)
+
+    assert code == 0, out
+    assert "Consumer lag" in out and "order_on_payment_succeeded" in out
+    assert "Outbox backlog" in out and "inventory" in out
+    assert "Sagas by step" in out
+    saga_rows = [line for line in out.splitlines() if " order " in f" {line} " and "done" in line]
+    assert saga_rows, f"no order saga in done after order {order}:\n{out}"
+
+
+def test_dlq_lists_a_dead_letter_and_redrives_it(
+    platform: PlatformState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service = f"cli{uuid.uuid4().hex[:8]}"
+    asyncio.run(_dead_letter(platform, service))
+
+    code, out = a4co(capsys, "dlq", "list", "--service", service, "--data-dir", platform.data_dir)
+
+    assert code == 0, out
+    assert "1 dead letter" in out and "order.cli_probe.v1" in out and "boom" in out
+    sequence = next(line.split()[1] for line in out.splitlines() if "order.cli_probe.v1" in line)
+    code, out = a4co(capsys, "dlq", "redrive", sequence, "--data-dir", platform.data_dir)
+    assert code == 0, out
+    assert f"redrove dead letter #{sequence} to order.cli_probe.v1" in out
+    code, out = a4co(capsys, "dlq", "list", "--service", service, "--data-dir", platform.data_dir)
+    assert "no dead letters" in out
+
+
+def test_commands_without_a_platform_say_to_run_up_first(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in ("A4CO_NATS_URL", "A4CO_DATABASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    for command in (["demo", "-n", "1"], ["status"], ["dlq", "list"]):
+        code, out = a4co(capsys, *command, "--data-dir", str(tmp_path))
+        assert code == 1
+        assert "run `a4co up` (or `make run`) first" in out
+
+
+async def _confirmed_order(platform: PlatformState) -> str:
+    """A customer registered and logged in through the gateway orders a product; confirmed."""
+    assert platform.gateway and platform.nats_url
+    async with httpx.AsyncClient(base_url=f"{platform.gateway}/api", timeout=10) as http:
+        email = f"cli-{uuid.uuid4().hex[:8]}@example.es"
+        body = {"email": email, "full_name": "Cli", "role": "customer", "province": "jaen"}
+        registered = await http.post("/user/users", json={**body, "password": "cli-password"})
+        assert registered.status_code == 201, registered.text
+        customer = registered.json()["user_id"]
+        token = await _login(http, email)
+        product = await _listed_product(platform.nats_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        order = {
+            "customer_id": customer,
+            "items": [{"product_id": product, "quantity": 1}],
+            "delivery": {"method": "pickup"},
+            "card_token": "tok_visa_ok",
+        }
+        for _ in range(100):  # the order service learns of the product from the bus
+            placed = await http.post("/order/orders", json=order, headers=headers)
+            if placed.status_code != 422:
+                break
+            await asyncio.sleep(0.2)
+        assert placed.status_code == 201, placed.text
+        order_id = str(placed.json()["order_id"])
+        for _ in range(300):
+            status = (await http.get(f"/order/orders/{order_id}", headers=headers)).json()
+            if status["status"] == "confirmed":
+                return order_id
+            await asyncio.sleep(0.1)
+    pytest.fail(f"order {order_id} was not confirmed: {status}")
+
+
+async def _login(http: httpx.AsyncClient, email: str) -> str:
+    body = {"grant_type": "password", "username": email, "password": "cli-password"}
+    for _ in range(100):  # auth makes the login from the user's events
+        answer = await http.post("/auth/token", json=body)
+        if answer.status_code == 200:
+            return str(answer.json()["access_token"])
+        await asyncio.sleep(0.1)
+    pytest.fail(f"no login for {email}: {answer.text}")
+
+
+async def _listed_product(nats_url: str) -> str:
+    product_id = uuid.uuid4()
+    nc = await nats.connect(nats_url)
+    try:
+        await ArtisanPublisher(NatsEventSink(nc)).new_product_listed(
+            NewProductListed.model_validate(
+                {
+                    "product_id": product_id,
+                    "artisan_id": uuid.uuid4(),
+                    "name": "Aceite picual 500 ml",
+                    "description": "Virgen extra de Jaén.",
+                    "category": "olive_oil",
+                    "price": {"amount_minor": 1250, "currency": "EUR"},
+                    "initial_stock": 10,
+                    "stock_threshold": 0,
+                    "province": "jaen",
+                    "listed_at": datetime.now(UTC),
+                }
+            ),
+            aggregate_id=str(product_id),
+        )
+    finally:
+        await nc.close()
+    return str(product_id)
+
+
+async def _dead_letter(platform: PlatformState, service: str) -> None:
+    assert platform.nats_url
+    nc = await nats.connect(platform.nats_url)
+    try:
+        await dead_letter(
+            nc.jetstream(),
+            service=service,
+            durable=f"{service}_on_probe",
+            stream="ORDER",
+            message=("order.cli_probe.v1", 1, json.dumps({"probe": 1}).encode(), {}),
+            error="boom: the handler failed",
+            attempts=5,
+        )
+    finally:
+        await nc.close()
