@@ -44,12 +44,16 @@ class ArtisanApi:
         self._geo = geo
 
     async def apply_artisan(self, principal: Principal, body: ArtisanApplication) -> Artisan:
-        """Record a pending artisan for the caller (an admin may apply for anyone)."""
+        """Record a pending artisan for the caller (an admin may apply for anyone).
+
+        The artisan's id is their user id, so every service checks an artisan's ownership
+        against the token's subject without a lookup.
+        """
         principal.require_owner(body.user_id, "this user's application")
         if len(set(body.categories)) != len(body.categories):
             raise ProblemError(422, "Unprocessable Content", "categories: each category once.")
         async with self._ctx.transaction() as tx:
-            artisan = await self._tables.insert(tx, uuid.uuid4(), body, self._ctx.clock())
+            artisan = await self._tables.insert(tx, body.user_id, body, self._ctx.clock())
         if artisan is None:
             raise ProblemError(409, "Conflict", f"User {body.user_id} already has an artisan.")
         return artisan

@@ -54,6 +54,12 @@ class InProcessPlatform:
     services: dict[str, RunningService] = field(default_factory=dict)
     nc: Client | None = None
     verifier: TokenVerifier | None = TEST_KEY
+    """How every service verifies tokens; None: each its own way (see `jwks_from`)."""
+    redis_url: str | None = None
+    """Given to every service's Settings (the gateway, auth and notification need Redis)."""
+    jwks_from: str | None = None
+    """A started service (auth) whose JWKS the others verify tokens with, when `verifier`
+    is None: each service then gets `Settings.jwks_url` on it, as the launcher does."""
 
     async def start(
         self, definitions: dict[str, Callable[[dict[str, str]], ServiceDefinition]]
@@ -61,13 +67,18 @@ class InProcessPlatform:
         """Start each service; each factory gets every service's URL first."""
         ports = {name: free_port() for name in definitions}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
+        jwks_url = (
+            f"{urls[self.jwks_from]}/.well-known/jwks.json" if self.jwks_from is not None else None
+        )
         self.nc = await nats.connect(self.nats_url)
         for name, make in definitions.items():
             settings = Settings(
                 service=name,
                 nats_url=self.nats_url,
                 database_url=self.database_url,
+                redis_url=self.redis_url,
                 http_port=ports[name],
+                jwks_url=jwks_url,
             )
             host = ServiceHost(make(urls), settings, STREAMS, verifier=self.verifier)
             app = await host.start()

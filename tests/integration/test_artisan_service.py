@@ -234,7 +234,7 @@ async def test_a_user_applies_only_for_themselves_and_only_once(service: Running
     for_someone_else = await service.http.post(
         "/artisans", json=body, headers=service.auth(uuid.uuid4(), "customer")
     )
-    await apply(service, user_id)
+    applied = await apply(service, user_id)
     twice = await service.http.post("/artisans", json=body, headers=service.auth(user_id))
     repeated = await service.http.post(
         "/artisans",
@@ -242,6 +242,7 @@ async def test_a_user_applies_only_for_themselves_and_only_once(service: Running
         headers=service.admin,
     )
 
+    assert applied["artisan_id"] == str(user_id)  # an artisan's id is their user id
     assert anonymous.status_code == 401
     assert for_someone_else.status_code == 403
     assert twice.status_code == 409
