@@ -15,10 +15,11 @@ if TYPE_CHECKING:
     from codegen.loader import Workspace
     from codegen.model import Catalog
 
-__all__ = ["money_integer", "payload_closed", "unenforced_keywords"]
+__all__ = ["money_integer", "patterns_portable", "payload_closed", "unenforced_keywords"]
 
 _MONEY_NAME = re.compile(r"(_cents|amount|price|fee|total)$")
 _MONEY_SCHEMA = "Money"
+_DIALECT_ESCAPE = re.compile(r"(?<!\\)(?:\\\\)*\\([sSdDwWb])")
 _UNENFORCED = ("minProperties", "maxProperties", "uniqueItems", "dependentRequired", "if")
 
 
@@ -88,3 +89,18 @@ def unenforced_keywords(workspace: Workspace, _: Catalog) -> Iterator[Finding]:
                     join_pointer(pointer, keyword),
                     f"{name} is not enforced by the generated models; the service must check it",
                 )
+
+
+@LINT.rule("PATTERN_PORTABLE", "payload", "codegen")
+def patterns_portable(workspace: Workspace, _: Catalog) -> Iterator[Finding]:
+    """A `pattern` avoids \\s, \\d, \\w and \\b: ECMA-262 (the contract's dialect), Python's
+    `re` (jsonschema) and Rust's regex (pydantic) give them different character sets."""
+    for file, pointer, schema in schemas(workspace):
+        pattern = schema.get("pattern")
+        if isinstance(pattern, str) and (found := _DIALECT_ESCAPE.search(pattern)):
+            yield Finding(
+                file,
+                join_pointer(pointer, "pattern"),
+                f"pattern uses \\{found.group(1)}, which the validators read differently; "
+                "spell the characters out, e.g. [0-9] or [ \\t\\n]",
+            )

@@ -31,7 +31,7 @@ ADMIN_NAMESPACE = UUID("9d7e4b2a-3c1f-5e6d-8a9b-a4c0a4c0ad01")
 """uuid5 namespace of bootstrap admins' user ids: the same e-mail gives the same id."""
 
 _REFRESH = re.compile(r"rt\.([0-9a-f]{32})\.[A-Za-z0-9_-]{43}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_EMAIL = re.compile(r"[^@\x00-\x20\x7f]+@[^@\x00-\x20\x7f]+\.[^@\x00-\x20\x7f]+")
 
 
 def new_refresh_token(session_id: UUID) -> str:

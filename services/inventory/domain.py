@@ -36,8 +36,9 @@ class Stock:
         return replace(self, on_hand=self.on_hand - quantity, reserved=self.reserved - quantity)
 
     def crossed_threshold(self, before: Stock) -> bool:
-        """True when this change took availability from at/above the threshold to below it."""
-        return before.available >= self.threshold > self.available
+        """True when this change took availability from above the threshold to at or below it
+        (the contract's "fell to or below")."""
+        return before.available > self.threshold >= self.available
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,15 +89,12 @@ def test_service_answers_its_contract_examples_and_coverage(
     )
 
 
-SLOW_KNOWN_FAILURES = {
-    "user": "the e-mail pattern `[^@\\s]` is read in three regex dialects: Schemathesis "
-    "generates e-mails it deems valid that pydantic's Rust regex refuses (its \\s is Unicode "
-    "White_Space, e.g. U+0085, which ECMA-262's is not: positive_data_passes_validation on "
-    "POST /users), and Python's `re` in the message observer's jsonschema counts U+001C-U+001F "
-    "as \\s, which ECMA-262 and Rust do not, so UserRegistered/UserCredentialsSet with such "
-    "an e-mail read as invalid (open, issue 4)",
-}
-"""Contracts whose fuzzing still finds a real mismatch: strict, so a fix makes the test fail."""
+SLOW_KNOWN_FAILURES: dict[str, str] = {}
+"""Contracts whose fuzzing still finds a real mismatch: strict, so a fix makes the test fail.
+
+user's e-mail pattern used to be `[^@\\s]`, which ECMA-262, pydantic's Rust regex and
+Python's `re` read as three different sets; the lint rule PATTERN_PORTABLE now refuses it.
+"""
 
 
 @pytest.mark.slow

@@ -64,6 +64,14 @@ def test_threshold_crossing_commit_and_release() -> None:
     assert after.release(3) == before
 
 
+def test_reaching_the_threshold_exactly_counts_as_reaching_it() -> None:
+    before = Stock(A, uuid.uuid4(), on_hand=5, threshold=3)
+    assert before.reserve(2).crossed_threshold(before)  # 5 -> 3: fell to the threshold
+    assert not before.reserve(1).crossed_threshold(before)  # 5 -> 4: still above
+    at = before.reserve(2)
+    assert not at.reserve(1).crossed_threshold(at)  # 3 -> 2: was not above it any more
+
+
 def test_pricing_uses_the_catalogue_and_delivery_fee() -> None:
     artisan = uuid.uuid4()
     catalogue = {A: CatalogueEntry(A, artisan, 1_250), B: CatalogueEntry(B, artisan, 300)}
