@@ -87,17 +87,22 @@ class Gateway:
             )
         return response.json() if response.content else None
 
-    async def login(self, email: str, password: str, *, wait: float = 15.0) -> Token:
-        """A password-grant token; a new user's login appears a moment after registration."""
-        deadline = time.monotonic() + wait
+    async def login(self, email: str, password: str, *, wait: float = 60.0) -> Token:
+        """A password-grant token; a new user's login appears a moment after registration.
+
+        Retries back off (up to 5 s) so that they stay under the gateway's limit on
+        `/api/auth/token` while auth catches up with the registrations of a busy start.
+        """
+        deadline, pause = time.monotonic() + wait, 0.2
         body = {"grant_type": "password", "username": email, "password": password}
         while True:
             try:
                 answer = await self.call("POST", "/auth/token", body=body, expect=(200,))
             except DemoError as exc:
-                if exc.status != 401 or time.monotonic() >= deadline:
-                    raise
-                await asyncio.sleep(0.1)
+                if exc.status not in (401, 429) or time.monotonic() >= deadline:
+                    raise DemoError(f"login of {email}: {exc}", status=exc.status) from exc
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
                 continue
             return Token(answer["access_token"], float(answer.get("expires_in", 900)))
 

@@ -38,9 +38,9 @@ def edit(path: Path, old: str, new: str) -> None:
 # with a bus observer that validates every message against the catalog for the session.
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def message_observer(nats_url: str) -> Iterator[Any]:
-    """A `MessageObserver` on the session's NATS, in a loop of its own."""
+    """A `MessageObserver` on the session's NATS, in a loop of its own, for one module."""
     from tests.contract.support.loop import BackgroundLoop
     from tests.contract.support.messages import MessageObserver
 

@@ -35,9 +35,10 @@ def test_make_run_starts_every_service_and_the_gateway_reaches_each_of_them() ->
             },
             ready_timeout=120.0,
         )
+        before = _ours(folder)  # the session's own servers, browsers and the like
         platform.start()
         try:
-            started = _ours(folder)
+            started = _ours(folder) - before
             assert {platform.pid(name) for name in DEFAULT_SERVICES} <= started
             assert len(started) >= len(DEFAULT_SERVICES) + 3  # and the three servers
             with httpx.Client(timeout=10.0, trust_env=False) as http:
@@ -67,7 +68,7 @@ def test_make_run_starts_every_service_and_the_gateway_reaches_each_of_them() ->
                 queue = http.get(f"{api}/admin/verification-queue", headers=bearer)
                 assert queue.status_code == 200, queue.text
         finally:
-            started = _ours(folder)
+            started = _ours(folder) - before
             platform.stop()
         assert platform.exited().keys() == set(DEFAULT_SERVICES)
         assert _alive(started) == set()

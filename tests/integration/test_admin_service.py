@@ -40,7 +40,7 @@ from tests.e2e.harness import eventually, free_port
 BASE = "http://admin.test"
 KEY = SigningKey.generate()
 ADMIN_ID = uuid.uuid4()
-ADMIN = {"Authorization": f"Bearer {KEY.issue(ADMIN_ID, ['admin'])}"}
+ADMIN = {"Authorization": f"Bearer {KEY.issue(ADMIN_ID, ['admin'], lifetime=86_400)}"}
 APPLIED = datetime(2026, 11, 26, 16, 40, tzinfo=UTC)
 
 

@@ -30,7 +30,7 @@ from tests.e2e.harness import eventually
 
 BASE = "http://cms.test"
 KEY = SigningKey.generate()
-ADMIN = {"Authorization": f"Bearer {KEY.issue(uuid.uuid4(), ['admin'])}"}
+ADMIN = {"Authorization": f"Bearer {KEY.issue(uuid.uuid4(), ['admin'], lifetime=86_400)}"}
 
 
 @dataclass

@@ -45,7 +45,7 @@ from tests.e2e.harness import eventually, free_port
 
 KEY = SigningKey.generate()
 HEARTBEAT = 0.3
-ADMIN = KEY.issue(uuid.uuid4(), ["admin"])
+ADMIN = KEY.issue(uuid.uuid4(), ["admin"], lifetime=86_400)  # issued at collection
 
 
 @dataclass

@@ -146,7 +146,7 @@ def ids(answer: RecommendationList) -> list[UUID]:
 
 async def test_a_viewed_category_is_recommended_among_newer_products(service: Running) -> None:
     user_id = uuid.uuid4()
-    cheese = await list_product(service, "cheese", minutes_ago=60 * 24 * 30)
+    await list_product(service, "cheese", minutes_ago=60 * 24 * 30)  # an old one
     for _ in range(4):
         await list_product(service, "wine")
 
@@ -155,9 +155,17 @@ async def test_a_viewed_category_is_recommended_among_newer_products(service: Ru
 
     assert answer.user_id == user_id
     assert len(answer.items) == 3
-    assert cheese in ids(answer)
-    (item,) = [i for i in answer.items if i.product_id == cheese]
-    assert item.reason == "behavior"
+    # Other tests of the session list cheeses too, so which cheese ranks first is not this
+    # test's to say; that the viewed category is recommended for that reason is.
+    categories = dict(
+        await service.db.fetch(
+            f'SELECT product_id, category FROM "{NAME}".catalogue WHERE product_id = ANY($1)',
+            ids(answer),
+        )
+    )
+    cheeses = [i for i in answer.items if categories.get(i.product_id) == "cheese"]
+    assert cheeses, f"no cheese among {answer.items}"
+    assert {i.reason for i in cheeses} == {"behavior"}
     assert [i.score_bp for i in answer.items] == sorted(
         (i.score_bp for i in answer.items), reverse=True
     )

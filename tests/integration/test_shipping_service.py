@@ -28,7 +28,7 @@ from services.user.service import definition as user
 from tests.e2e.harness import TEST_KEY, InProcessPlatform, eventually, platform
 from tests.e2e.story import Story
 
-ADMIN = TEST_KEY.issue(uuid.uuid4(), ["admin"])
+ADMIN = TEST_KEY.issue(uuid.uuid4(), ["admin"], lifetime=86_400)  # issued at collection
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,6 @@ from runtime.http import create_app
 from runtime.http.auth import Principal, SigningKey
 
 KEY = SigningKey.generate("unit-strict")
-TOKEN = KEY.issue(uuid.uuid4(), ["admin"], lifetime=600)
 EVENT = {
     "title": "Cata de aceites",
     "kind": "tasting",
@@ -68,7 +67,7 @@ async def http() -> Any:
     routers = [calendar_router(CalendarStub()), user_router(UserStub())]  # type: ignore[arg-type]
     app = create_app("strict", routers, verifier=KEY)
     transport = httpx.ASGITransport(app=app)
-    headers = {"Authorization": f"Bearer {TOKEN}"}
+    headers = {"Authorization": f"Bearer {KEY.issue(uuid.uuid4(), ['admin'])}"}
     async with httpx.AsyncClient(transport=transport, base_url="http://t", headers=headers) as c:
         yield c
 

@@ -1,8 +1,10 @@
 """Every message on the bus checked against its contract, as it goes by.
 
 `message_schemas()` builds one JSON Schema validator per subject from the catalog (the
-codegen's own bundles). `MessageObserver` subscribes to `>` with core NATS, which also sees
-what is published to JetStream, and validates each message that carries a `ce-type`:
+codegen's own bundles). `MessageObserver` subscribes with core NATS to the subjects of the
+platform's context streams (not `>`: a subscriber on every subject would answer for subjects
+no stream captures and hide JetStream's "no responders"), which also sees what is published
+to JetStream, and validates each message that carries a `ce-type`:
 its payload against the subject's schema and `ce-type` against the subject.
 """
 
@@ -20,6 +22,8 @@ import nats
 
 from codegen.pipeline import load_catalog
 from codegen.validate import service_bundle
+from generated.platform import STREAMS
+from runtime.bus.nats_publisher import DLQ_STREAM
 from tests.contract.support.openapi_bundle import CONTRACTS
 
 if TYPE_CHECKING:
@@ -74,11 +78,15 @@ class MessageObserver:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     async def start(self, nats_url: str) -> None:
-        """Subscribe to every subject."""
+        """Subscribe to the subjects of every context stream (the DLQ is not a contract's)."""
         self._nc = await nats.connect(nats_url, name="a4co-contract-observer")
-        await self._nc.subscribe(
-            ">", cb=self._on_message, pending_msgs_limit=-1, pending_bytes_limit=-1
-        )
+        for stream in STREAMS:
+            if stream.name == DLQ_STREAM:
+                continue
+            for subject in stream.subjects:
+                await self._nc.subscribe(
+                    subject, cb=self._on_message, pending_msgs_limit=-1, pending_bytes_limit=-1
+                )
         await self._nc.flush()
 
     async def stop(self) -> None:
