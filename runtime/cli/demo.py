@@ -125,7 +125,7 @@ def _given(args: argparse.Namespace) -> Target:
     except ConfigurationError:
         pass
     else:
-        nats_url = nats_url or state.nats_url
+        nats_url = state.nats_url or nats_url
         if state.admin_email:
             email, password = state.admin_email, state.admin_password
     return Target(args.gateway, nats_url, (email, password), args.data_dir)
@@ -136,7 +136,7 @@ def _target(state: PlatformState, data_dir: Path) -> Target:
         raise ConfigurationError(
             "the demo needs the gateway and auth services: start them with `a4co up`"
         )
-    nats_url = os.environ.get(NATS_URL_ENV) or state.nats_url
+    nats_url = state.nats_url or os.environ.get(NATS_URL_ENV)
     return Target(state.gateway, nats_url, (state.admin_email, state.admin_password), data_dir)
 
 

@@ -1,7 +1,9 @@
 """The state file `a4co up` writes (`<data_dir>/urls.json`): where the running platform is.
 
-`demo`, `status` and `dlq` read it to find the gateway, NATS and PostgreSQL; environment
-variables (`A4CO_NATS_URL`, `A4CO_DATABASE_URL`) take precedence for the servers.
+`demo`, `status` and `dlq` read it to find the gateway, NATS and PostgreSQL. The state of a
+running platform wins over `A4CO_NATS_URL`/`A4CO_DATABASE_URL`: it names the servers that
+platform really uses (the same ones when `a4co up` was given those variables); the
+variables serve when no platform of this data folder runs.
 """
 
 from __future__ import annotations
@@ -84,18 +86,17 @@ def remove_state(data_dir: Path, pid: int) -> None:
 
 
 def server_urls(data_dir: Path | None) -> tuple[str | None, str | None]:
-    """(NATS URL, database URL): from `A4CO_NATS_URL`/`A4CO_DATABASE_URL`, else the state file."""
+    """(NATS URL, database URL): the running platform's, else `A4CO_NATS_URL`/`..._DATABASE_URL`."""
     nats_url = os.environ.get(NATS_URL_ENV) or None
     database_url = os.environ.get(DATABASE_URL_ENV) or None
-    if nats_url is None or database_url is None:
-        try:
-            state = find_state(data_dir)
-        except ConfigurationError:
-            if nats_url is None and database_url is None:
-                raise
-        else:
-            nats_url = nats_url or state.nats_url
-            database_url = database_url or state.database_url
+    try:
+        state = find_state(data_dir)
+    except ConfigurationError:
+        if nats_url is None and database_url is None:
+            raise
+    else:
+        nats_url = state.nats_url or nats_url
+        database_url = state.database_url or database_url
     return nats_url, database_url
 
 
