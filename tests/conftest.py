@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 from runtime.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
+from runtime.launcher import DEFAULT_SERVICES
+from runtime.launcher.connections import make_room
 
 
 @pytest.fixture(scope="session")
@@ -39,8 +41,13 @@ def nats_server(infra_dir: Path) -> Iterator[ServerHandle]:
 
 @pytest.fixture(scope="session")
 def postgres_server(infra_dir: Path) -> Iterator[ServerHandle]:
-    """PostgreSQL: A4CO_DATABASE_URL's server, or an embedded one stopped at the end."""
+    """PostgreSQL: A4CO_DATABASE_URL's server, or an embedded one stopped at the end.
+
+    An embedded one gets room for two platforms' worth of connection pools at once (the
+    contract tests and the e2e story each run all 18 services), before anything connects.
+    """
     server = start_postgres(infra_dir)
+    make_room(server, 2 * len(DEFAULT_SERVICES))
     yield server
     server.stop()
 
