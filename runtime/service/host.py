@@ -254,6 +254,8 @@ async def serve(host: ServiceHost) -> None:
         log_level="warning",
         lifespan="off",
         http="httptools",  # the C parser: less CPU per request than h11
+        # Open event streams end only when the host stops, after uvicorn: don't wait forever.
+        timeout_graceful_shutdown=5,
         access_log=False,
         timeout_keep_alive=30,  # callers keep pooled connections; don't close them under them
     )

@@ -84,7 +84,12 @@ class InProcessPlatform:
             app = await host.start()
             server = uvicorn.Server(
                 uvicorn.Config(
-                    app, host="127.0.0.1", port=ports[name], log_level="warning", lifespan="off"
+                    app,
+                    host="127.0.0.1",
+                    port=ports[name],
+                    log_level="warning",
+                    lifespan="off",
+                    timeout_graceful_shutdown=3,
                 )
             )
             task = asyncio.create_task(server.serve())
@@ -151,7 +156,14 @@ async def serve_jwks(key: SigningKey = TEST_KEY) -> AsyncIterator[str]:
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+        )
     )
     task = asyncio.create_task(server.serve())
     try:

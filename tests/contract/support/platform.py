@@ -163,7 +163,12 @@ class ContractPlatform:
         host = ServiceHost(definition, settings, STREAMS, verifier=TEST_KEY)
         app = await host.start()
         config = uvicorn.Config(
-            app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=3,
         )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
