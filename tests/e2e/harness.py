@@ -27,6 +27,14 @@ TEST_KEY = SigningKey.generate("a4co-test")
 """The key that signs the tests' tokens; in-process services verify with it by default."""
 
 
+def bound_socket() -> socket.socket:
+    """A listening-ready TCP socket on a free loopback port (uvicorn serves on it)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
 def free_port() -> int:
     """A free TCP port on the loopback interface."""
     with socket.socket() as s:
@@ -65,7 +73,10 @@ class InProcessPlatform:
         self, definitions: dict[str, Callable[[dict[str, str]], ServiceDefinition]]
     ) -> None:
         """Start each service; each factory gets every service's URL first."""
-        ports = {name: free_port() for name in definitions}
+        # Bound now and handed to uvicorn: a port number freed and bound later could be
+        # taken in between by another server of the session.
+        sockets = {name: bound_socket() for name in definitions}
+        ports = {name: sock.getsockname()[1] for name, sock in sockets.items()}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         jwks_url = (
             f"{urls[self.jwks_from]}/.well-known/jwks.json" if self.jwks_from is not None else None
@@ -92,7 +103,7 @@ class InProcessPlatform:
                     timeout_graceful_shutdown=3,
                 )
             )
-            task = asyncio.create_task(server.serve())
+            task = asyncio.create_task(server.serve(sockets=[sockets[name]]))
             self.services[name] = RunningService(host, server, task, urls[name])
         async with httpx.AsyncClient() as http:
             for running in self.services.values():
