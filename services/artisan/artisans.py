@@ -80,13 +80,18 @@ class ArtisanTables:
     async def insert(
         self, tx: Transaction, artisan_id: UUID, body: ArtisanApplication, now: datetime
     ) -> Artisan | None:
-        """Record a pending artisan; None when the user already has one."""
+        """Record a pending artisan; None when the user already has one.
+
+        The artisan id is the user's id, so both unique keys name the same artisan; a bare
+        ON CONFLICT arbitrates on both, and two applications at once give one artisan
+        and one None rather than a unique violation.
+        """
         address = body.workshop_address
         row = await connection_of(tx).fetchrow(
             "INSERT INTO artisan.artisans (artisan_id, user_id, business_name, description,"
             " province, categories, workshop_address, status, applied_at, updated_at)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, 'pending', $8, $8)"
-            f" ON CONFLICT (user_id) DO NOTHING RETURNING {_COLUMNS}",
+            f" ON CONFLICT DO NOTHING RETURNING {_COLUMNS}",
             artisan_id,
             body.user_id,
             body.business_name,

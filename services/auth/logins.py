@@ -3,6 +3,12 @@
 A login is made from UserRegistered and from UserCredentialsSet, in whichever order they
 arrive: each inserts the row if absent and fills in what it carries, so both together give
 a whole login. A later password (by `password_set_at`) replaces an earlier one.
+
+The two events come on separate consumers, so their inserts can run at once. The upsert
+arbitrates only on `user_id`; PostgreSQL checks the e-mail's unique index without waiting
+for the arbiter, so two concurrent inserts of the same new login would fail one of them
+with a unique violation. Each write therefore first takes a transaction-scoped advisory
+lock on the e-mail, which makes the second insert see the first one's row.
 """
 
 from __future__ import annotations
@@ -43,6 +49,13 @@ class LoginViews:
         """Create the table if missing."""
         await connection.execute(_DDL.format(s=self._schema))
 
+    @staticmethod
+    async def _lock(connection: Any, email: str) -> None:
+        """Hold the e-mail's advisory lock until the transaction ends."""
+        await connection.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(lower($1), 0))", email
+        )
+
     async def by_email(self, connection: Any, email: str) -> Login | None:
         """The login of `email`, case-insensitively."""
         row = await connection.fetchrow(
@@ -64,6 +77,7 @@ class LoginViews:
         self, connection: Any, user_id: UUID, email: str, role: str, now: datetime
     ) -> None:
         """Create the login, or set its e-mail and role (idempotent)."""
+        await self._lock(connection, email)
         await connection.execute(
             f"INSERT INTO {self._s}.logins (user_id, email, role, updated_at)"
             " VALUES ($1, $2, $3, $4) ON CONFLICT (user_id) DO UPDATE"
@@ -78,6 +92,7 @@ class LoginViews:
         self, connection: Any, login: Login, set_at: datetime, now: datetime
     ) -> None:
         """Create the login with its password, or store the password unless a later one is."""
+        await self._lock(connection, login.email)
         await connection.execute(
             f"INSERT INTO {self._s}.logins AS l VALUES ($1, $2, $3, $4, $5, $6)"
             " ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash,"

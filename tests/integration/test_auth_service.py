@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,6 @@ from uuid import UUID
 import httpx
 import nats
 import pytest
-import uvicorn
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
@@ -39,7 +38,7 @@ from services.auth.keys import KeyStore
 from services.auth.logins import LoginViews
 from services.auth.service import definition as auth_definition
 from services.user.service import definition as user_definition
-from tests.e2e.harness import TEST_KEY, eventually, free_port
+from tests.e2e.harness import TEST_KEY, bound_socket, eventually, serve_asgi
 
 PASSWORD = "correct-horse-battery"
 ADMIN = BootstrapAdmin("root@a4co.test", "bootstrap-admin-pw")
@@ -109,22 +108,15 @@ class Auth:
 async def serving(
     definition: ServiceDefinition, settings: Settings, **host: Any
 ) -> AsyncIterator[tuple[ServiceHost, str]]:
-    """A service host started and served by uvicorn on its settings' port."""
+    """A service host started and served by uvicorn on a port bound for it."""
+    sock = bound_socket()
+    settings = replace(settings, http_port=sock.getsockname()[1])
     running = ServiceHost(definition, settings, STREAMS, **host)
     app = await running.start()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app, host="127.0.0.1", port=settings.http_port, log_level="warning", lifespan="off"
-        )
-    )
-    task = asyncio.create_task(server.serve())
     try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        yield running, f"http://127.0.0.1:{settings.http_port}"
+        async with serve_asgi(app, sock) as url:
+            yield running, url
     finally:
-        server.should_exit = True
-        await task
         await running.stop()
 
 
@@ -136,11 +128,8 @@ async def auth(nats_url: str, database_url: str, redis_url: str) -> AsyncIterato
         nats_url=nats_url,
         database_url=database_url,
         redis_url=redis_url,
-        http_port=free_port(),
     )
-    user_settings = Settings(
-        service="user", nats_url=nats_url, database_url=database_url, http_port=free_port()
-    )
+    user_settings = Settings(service="user", nats_url=nats_url, database_url=database_url)
     admin = f"{ADMIN.email}:{ADMIN.password}"
     async with (
         serving(auth_definition(bootstrap_admin=admin), auth_settings) as (host, url),
@@ -336,6 +325,53 @@ async def test_a_login_is_whole_whichever_user_event_arrives_first(auth: Auth) -
     for email in emails:
         tokens = await auth.log_in(email)
         assert (await auth.keys.verify(tokens["access_token"])).roles == frozenset({"artisan"})
+
+
+async def test_both_user_events_handled_at_once_make_one_whole_login(auth: Auth) -> None:
+    # The two events reach auth on separate consumers, so their handlers can run at the
+    # same moment. Both insert the row if absent; the e-mail's unique index, which the
+    # upsert does not arbitrate, must not turn that race into a dead-lettered event.
+    assert auth.host.context is not None
+    handlers = AuthHandlers(auth.host.context, LoginViews("auth"))
+    now = datetime.now(UTC)
+    password_hash = await asyncio.to_thread(hash_password, PASSWORD)
+    users = [(uuid.uuid4(), f"r{uuid.uuid4().hex}@example.com") for _ in range(50)]
+
+    outcomes = await asyncio.gather(
+        *(
+            step
+            for user_id, email in users
+            for step in (
+                handlers.on_user_registered(
+                    UserRegistered(
+                        user_id=user_id,
+                        email=email,
+                        full_name="Lucía",
+                        role="customer",
+                        province="jaen",
+                        registered_at=now,
+                    ),
+                    context_of(USER_REGISTERED, str(user_id)),
+                ),
+                handlers.on_user_credentials_set(
+                    UserCredentialsSet(
+                        user_id=user_id,
+                        email=email,
+                        role="customer",
+                        password_hash=password_hash,
+                        set_at=now,
+                    ),
+                    context_of(USER_CREDENTIALS_SET, str(user_id)),
+                ),
+            )
+        ),
+        return_exceptions=True,
+    )
+
+    assert [o for o in outcomes if isinstance(o, BaseException)] == []
+    for _, email in users:
+        response = await auth.token(grant_type="password", username=email, password=PASSWORD)
+        assert response.status_code == 200, response.text
 
 
 async def test_an_older_password_does_not_replace_a_newer_one(auth: Auth) -> None:
