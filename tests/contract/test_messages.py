@@ -233,9 +233,20 @@ async def test_an_emitting_operation_publishes_valid_enveloped_messages(
         position = len(message_observer.log)
         response = await http.request(endpoint.method.upper(), path, json=body, headers=headers)
     assert response.is_success, f"{operation_id} answered {response.status_code}: {response.text}"
-    seen = await eventually(
-        lambda: _emitted(message_observer.messages_since(position), endpoint.emits)
-    )
+    try:
+        seen = await eventually(
+            lambda: _emitted(message_observer.messages_since(position), endpoint.emits, trace_id)
+        )
+    except AssertionError:
+        others = {
+            subject: headers.get(TRACEPARENT)
+            for subject, headers, _ in message_observer.messages_since(position)
+            if subject in endpoint.emits
+        }
+        raise AssertionError(
+            f"{operation_id} did not publish each of {list(endpoint.emits)} in the request's"
+            f" trace {trace_id}; of those subjects it saw (last traceparent each): {others}"
+        ) from None
     for subject, headers in seen.items():
         _assert_envelope(subject, headers, trace_id)
     assert message_observer.invalid_since(0) == [] or all(
@@ -261,10 +272,25 @@ async def _set_up(
 
 
 def _emitted(
-    messages: list[tuple[str, dict[str, str], bytes]], subjects: tuple[str, ...]
+    messages: list[tuple[str, dict[str, str], bytes]], subjects: tuple[str, ...], trace_id: str
 ) -> dict[str, dict[str, str]] | None:
-    found = {subject: headers for subject, headers, _ in messages if subject in subjects}
+    """Per subject, a message in the request's trace; None until every subject has one.
+
+    Messages of the same subjects in other traces are left out: a setup's own flow (the
+    saga moving the order it placed to payment_pending, published by the outbox) can land
+    after the request started.
+    """
+    found = {
+        subject: headers
+        for subject, headers, _ in messages
+        if subject in subjects and _trace_of(headers) == trace_id
+    }
     return found if set(found) == set(subjects) else None
+
+
+def _trace_of(headers: dict[str, str]) -> str | None:
+    parts = headers.get(TRACEPARENT, "").split("-")
+    return parts[1] if len(parts) == 4 else None
 
 
 def _assert_envelope(subject: str, headers: dict[str, str], trace_id: str) -> None:

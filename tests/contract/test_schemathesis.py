@@ -31,7 +31,7 @@ from tests.contract.support.loop import BackgroundLoop
 from tests.contract.support.messages import MessageObserver
 from tests.contract.support.openapi_bundle import bundle_openapi, openapi_names
 from tests.contract.support.platform import ContractPlatform
-from tests.e2e.harness import TEST_KEY, free_port
+from tests.e2e.harness import TEST_KEY, bound_socket
 
 DOCUMENTS = openapi_names()
 FAST_EXAMPLES = 10
@@ -134,14 +134,15 @@ class _TeapotGeo(GeoApi):
 def teapot_geo() -> Iterator[str]:
     """A geo app whose listProvinces answers 418, served over HTTP; yields its URL."""
     app = create_app("geo", [build_router(_TeapotGeo())], verifier=TEST_KEY)
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     loop = BackgroundLoop("teapot-geo")
 
     async def serve() -> None:
-        asyncio.get_running_loop().create_task(server.serve())
+        asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
         while not server.started:
             await asyncio.sleep(0.01)
 

@@ -35,8 +35,47 @@ def bound_socket() -> socket.socket:
     return sock
 
 
+@contextlib.asynccontextmanager
+async def serve_asgi(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on `sock` (a newly bound one if None) while the block runs.
+
+    Yields the URL. The socket is bound before uvicorn starts and handed to it, so no other
+    server of the session can take its port in between; a server that fails to start
+    raises here instead of leaving the caller waiting.
+    """
+    sock = sock if sock is not None else bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            timeout_graceful_shutdown=3,
+        )
+    )
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        while not server.started:
+            if task.done():
+                await task
+                raise AssertionError(f"uvicorn on port {port} stopped before it started")
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        sock.close()
+
+
 def free_port() -> int:
-    """A free TCP port on the loopback interface."""
+    """A TCP port free on the loopback interface now; nothing holds it afterwards.
+
+    For addresses where nobody must listen, or for servers that are not uvicorn. A server
+    the test starts should get `bound_socket()` (or `serve_asgi`) instead.
+    """
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
@@ -165,25 +204,8 @@ async def serve_jwks(key: SigningKey = TEST_KEY) -> AsyncIterator[str]:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=3,
-        )
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}/.well-known/jwks.json"
-    finally:
-        server.should_exit = True
-        await task
+    async with serve_asgi(app) as url:
+        yield f"{url}/.well-known/jwks.json"
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ service's consumer gives up on.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import uuid
@@ -20,7 +19,6 @@ from typing import Any
 import httpx
 import nats
 import pytest
-import uvicorn
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
@@ -35,7 +33,7 @@ from runtime.http.auth import Principal, SigningKey
 from runtime.service import ServiceHost, Settings
 from services.admin.service import NAME, definition
 from services.chat.service import definition as chat_definition
-from tests.e2e.harness import eventually, free_port
+from tests.e2e.harness import eventually, free_port, serve_asgi
 
 BASE = "http://admin.test"
 KEY = SigningKey.generate()
@@ -73,21 +71,6 @@ class Running:
 
 
 @contextlib.asynccontextmanager
-async def served(app: Any, port: int) -> AsyncIterator[None]:
-    """`app` on 127.0.0.1:`port` over real HTTP while the block runs."""
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
-
-
-@contextlib.asynccontextmanager
 async def admin_host(
     nats_url: str, database_url: str, artisan_url: str
 ) -> AsyncIterator[tuple[ServiceHost, httpx.AsyncClient]]:
@@ -107,11 +90,10 @@ async def admin_host(
 async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
     """The admin service and the fake artisan service, started once for the module."""
     fake = FakeArtisans()
-    port = free_port()
     artisan_app = create_app("artisan", [artisan_router(fake)], verifier=KEY)  # type: ignore[arg-type]
     async with (
-        served(artisan_app, port),
-        admin_host(nats_url, database_url, f"http://127.0.0.1:{port}") as (host, http),
+        serve_asgi(artisan_app) as artisan_url,
+        admin_host(nats_url, database_url, artisan_url) as (host, http),
     ):
         nc = await nats.connect(nats_url)
         try:

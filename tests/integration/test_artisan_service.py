@@ -48,7 +48,7 @@ from services.artisan.artisans import ArtisanTables
 from services.artisan.domain import TierRule
 from services.artisan.service import NAME, definition
 from services.geo.service import definition as geo_definition
-from tests.e2e.harness import eventually, free_port
+from tests.e2e.harness import bound_socket, eventually, free_port
 
 WAIT = 10.0
 BASE = "http://artisan.test"
@@ -77,7 +77,8 @@ class Running:
 @pytest.fixture(scope="module")
 async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
     """Geo on uvicorn, then the artisan service calling it; stopped at the module's end."""
-    geo_port = free_port()
+    geo_socket = bound_socket()
+    geo_port = geo_socket.getsockname()[1]
     geo_host = ServiceHost(
         geo_definition(),
         Settings(service="geo", nats_url=nats_url, database_url=database_url),
@@ -89,7 +90,7 @@ async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
             log_level="warning",
         )
     )  # fmt: skip
-    geo_task = asyncio.create_task(geo_server.serve())
+    geo_task = asyncio.create_task(geo_server.serve(sockets=[geo_socket]))
     key = SigningKey.generate()
     settings = Settings(service=NAME, nats_url=nats_url, database_url=database_url)
     host = ServiceHost(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from runtime.http.auth import SigningKey
 from runtime.service import ServiceHost, Settings
 from services.chat.service import NAME, definition
 from services.user.service import definition as user_definition
-from tests.e2e.harness import eventually, free_port
+from tests.e2e.harness import bound_socket, eventually
 
 BASE = "http://chat.test"
 KEY = SigningKey.generate()
@@ -39,7 +40,10 @@ class UserServer:
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
-        self.port = free_port()
+        # Held until the first start, so nothing else takes the port before it; a restart
+        # binds the same port again, which the test's stop has just released.
+        self._socket: socket.socket | None = bound_socket()
+        self.port = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
         self._task: asyncio.Task[None] | None = None
@@ -50,7 +54,9 @@ class UserServer:
             self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
         )
         server = self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(server.serve())
+        sockets = [self._socket] if self._socket is not None else None
+        self._socket = None
+        self._task = asyncio.create_task(server.serve(sockets=sockets))
         await eventually(lambda: server.started)
 
     async def stop(self) -> None:

@@ -5,7 +5,6 @@ stand-in upstream, everything served over HTTP (an event stream must cross it un
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
@@ -15,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -30,7 +28,7 @@ from services.auth.logins import Login, LoginViews
 from services.auth.service import definition as auth_definition
 from services.gateway.config import GatewayConfig
 from services.gateway.service import definition as gateway_definition
-from tests.e2e.harness import TEST_KEY, eventually, free_port
+from tests.e2e.harness import TEST_KEY, eventually, free_port, serve_asgi
 from tests.integration.test_auth_service import PASSWORD, serving
 
 WAIT = 10.0
@@ -96,23 +94,6 @@ class Edge:
         return tokens
 
 
-@contextlib.asynccontextmanager
-async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn; yield its URL."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-
-
 @pytest.fixture(scope="module")
 async def edge(nats_url: str, database_url: str, redis_url: str) -> AsyncIterator[Edge]:
     """Auth, a stand-in upstream, and the gateway in front of them, for the module."""
@@ -124,13 +105,12 @@ async def edge(nats_url: str, database_url: str, redis_url: str) -> AsyncIterato
             nats_url=nats_url,
             database_url=database_url,
             redis_url=redis_url,
-            http_port=free_port(),
             **more,
         )
 
     async with (
         serving(auth_definition(bootstrap_admin=""), settings("auth")) as (auth_host, auth_url),
-        serve_app(upstream.app) as upstream_url,
+        serve_asgi(upstream.app) as upstream_url,
     ):
         config = GatewayConfig(
             upstreams={

@@ -41,7 +41,7 @@ from runtime.service import ServiceHost, Settings
 from services.notification.handlers import NotificationHandlers
 from services.notification.live import LiveFeed
 from services.notification.service import NAME, definition, feed_of
-from tests.e2e.harness import eventually, free_port
+from tests.e2e.harness import bound_socket, eventually
 
 KEY = SigningKey.generate()
 HEARTBEAT = 0.3
@@ -73,7 +73,8 @@ class Replica:
 
 async def start_replica(nats_url: str, database_url: str, redis_url: str) -> Replica:
     """A notification host with a short heartbeat, behind its own uvicorn server."""
-    port = free_port()
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     settings = Settings(
         service=NAME,
         nats_url=nats_url,
@@ -86,7 +87,7 @@ async def start_replica(nats_url: str, database_url: str, redis_url: str) -> Rep
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     await eventually(lambda: server.started)
     replica = Replica(host, server, task, f"http://127.0.0.1:{port}")
     await eventually(replica.feed.listening.is_set)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import importlib
 import inspect
+import socket
 import traceback
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ from fastapi import FastAPI
 from generated.platform import STREAMS
 from runtime.service import ServiceDefinition, ServiceHost, Settings
 from tests.contract.support.loop import BackgroundLoop
-from tests.e2e.harness import TEST_KEY, eventually, free_port
+from tests.e2e.harness import TEST_KEY, bound_socket, eventually
 
 __all__ = [
     "ContractPlatform",
@@ -130,14 +131,16 @@ class ContractPlatform:
         return self.hosted[name].host
 
     async def _start(self, names: list[str]) -> None:
-        ports = {name: free_port() for name in names}
-        urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        await asyncio.gather(*(self._start_one(name, ports[name], urls) for name in names))
+        # Bound now and handed to uvicorn: a port number freed and bound later could be
+        # taken in between by another server of the session.
+        sockets = {name: bound_socket() for name in names}
+        urls = {name: f"http://127.0.0.1:{s.getsockname()[1]}" for name, s in sockets.items()}
+        await asyncio.gather(*(self._start_one(name, sockets[name], urls) for name in names))
         async with httpx.AsyncClient() as http:
             for hosted in self.hosted.values():
                 await eventually(lambda h=hosted: _ready(http, h.url), timeout=30.0)
 
-    async def _start_one(self, name: str, port: int, urls: dict[str, str]) -> None:
+    async def _start_one(self, name: str, sock: socket.socket, urls: dict[str, str]) -> None:
         """Start one service; record why not instead of raising (its own test reports it)."""
         try:
             definition = load_definition(name, urls)
@@ -148,11 +151,12 @@ class ContractPlatform:
             self.problems[name] = f"service {name}'s definition() failed:\n{traceback.format_exc()}"
             return
         try:
-            self.hosted[name] = await self._host(definition, port, urls[name])
+            self.hosted[name] = await self._host(definition, sock, urls[name])
         except Exception:
             self.problems[name] = f"service {name} did not start:\n{traceback.format_exc()}"
 
-    async def _host(self, definition: ServiceDefinition, port: int, url: str) -> _Hosted:
+    async def _host(self, definition: ServiceDefinition, sock: socket.socket, url: str) -> _Hosted:
+        port = sock.getsockname()[1]
         settings = Settings(
             service=definition.name,
             nats_url=self.nats_url,
@@ -171,7 +175,7 @@ class ContractPlatform:
             timeout_graceful_shutdown=3,
         )
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         return _Hosted(host, server, task, url)
 
     async def _stop(self) -> None:
