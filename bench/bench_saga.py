@@ -10,7 +10,7 @@ pool (httpcore 1.0.9 scans every pooled connection for each queued request) took
 core at 100 orders/s and starved the services it measured. The script prints the share
 of a core it used itself, so a reader can tell when the load generator is the limit.
 
-    .venv/bin/python bench/bench_saga.py [--rate 100] [--seconds 20] [--query-rate 200]
+    .venv/bin/python bench/bench_saga.py [--rate 100] [--seconds 20] [--query-rate 200] [--hops]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 import aiohttp
 import httpx
 import nats
+from nats.aio.msg import Msg
 
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
@@ -36,6 +37,57 @@ from runtime.bus.nats_publisher import NatsEventSink
 from runtime.launcher import Platform
 
 SAGA_SERVICES = ("auth", "user", "inventory", "payment", "order")
+SAGA_CHAIN = (
+    ("order", "inventory.cmd.reserve_stock.v1"),
+    ("inventory", "inventory.stock_reserved.v1"),
+    ("order", "payment.cmd.process_payment.v1"),
+    ("payment", "payment.succeeded.v1"),
+    ("order", "order.confirmed.v1"),
+)
+"""The happy path's messages after the POST, each with the service that publishes it."""
+
+
+class Hops:
+    """When each saga message of each order was created (ce-time) and seen on the bus.
+
+    From those, per hop: the relay's lag (seen minus created, in the publishing service)
+    and the wait plus handling before the next message (its ce-time minus the previous
+    message's sighting: JetStream delivery, the consumer's queue, the handler up to its
+    transaction). The hop where orders queue is the one that limits the saga.
+    """
+
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], tuple[float, float]] = {}
+
+    async def on_message(self, msg: Msg) -> None:
+        created = (msg.headers or {}).get("ce-time")
+        order_id = json.loads(msg.data).get("order_id")
+        if created and order_id:
+            at = datetime.fromisoformat(created.replace("Z", "+00:00")).timestamp()
+            self.seen.setdefault((order_id, msg.subject), (at, time.time()))
+
+    def report(self, orders: list[str]) -> None:
+        """Print p50/p90 of each hop over the middle half of `orders` (steady state)."""
+        middle = orders[len(orders) // 4 : len(orders) * 3 // 4]
+        rows: dict[str, list[float]] = {}
+        for order_id in middle:
+            previous: float | None = None
+            for service, subject in SAGA_CHAIN:
+                if (order_id, subject) not in self.seen:
+                    break
+                created, seen = self.seen[(order_id, subject)]
+                if previous is not None:
+                    rows.setdefault(f"{service} handles, until {subject}", []).append(
+                        created - previous
+                    )
+                rows.setdefault(f"{service} relays {subject}", []).append(seen - created)
+                previous = seen
+        print(f"hops of the middle {len(middle)} orders (p50 / p90):")
+        for hop, values in rows.items():
+            print(
+                f"  {hop:<62} {percentile(values, 50) * 1000:8.1f} ms"
+                f" {percentile(values, 90) * 1000:8.1f} ms"
+            )
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -65,7 +117,7 @@ async def login(http: httpx.AsyncClient, auth: str, email: str) -> str:
     return token
 
 
-async def run(rate: float, seconds: float, query_rate: float, replicas: int) -> None:
+async def run(rate: float, seconds: float, query_rate: float, replicas: int, hops: bool) -> None:
     with tempfile.TemporaryDirectory(
         prefix="a4co-bench-", dir=os.environ.get("A4CO_BENCH_DIR")
     ) as folder:
@@ -78,13 +130,13 @@ async def run(rate: float, seconds: float, query_rate: float, replicas: int) -> 
         )
         await asyncio.to_thread(platform.start)
         try:
-            await measure(platform, rate, seconds, query_rate, replicas)
+            await measure(platform, rate, seconds, query_rate, replicas, hops)
         finally:
             await asyncio.to_thread(platform.stop)
 
 
 async def measure(
-    platform: Platform, rate: float, seconds: float, query_rate: float, replicas: int
+    platform: Platform, rate: float, seconds: float, query_rate: float, replicas: int, hops: bool
 ) -> None:
     urls = platform.urls
     orders = [urls["order"], *(urls[f"order_{i}"] for i in range(2, replicas + 1))]
@@ -140,9 +192,13 @@ async def measure(
 
     finished: dict[str, tuple[float, str]] = {}
 
-    async def on_outcome(msg: nats.aio.msg.Msg) -> None:
+    async def on_outcome(msg: Msg) -> None:
         finished[json.loads(msg.data)["order_id"]] = (time.perf_counter(), msg.subject)
 
+    recorder = Hops()
+    if hops:
+        for _, subject in SAGA_CHAIN:
+            await nc.subscribe(subject, cb=recorder.on_message)
     await nc.subscribe("order.confirmed.v1", cb=on_outcome)
     await nc.subscribe("order.cancelled.v1", cb=on_outcome)
     sent: dict[str, float] = {}
@@ -197,6 +253,8 @@ async def measure(
         f"  POST /orders       p50 {percentile(post_latency, 50) * 1000:.1f} ms  "
         f"p99 {percentile(post_latency, 99) * 1000:.1f} ms"
     )
+    if hops:
+        recorder.report(sorted(sent, key=sent.__getitem__))
 
     queries = int(query_rate * seconds / 2)
     await http.aclose()  # a fresh pool: the saga phase's connections may have idled out
@@ -230,8 +288,13 @@ def main() -> None:
         default=1,
         help="order service processes on the same durable consumers",
     )
+    parser.add_argument(
+        "--hops",
+        action="store_true",
+        help="also time each hop of the saga (costs the load generator a few % of a core)",
+    )
     args = parser.parse_args()
-    asyncio.run(run(args.rate, args.seconds, args.query_rate, args.order_replicas))
+    asyncio.run(run(args.rate, args.seconds, args.query_rate, args.order_replicas, args.hops))
 
 
 if __name__ == "__main__":
