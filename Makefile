@@ -99,6 +99,7 @@ bench: install
 	$(PY) bench/bench_auth.py
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_gateway.py
+	$(PY) bench/bench_dlq.py
 
 ## install-node: TypeScript 5 into .a4co/node (once; needs node and npm, such as Debian's nodejs and npm)
 NODE_DIR := .a4co/node

@@ -91,31 +91,63 @@ async def dead_letter(
 async def list_dead_letters(
     js: JetStreamContext, *, service: str | None = None, limit: int = 100
 ) -> list[DeadLetter]:
-    """The oldest `limit` dead letters, of one service or of all."""
+    """The newest `limit` dead letters, of one service or of all, newest first.
+
+    The stream is read backwards a window of sequences at a time: within a window,
+    each forward `get_msg(next=True)` on the subject filter lands on the next matching
+    letter (the server skips the rest), so the cost is about one request per letter
+    returned plus one per window, however long the DLQ. Empty windows double in size.
+    """
+    if limit <= 0:
+        return []
     subject = f"dlq.{service}.>" if service else "dlq.>"
+    try:
+        last = (await js.stream_info(DLQ_STREAM)).state.last_seq
+    except NotFoundError:
+        return []
+    newest: list[DeadLetter] = []
+    high, window = last, max(limit, 16)
+    while high >= 1 and len(newest) < limit:
+        low = max(1, high - window + 1)
+        found = await _letters_between(js, subject, low, high)
+        newest.extend(reversed(found))
+        if not found:
+            window *= 2
+        high = low - 1
+    return newest[:limit]
+
+
+async def _letters_between(
+    js: JetStreamContext, subject: str, low: int, high: int
+) -> list[DeadLetter]:
+    """The letters on `subject` with sequences in [low, high], oldest first."""
     letters: list[DeadLetter] = []
-    sequence = 1
-    while len(letters) < limit:
+    sequence = low
+    while sequence <= high:
         try:
             raw = await js.get_msg(DLQ_STREAM, seq=sequence, subject=subject, next=True)
         except NotFoundError:
             break
-        headers = dict(raw.headers or {})
-        letters.append(
-            DeadLetter(
-                sequence=raw.seq or 0,
-                original_subject=headers.get(ORIGINAL_SUBJECT, ""),
-                original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
-                consumer=headers.get(CONSUMER, ""),
-                error=headers.get(ERROR, ""),
-                attempts=int(headers.get(ATTEMPTS, "0")),
-                failed_at=datetime.fromisoformat(headers[FAILED_AT]),
-                payload=raw.data or b"",
-                headers=headers,
-            )
-        )
-        sequence = (raw.seq or sequence) + 1
+        if raw.seq is None or raw.seq > high:
+            break
+        letters.append(_letter(raw.seq, raw.headers or {}, raw.data or b""))
+        sequence = raw.seq + 1
     return letters
+
+
+def _letter(sequence: int, raw_headers: Mapping[str, str], payload: bytes) -> DeadLetter:
+    headers = dict(raw_headers)
+    return DeadLetter(
+        sequence=sequence,
+        original_subject=headers.get(ORIGINAL_SUBJECT, ""),
+        original_sequence=int(headers.get(ORIGINAL_SEQUENCE, "0")),
+        consumer=headers.get(CONSUMER, ""),
+        error=headers.get(ERROR, ""),
+        attempts=int(headers.get(ATTEMPTS, "0")),
+        failed_at=datetime.fromisoformat(headers[FAILED_AT]),
+        payload=payload,
+        headers=headers,
+    )
 
 
 async def redrive(js: JetStreamContext, dlq_sequence: int) -> int:

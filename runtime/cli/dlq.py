@@ -25,7 +25,9 @@ def add_parser(
     """Register `dlq list` and `dlq redrive`."""
     parser = commands.add_parser("dlq", help="list or redrive dead letters", description=__doc__)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="the oldest dead letters")
+    listing = actions.add_parser(
+        "list", parents=[common], help="the newest dead letters, newest first"
+    )
     listing.add_argument("--service", help="only this service's dead letters")
     listing.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     listing.set_defaults(command=run_list)

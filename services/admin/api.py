@@ -14,19 +14,16 @@ from runtime.errors import ConfigurationError
 from runtime.http import ProblemError
 from runtime.http.auth import Principal
 from runtime.service import ServiceContext
-from services.admin.domain import dead_letter_view, newest_first, pending_artisan
+from services.admin.domain import dead_letter_view, pending_artisan
 from services.admin.redrives import RedriveLog
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
     from nats.js import JetStreamContext
 
-__all__ = ["MAX_SCANNED", "AdminApi"]
+__all__ = ["AdminApi"]
 
 Province = Literal["almeria", "cadiz", "cordoba", "granada", "huelva", "jaen", "malaga", "sevilla"]
-
-MAX_SCANNED = 10_000
-"""Dead letters read to find the newest: the runtime lists the DLQ oldest first."""
 
 
 class AdminApi:
@@ -66,11 +63,8 @@ class AdminApi:
         self, principal: Principal, *, service: str | None = None, limit: int = 100
     ) -> AdminDeadLetterList:
         """Dead letters of every service (or one), newest first."""
-        js = self._jetstream()
-        letters = await list_dead_letters(js, service=service, limit=MAX_SCANNED)
-        return AdminDeadLetterList(
-            items=[dead_letter_view(x) for x in newest_first(letters, limit)]
-        )
+        letters = await list_dead_letters(self._jetstream(), service=service, limit=limit)
+        return AdminDeadLetterList(items=[dead_letter_view(x) for x in letters])
 
     async def redrive_dead_letter(self, principal: Principal, stream_sequence: int) -> AdminRedrive:
         """Republish a dead letter to its subject (the runtime deletes it) and log who did."""

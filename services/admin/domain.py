@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from generated.admin.models import AdminDeadLetter, AdminPendingArtisan
 from generated.artisan.models import Artisan
 from runtime.bus.dlq import DeadLetter
 
-__all__ = ["dead_letter_view", "newest_first", "pending_artisan"]
+__all__ = ["dead_letter_view", "pending_artisan"]
 
 
 def pending_artisan(artisan: Artisan) -> AdminPendingArtisan:
@@ -33,8 +31,3 @@ def dead_letter_view(letter: DeadLetter) -> AdminDeadLetter:
         attempts=letter.attempts,
         failed_at=letter.failed_at,
     )
-
-
-def newest_first(letters: Sequence[DeadLetter], limit: int) -> list[DeadLetter]:
-    """The `limit` newest of `letters` (given oldest first), newest first."""
-    return sorted(letters, key=lambda letter: letter.sequence, reverse=True)[:limit]

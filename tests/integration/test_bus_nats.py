@@ -28,6 +28,7 @@ from runtime.bus.memory import InMemoryEventSink
 from runtime.bus.nats import (
     ConsumerRunner,
     NatsEventSink,
+    dead_letter,
     ensure_streams,
     list_dead_letters,
     redrive,
@@ -235,6 +236,42 @@ async def test_message_without_envelope_is_dead_lettered(bus: Bus) -> None:
     await runner.stop()
     letter = (await list_dead_letters(js, service=bus.service))[0]
     assert "ContractError" in letter.error and "ce-id" in letter.error
+
+
+async def test_dead_letters_are_listed_newest_first_past_other_services_letters(
+    bus: Bus,
+) -> None:
+    js = bus.nc.jetstream()
+    other = f"other{bus.uid}"
+
+    async def fail(service: str, n: int) -> None:
+        await dead_letter(
+            js,
+            service=service,
+            durable=f"{service}-on-ping",
+            stream=f"T{bus.uid}",
+            message=(bus.channel.subject, n, json.dumps({"n": n}).encode(), None),
+            error=f"failure {n}",
+            attempts=1,
+        )
+
+    for n in range(1, 6):  # five old letters of the test's service
+        await fail(bus.service, n)
+    for n in range(6, 306):  # many of another service after them
+        await fail(other, n)
+    for n in range(306, 309):  # three new ones
+        await fail(bus.service, n)
+
+    newest = await list_dead_letters(js, service=bus.service, limit=4)
+    every_one = await list_dead_letters(js, service=bus.service, limit=100)
+    across = await list_dead_letters(js, limit=50)
+
+    assert [x.original_sequence for x in newest] == [308, 307, 306, 5]
+    assert [x.original_sequence for x in every_one] == [308, 307, 306, 5, 4, 3, 2, 1]
+    assert [x.error for x in newest[:2]] == ["failure 308", "failure 307"]
+    ours = [x.original_sequence for x in across if x.consumer.endswith(f"{bus.uid}-on-ping")]
+    assert ours[:5] == [308, 307, 306, 305, 304]
+    assert await list_dead_letters(js, service=f"nobody{bus.uid}") == []
 
 
 async def test_permanent_error_is_dead_lettered_without_retry(bus: Bus) -> None:

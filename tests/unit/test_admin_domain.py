@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from generated.artisan.models import Artisan
 from runtime.bus.dlq import DeadLetter
-from services.admin.domain import dead_letter_view, newest_first, pending_artisan
+from services.admin.domain import dead_letter_view, pending_artisan
 
 AT = datetime(2026, 11, 28, 10, 0, 5, tzinfo=UTC)
 
@@ -45,11 +45,6 @@ def test_a_pending_artisan_is_listed_under_their_business_name() -> None:
         "Almazara Sierra Mágina",
     )
     assert (shown.province, shown.categories, shown.applied_at) == ("jaen", ["olive_oil"], AT)
-
-
-def test_dead_letters_are_shown_newest_first_up_to_the_limit() -> None:
-    letters = [letter(s) for s in (3, 7, 12, 20)]
-    assert [x.sequence for x in newest_first(letters, 3)] == [20, 12, 7]
 
 
 def test_a_dead_letter_is_shown_by_its_dlq_sequence_and_why_it_failed() -> None:
