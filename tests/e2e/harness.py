@@ -35,6 +35,24 @@ def bound_socket() -> socket.socket:
     return sock
 
 
+def start_uvicorn(app: Any, sock: socket.socket) -> tuple[uvicorn.Server, asyncio.Task[None]]:
+    """uvicorn serving `app` on the bound `sock`, as a task of the running loop.
+
+    Quiet, without lifespan (the test starts the service host itself), and given 3 s to
+    shut down: an open event stream would otherwise hold it until the host stops.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=sock.getsockname()[1],
+        log_level="warning",
+        lifespan="off",
+        timeout_graceful_shutdown=3,
+    )
+    server = uvicorn.Server(config)
+    return server, asyncio.create_task(server.serve(sockets=[sock]))
+
+
 @contextlib.asynccontextmanager
 async def serve_asgi(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on `sock` (a newly bound one if None) while the block runs.
@@ -45,17 +63,7 @@ async def serve_asgi(app: Any, sock: socket.socket | None = None) -> AsyncIterat
     """
     sock = sock if sock is not None else bound_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=3,
-        )
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    server, task = start_uvicorn(app, sock)
     try:
         while not server.started:
             if task.done():
@@ -131,18 +139,7 @@ class InProcessPlatform:
                 jwks_url=jwks_url,
             )
             host = ServiceHost(make(urls), settings, STREAMS, verifier=self.verifier)
-            app = await host.start()
-            server = uvicorn.Server(
-                uvicorn.Config(
-                    app,
-                    host="127.0.0.1",
-                    port=ports[name],
-                    log_level="warning",
-                    lifespan="off",
-                    timeout_graceful_shutdown=3,
-                )
-            )
-            task = asyncio.create_task(server.serve(sockets=[sockets[name]]))
+            server, task = start_uvicorn(await host.start(), sockets[name])
             self.services[name] = RunningService(host, server, task, urls[name])
         async with httpx.AsyncClient() as http:
             for running in self.services.values():

@@ -22,7 +22,6 @@ from uuid import UUID
 import httpx
 import nats
 import pytest
-import uvicorn
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js.api import DeliverPolicy
@@ -48,7 +47,7 @@ from services.artisan.artisans import ArtisanTables
 from services.artisan.domain import TierRule
 from services.artisan.service import NAME, definition
 from services.geo.service import definition as geo_definition
-from tests.e2e.harness import bound_socket, eventually, free_port
+from tests.e2e.harness import bound_socket, eventually, free_port, start_uvicorn
 
 WAIT = 10.0
 BASE = "http://artisan.test"
@@ -78,23 +77,16 @@ class Running:
 async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
     """Geo on uvicorn, then the artisan service calling it; stopped at the module's end."""
     geo_socket = bound_socket()
-    geo_port = geo_socket.getsockname()[1]
     geo_host = ServiceHost(
         geo_definition(),
         Settings(service="geo", nats_url=nats_url, database_url=database_url),
         STREAMS,
     )
-    geo_server = uvicorn.Server(
-        uvicorn.Config(
-            await geo_host.start(), host="127.0.0.1", port=geo_port, lifespan="off",
-            log_level="warning",
-        )
-    )  # fmt: skip
-    geo_task = asyncio.create_task(geo_server.serve(sockets=[geo_socket]))
+    geo_server, geo_task = start_uvicorn(await geo_host.start(), geo_socket)
     key = SigningKey.generate()
     settings = Settings(service=NAME, nats_url=nats_url, database_url=database_url)
     host = ServiceHost(
-        definition(geo_url=f"http://127.0.0.1:{geo_port}", rule=RULE),
+        definition(geo_url=f"http://127.0.0.1:{geo_socket.getsockname()[1]}", rule=RULE),
         settings,
         STREAMS,
         verifier=key,

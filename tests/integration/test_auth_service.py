@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -293,31 +293,41 @@ async def test_introspection_needs_a_bearer_token(auth: Auth) -> None:
     assert response.status_code == 401
 
 
+def user_events(
+    handlers: AuthHandlers, role: str, password_hash: str, now: datetime
+) -> tuple[str, list[Coroutine[Any, Any, None]]]:
+    """A new user's e-mail, and their UserRegistered and UserCredentialsSet handled by auth."""
+    user_id, email = uuid.uuid4(), f"o{uuid.uuid4().hex}@example.com"
+    registered = UserRegistered(
+        user_id=user_id,
+        email=email,
+        full_name="Lucía",
+        role=role,
+        province="jaen",
+        registered_at=now,
+    )
+    credentials = UserCredentialsSet(
+        user_id=user_id,
+        email=email,
+        role=role,
+        password_hash=password_hash,
+        set_at=now,
+    )
+    return email, [
+        handlers.on_user_registered(registered, context_of(USER_REGISTERED, str(user_id))),
+        handlers.on_user_credentials_set(
+            credentials, context_of(USER_CREDENTIALS_SET, str(user_id))
+        ),
+    ]
+
+
 async def test_a_login_is_whole_whichever_user_event_arrives_first(auth: Auth) -> None:
     assert auth.host.context is not None
     handlers = AuthHandlers(auth.host.context, LoginViews("auth"))
-    now = datetime.now(UTC)
     password_hash = await asyncio.to_thread(hash_password, PASSWORD)
     emails = []
     for credentials_first in (True, False):
-        user_id, email = uuid.uuid4(), f"o{uuid.uuid4().hex}@example.com"
-        registered = UserRegistered(
-            user_id=user_id,
-            email=email,
-            full_name="Lucía",
-            role="artisan",
-            province="jaen",
-            registered_at=now,
-        )
-        credentials = UserCredentialsSet(
-            user_id=user_id, email=email, role="artisan", password_hash=password_hash, set_at=now
-        )
-        steps = [
-            handlers.on_user_registered(registered, context_of(USER_REGISTERED, str(user_id))),
-            handlers.on_user_credentials_set(
-                credentials, context_of(USER_CREDENTIALS_SET, str(user_id))
-            ),
-        ]
+        email, steps = user_events(handlers, "artisan", password_hash, datetime.now(UTC))
         for step in reversed(steps) if credentials_first else steps:
             await step
         emails.append(email)
@@ -333,43 +343,15 @@ async def test_both_user_events_handled_at_once_make_one_whole_login(auth: Auth)
     # upsert does not arbitrate, must not turn that race into a dead-lettered event.
     assert auth.host.context is not None
     handlers = AuthHandlers(auth.host.context, LoginViews("auth"))
-    now = datetime.now(UTC)
     password_hash = await asyncio.to_thread(hash_password, PASSWORD)
-    users = [(uuid.uuid4(), f"r{uuid.uuid4().hex}@example.com") for _ in range(50)]
+    users = [user_events(handlers, "customer", password_hash, datetime.now(UTC)) for _ in range(50)]
 
     outcomes = await asyncio.gather(
-        *(
-            step
-            for user_id, email in users
-            for step in (
-                handlers.on_user_registered(
-                    UserRegistered(
-                        user_id=user_id,
-                        email=email,
-                        full_name="Lucía",
-                        role="customer",
-                        province="jaen",
-                        registered_at=now,
-                    ),
-                    context_of(USER_REGISTERED, str(user_id)),
-                ),
-                handlers.on_user_credentials_set(
-                    UserCredentialsSet(
-                        user_id=user_id,
-                        email=email,
-                        role="customer",
-                        password_hash=password_hash,
-                        set_at=now,
-                    ),
-                    context_of(USER_CREDENTIALS_SET, str(user_id)),
-                ),
-            )
-        ),
-        return_exceptions=True,
+        *(step for _, steps in users for step in steps), return_exceptions=True
     )
 
     assert [o for o in outcomes if isinstance(o, BaseException)] == []
-    for _, email in users:
+    for email, _ in users:
         response = await auth.token(grant_type="password", username=email, password=PASSWORD)
         assert response.status_code == 200, response.text
 

@@ -41,7 +41,7 @@ from runtime.service import ServiceHost, Settings
 from services.notification.handlers import NotificationHandlers
 from services.notification.live import LiveFeed
 from services.notification.service import NAME, definition, feed_of
-from tests.e2e.harness import bound_socket, eventually
+from tests.e2e.harness import bound_socket, eventually, start_uvicorn
 
 KEY = SigningKey.generate()
 HEARTBEAT = 0.3
@@ -83,11 +83,7 @@ async def start_replica(nats_url: str, database_url: str, redis_url: str) -> Rep
         http_port=port,
     )
     host = ServiceHost(definition(heartbeat=HEARTBEAT), settings, STREAMS, verifier=KEY)
-    app = await host.start()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve(sockets=[sock]))
+    server, task = start_uvicorn(await host.start(), sock)
     await eventually(lambda: server.started)
     replica = Replica(host, server, task, f"http://127.0.0.1:{port}")
     await eventually(replica.feed.listening.is_set)

@@ -27,7 +27,7 @@ from fastapi import FastAPI
 from generated.platform import STREAMS
 from runtime.service import ServiceDefinition, ServiceHost, Settings
 from tests.contract.support.loop import BackgroundLoop
-from tests.e2e.harness import TEST_KEY, bound_socket, eventually
+from tests.e2e.harness import TEST_KEY, bound_socket, eventually, start_uvicorn
 
 __all__ = [
     "ContractPlatform",
@@ -156,26 +156,15 @@ class ContractPlatform:
             self.problems[name] = f"service {name} did not start:\n{traceback.format_exc()}"
 
     async def _host(self, definition: ServiceDefinition, sock: socket.socket, url: str) -> _Hosted:
-        port = sock.getsockname()[1]
         settings = Settings(
             service=definition.name,
             nats_url=self.nats_url,
             database_url=self.database_url,
             redis_url=self.redis_url,
-            http_port=port,
+            http_port=sock.getsockname()[1],
         )
         host = ServiceHost(definition, settings, STREAMS, verifier=TEST_KEY)
-        app = await host.start()
-        config = uvicorn.Config(
-            app,
-            host="127.0.0.1",
-            port=port,
-            log_level="warning",
-            lifespan="off",
-            timeout_graceful_shutdown=3,
-        )
-        server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve(sockets=[sock]))
+        server, task = start_uvicorn(await host.start(), sock)
         return _Hosted(host, server, task, url)
 
     async def _stop(self) -> None:
