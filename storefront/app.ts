@@ -1,7 +1,9 @@
 /**
  * The A4CO storefront: search the catalogue, open a product, register or log in, order it for
- * pickup, and watch the order's status arrive on the live notification stream. Plain DOM on
- * the generated TypeScript SDK; every call goes through the gateway.
+ * pickup, and watch the order's status arrive on the live notification stream. A logged-in
+ * customer's searches, product views and confirmed purchases are tracked (user service), and
+ * the recommendation service's picks for them are shown. Plain DOM on the generated
+ * TypeScript SDK; every call goes through the gateway.
  *
  * The gateway's URL comes from `?gateway=http://…`, else from `config.json` (which `a4co up`
  * writes next to this page), else it is this page's own origin.
@@ -13,9 +15,12 @@ import {
   type Order,
   type OrderStatus,
   type Product,
+  type ProductCategory,
   ProblemError,
   type Province,
+  type RecommendationItem,
   type ServerSentEvent,
+  type TrackBehaviorRequest,
   gatewayClients,
 } from "../generated/typescript/index.js";
 
@@ -35,6 +40,12 @@ const PROVINCES: readonly Province[] = [
   "malaga",
   "sevilla",
 ];
+const REASONS: Readonly<Record<RecommendationItem["reason"], string>> = {
+  behavior: "from what you looked at and bought",
+  segment: "for customers like you",
+  new_product: "new in the catalogue",
+  popular: "popular",
+};
 const FINAL: ReadonlySet<OrderStatus> = new Set(["confirmed", "cancelled", "rejected", "delivered"]);
 /**
  * Notifications that announce an order's final status. They name no order, so the page
@@ -47,6 +58,9 @@ const STATUS_OF_TEMPLATE: Readonly<Record<string, OrderStatus>> = {
   order_delivered: "delivered",
 };
 const CARD = "tok_visa_ok";
+const RECOMMENDED = 5;
+/** How long after a tracked action the picks are read again (the action travels by events). */
+const RECOMMEND_AFTER_MS = 1_500;
 const LOGIN_WAIT_MS = 10_000;
 const RECONNECT_MS = 3_000;
 
@@ -114,6 +128,9 @@ class Storefront {
   private session: Session | null = null;
   private product: Product | null = null;
   private order: Order | null = null;
+  /** The product of the order placed last, and whether its purchase has been tracked. */
+  private ordered: { productId: string; category: ProductCategory; tracked: boolean } | null =
+    null;
   private placing: Notification[] | null = null;
   private registered = "";
   private stream: AbortController | null = null;
@@ -131,6 +148,9 @@ class Storefront {
     this.on("register-form", (form) => this.register(form));
     this.on("login-form", (form) => this.logIn(field(form, "email"), field(form, "password")));
     this.on("order-form", (form) => this.placeOrder(Number(field(form, "quantity"))));
+    element("recommendations-refresh").addEventListener("click", () => {
+      void this.recommend();
+    });
     document.body.dataset.ready = "true";
   }
 
@@ -147,6 +167,7 @@ class Storefront {
     const results = element("results");
     status.textContent = "Searching…";
     results.replaceChildren();
+    this.tell({ action: "searched", query: q });
     try {
       const page = await this.api.product.searchProducts({ q, limit: 20 });
       status.textContent = page.items.length ? `${page.items.length} found` : "Nothing found.";
@@ -177,6 +198,11 @@ class Storefront {
       element("product").hidden = false;
       element("product").dataset.productId = product.product_id;
       this.refreshOrderButton();
+      this.tell({
+        action: "viewed_product",
+        product_id: product.product_id,
+        category: product.category,
+      });
     } catch (error) {
       element("search-status").textContent = `Could not open the product: ${describe(error)}`;
     }
@@ -238,6 +264,8 @@ class Storefront {
     session.dataset.userId = this.session.userId;
     this.refreshOrderButton();
     this.follow(this.session);
+    element("for-you").hidden = false;
+    void this.recommend();
   }
 
   private refreshOrderButton(): void {
@@ -256,6 +284,11 @@ class Storefront {
     status.textContent = "placing";
     status.dataset.source = "";
     this.placing = [];
+    this.ordered = {
+      productId: this.product.product_id,
+      category: this.product.category,
+      tracked: false,
+    };
     try {
       this.order = await this.api.order.placeOrder({
         customer_id: this.session.userId,
@@ -286,6 +319,67 @@ class Storefront {
     }
     shown.textContent = status;
     shown.dataset.source = source;
+    if (status === "confirmed" && this.ordered !== null && !this.ordered.tracked) {
+      this.ordered.tracked = true;
+      const { productId, category } = this.ordered;
+      this.tell({ action: "purchased", product_id: productId, category });
+    }
+  }
+
+  /**
+   * Tell the user service what the customer did (when logged in), then read the picks again
+   * a moment later, once the action has reached the recommendation service.
+   */
+  private tell(action: TrackBehaviorRequest): void {
+    if (this.session === null) {
+      return;
+    }
+    const tracked = element("tracked");
+    void this.api.user.trackBehavior(this.session.userId, action).then(
+      () => {
+        tracked.textContent = `${Number(tracked.textContent ?? "0") + 1}`;
+        tracked.dataset.last = action.action;
+        setTimeout(() => void this.recommend(), RECOMMEND_AFTER_MS);
+      },
+      (error: unknown) => {
+        tracked.dataset.error = describe(error);
+      },
+    );
+  }
+
+  /** Show the recommendation service's picks for the logged-in customer, named. */
+  async recommend(): Promise<void> {
+    if (this.session === null) {
+      return;
+    }
+    const state = element("recommendations-state");
+    const list = element("recommendations");
+    try {
+      const picks = await this.api.recommendation.getRecommendations(this.session.userId, {
+        limit: RECOMMENDED,
+      });
+      const products = await Promise.all(
+        picks.items.map((pick) => this.api.product.getProduct(pick.product_id)),
+      );
+      list.replaceChildren(...picks.items.map((pick, i) => this.pick(pick, products[i])));
+      list.dataset.generatedAt = picks.generated_at;
+      state.textContent = picks.items.length ? "" : "Nothing to recommend yet.";
+    } catch (error) {
+      state.textContent = `Could not load recommendations: ${describe(error)}`;
+    }
+  }
+
+  private pick(pick: RecommendationItem, product: Product): HTMLLIElement {
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "product-link";
+    open.textContent = `${product.name} — ${euros(product.price)}`;
+    open.addEventListener("click", () => void this.open(product.product_id));
+    const item = document.createElement("li");
+    item.dataset.productId = pick.product_id;
+    item.dataset.reason = pick.reason;
+    item.append(open, ` (${REASONS[pick.reason]})`);
+    return item;
   }
 
   /** Follow the user's notifications until logout, reconnecting when the stream drops. */

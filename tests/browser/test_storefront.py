@@ -4,7 +4,9 @@ The services run in process (`InProcessPlatform`) and verify tokens against the 
 service's JWKS, so the page logs in as a browser would. An artisan lists a product through
 the artisan REST flow first; then the page searches, opens it, registers, logs in, orders it
 for pickup with `tok_visa_ok`, and shows `confirmed` when the notification stream says so.
-The `page` fixture fails the test on any console error.
+The page then tracks the purchase, the recommendation service learns it, and the page's
+picks are the service's, without the bought product. The `page` fixture fails the test on
+any console error.
 
 Needs chromium (`make install-browser`) and TypeScript (`make install-node`): the storefront
 is compiled (`make storefront`'s command) before it is served.
@@ -32,6 +34,7 @@ from generated.auth.client import AuthClient
 from generated.auth.models import TokenRequest
 from generated.order.client import OrderClient
 from generated.product.client import ProductClient
+from generated.recommendation.client import RecommendationClient
 from generated.user.client import UserClient
 from generated.user.models import RegisterUserRequest
 from runtime.http import ProblemError, RestClient
@@ -46,6 +49,7 @@ from services.notification.service import definition as notification
 from services.order.service import definition as order
 from services.payment.service import definition as payment
 from services.product.service import definition as product
+from services.recommendation.service import definition as recommendation
 from services.user.service import definition as user
 from tests.browser.conftest import static_server
 from tests.e2e.harness import InProcessPlatform, eventually
@@ -106,6 +110,7 @@ async def edge(
         "order": lambda urls: order(user_url=urls["user"], scan_interval=0.2),
         "payment": lambda urls: payment(),
         "notification": lambda urls: notification(),
+        "recommendation": lambda urls: recommendation(),
     }
     running = InProcessPlatform(
         nats_url, database_url, verifier=None, redis_url=redis_url, jwks_from="auth"
@@ -162,11 +167,14 @@ class Listed:
     product_id: UUID
     name: str
     word: str
+    companion: UUID
+    """Another olive oil of the same artisan, for recommendation to offer."""
 
 
 async def list_product(gw: Gateway, bootstrap: str, database_url: str) -> Listed:
-    """An artisan registers, applies and is verified, then lists a product; wait until the
-    catalogue shows it with stock and the order service can sell it."""
+    """An artisan registers, applies and is verified, then lists a product (and a companion
+    of the same category); wait until the catalogue shows the product with stock and the
+    order service can sell it."""
     email = f"artisan-{uuid.uuid4().hex[:10]}@example.es"
     maker = await gw.client(UserClient, "user").register_user(
         RegisterUserRequest(
@@ -196,19 +204,23 @@ async def list_product(gw: Gateway, bootstrap: str, database_url: str) -> Listed
     )
     word = f"picual{uuid.uuid4().hex[:8]}"
     name = f"Aceite {word} 500 ml"
-    listed = await gw.client(ArtisanClient, "artisan", maker_token).list_product(
-        applied.artisan_id,
-        ProductListingRequest.model_validate(
-            {
-                "name": name,
-                "description": "Virgen extra, cosecha temprana.",
-                "category": "olive_oil",
-                "price": {"amount_minor": 1250, "currency": "EUR"},
-                "initial_stock": 10,
-                "stock_threshold": 0,
-            }
-        ),
-    )
+    maker_products = gw.client(ArtisanClient, "artisan", maker_token)
+    listed, companion = [
+        await maker_products.list_product(
+            applied.artisan_id,
+            ProductListingRequest.model_validate(
+                {
+                    "name": product_name,
+                    "description": "Virgen extra, cosecha temprana.",
+                    "category": "olive_oil",
+                    "price": {"amount_minor": 1250, "currency": "EUR"},
+                    "initial_stock": 10,
+                    "stock_threshold": 0,
+                }
+            ),
+        )
+        for product_name in (name, f"Aceite {word} 250 ml")
+    ]
     catalogue = gw.client(ProductClient, "product")
 
     async def sellable() -> bool:
@@ -217,7 +229,25 @@ async def list_product(gw: Gateway, bootstrap: str, database_url: str) -> Listed
         return bool(shown) and await _order_service_knows(database_url, listed.product_id)
 
     await eventually(sellable, timeout=SLOW, interval=0.2)
-    return Listed(listed.product_id, name, word)
+    return Listed(listed.product_id, name, word, companion.product_id)
+
+
+async def _recommendation_learnt(database_url: str, user_id: UUID, product_id: UUID) -> bool:
+    """Whether recommendation has the purchase: the product bought, and its category's weight."""
+    connection = await asyncpg.connect(database_url)
+    try:
+        return bool(
+            await connection.fetchval(
+                "SELECT EXISTS (SELECT 1 FROM recommendation.bought"
+                " WHERE user_id = $1 AND product_id = $2)"
+                " AND EXISTS (SELECT 1 FROM recommendation.affinities"
+                " WHERE user_id = $1 AND category = 'olive_oil' AND weight >= 5)",
+                user_id,
+                product_id,
+            )
+        )
+    finally:
+        await connection.close()
 
 
 async def _order_service_knows(database_url: str, product_id: UUID) -> bool:
@@ -295,5 +325,32 @@ async def test_a_visitor_orders_and_sees_the_confirmation_arrive_live(
         assert str(placed.customer_id) == customer_id
         assert [(i.product_id, i.quantity) for i in placed.items] == [(listed.product_id, 1)]
         assert placed.delivery.method == "pickup"
+
+        # The page told the user service of the purchase; recommendation learnt it.
+        await expect(page.locator("#tracked")).to_have_attribute("data-last", "purchased")
+        customer = UUID(customer_id)
+        await eventually(
+            lambda: _recommendation_learnt(database_url, customer, listed.product_id),
+            timeout=SLOW,
+            interval=0.2,
+        )
+
+        # The page shows the service's picks, in its order and named, never the bought product.
+        picks = gw.client(RecommendationClient, "recommendation", token)
+        seen: list[list[str]] = []
+
+        async def shown_as_served() -> bool:
+            await page.click("#recommendations-refresh")
+            await page.wait_for_timeout(300)
+            served = (await picks.get_recommendations(customer, limit=5)).items
+            shown = await page.locator("#recommendations li").evaluate_all(
+                "items => items.map((item) => item.dataset.productId)"
+            )
+            seen.append(shown)
+            return bool(served) and shown == [str(p.product_id) for p in served]
+
+        await eventually(shown_as_served, timeout=SLOW, interval=0.2)
+        assert str(listed.product_id) not in seen[-1]
+        assert await page.locator("#recommendations li button").count() == len(seen[-1])
     finally:
         await gw.aclose()
