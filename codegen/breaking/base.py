@@ -28,6 +28,9 @@ class Contracts:
     catalog: Catalog
     label: str = "working tree"
     depth: int = 0
+    base_modes: tuple[tuple[str, str], ...] = ()
+    """On the current side: (stream, mode) of the base it is compared with. A mode this
+    change weakens still applies to the change itself (`modes.applied_mode`)."""
 
 
 BreakingFn = Callable[[Contracts, Contracts], Iterator["Finding"]]

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from codegen.breaking.base import BREAKING, Contracts
-from codegen.breaking.modes import directions, mode_of, promised, transitive
+from codegen.breaking.modes import applied_mode, directions, promised, transitive
 from codegen.breaking.payloads import compared, field_name, finding
 from codegen.errors import Finding
 from codegen.loader import join_pointer
@@ -60,7 +60,7 @@ def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, C
     before = {c.subject: c for c in previous.catalog.channels.values()}
     for channel in sorted(current.catalog.channels.values(), key=lambda c: c.subject):
         old = before.get(channel.subject)
-        mode = mode_of(current.catalog, channel.subject)
+        mode = applied_mode(current, channel.subject)
         if old is None or (previous.depth and not transitive(mode)):
             continue
         if previous.depth == 0 or promised(previous, channel.subject):
@@ -71,7 +71,7 @@ def _payload(rule: str, previous: Contracts, current: Contracts) -> Iterator[Fin
     """The findings of one payload rule: the issues that `_BY_KIND` sorts to it."""
     for old, new in _pairs(previous, current):
         seen: set[str] = set()
-        for direction in directions(mode_of(current.catalog, new.subject)):
+        for direction in directions(applied_mode(current, new.subject)):
             issues = compared(
                 previous, old.message.payload, current, new.message.payload, direction
             )

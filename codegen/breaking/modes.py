@@ -13,7 +13,16 @@ if TYPE_CHECKING:
     from codegen.breaking.base import Contracts
     from codegen.model import Catalog
 
-__all__ = ["Direction", "directions", "mode_of", "promised", "transitive"]
+__all__ = [
+    "Direction",
+    "applied_mode",
+    "directions",
+    "mode_of",
+    "promised",
+    "stricter",
+    "transitive",
+    "weaker",
+]
 
 Direction = Literal["backward", "forward"]
 _STRICTEST = "FULL_TRANSITIVE"
@@ -35,6 +44,28 @@ def directions(mode: str) -> tuple[Direction, ...]:
 def transitive(mode: str) -> bool:
     """Whether the mode compares with every earlier version, not only the base."""
     return mode.endswith("_TRANSITIVE")
+
+
+def stricter(a: str, b: str) -> str:
+    """The mode that checks everything `a` or `b` checks."""
+    both = {*directions(a), *directions(b)}
+    kind = "FULL" if len(both) == 2 else ("BACKWARD" if "backward" in both else "FORWARD")
+    return f"{kind}_TRANSITIVE" if transitive(a) or transitive(b) else kind
+
+
+def weaker(new: str, old: str) -> bool:
+    """Whether `new` leaves out a check that `old` makes (a direction, or the history)."""
+    return stricter(new, old) != new
+
+
+def applied_mode(current: Contracts, subject: str) -> str:
+    """The mode the payload rules apply to `subject` in this change: its stream's mode, made
+    no weaker than the base's. Weakening a mode and breaking a payload in one change would
+    otherwise pass; the weaker mode applies from the next change on."""
+    mode = mode_of(current.catalog, subject)
+    streams = current.catalog.stream_of(subject)
+    before = dict(current.base_modes).get(streams[0].name) if len(streams) == 1 else None
+    return stricter(mode, before) if before is not None else mode
 
 
 def promised(version: Contracts, subject: str) -> bool:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
 from codegen.breaking import BREAKING, Contracts, run_breaking
+from codegen.breaking.modes import weaker
 from codegen.build import build_catalog
+from codegen.errors import Finding
 from codegen.loader import Workspace
 
 FIXTURES = Path(__file__).resolve().parent / "breaking"
@@ -45,3 +49,44 @@ def test_registry_rules_have_purpose_and_upper_snake_ids() -> None:
         assert rule.id.isupper() and " " not in rule.id
         assert rule.purpose.endswith(".")
         assert rule.categories
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "weakened"),
+    [
+        ("FULL", "FULL", False),
+        ("FULL_TRANSITIVE", "FULL", False),
+        ("FULL", "BACKWARD", False),
+        ("BACKWARD", "FULL", True),
+        ("FORWARD", "BACKWARD", True),
+        ("FULL", "FORWARD_TRANSITIVE", True),
+        ("BACKWARD_TRANSITIVE", "BACKWARD", False),
+    ],
+)
+def test_a_mode_is_weaker_when_it_leaves_out_a_direction_or_the_history(
+    new: str, old: str, weakened: bool
+) -> None:
+    assert weaker(new, old) is weakened
+
+
+def test_a_weakened_mode_still_applies_to_the_change_that_weakens_it() -> None:
+    # The fixture weakens SHOP from FULL to BACKWARD and adds an enum value, which only a
+    # FORWARD check forbids. In that change the value is still reported; once the weaker
+    # mode is the base, the same addition passes.
+    folder = FIXTURES / "STREAM_COMPATIBILITY_NO_WEAKEN"
+    weakening = run_breaking(contracts(folder / "previous"), contracts(folder / "current"))
+    later = run_breaking(contracts(folder / "current"), contracts(folder / "current"))
+    landed_then_added = _with_previous_enum(folder)
+
+    assert "MESSAGE_ENUM_VALUE_NO_ADD" in {f.rule for f in weakening}
+    assert later == []
+    assert "MESSAGE_ENUM_VALUE_NO_ADD" not in {f.rule for f in landed_then_added}
+
+
+def _with_previous_enum(folder: Path) -> list[Finding]:
+    """The current side against a base with the weaker mode and the old enum."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = Path(tmp) / "previous"
+        shutil.copytree(folder / "previous", base)
+        shutil.copy(folder / "current" / "platform.yaml", base / "platform.yaml")
+        return run_breaking(contracts(base), contracts(folder / "current"))
