@@ -236,7 +236,15 @@ def test_a_non_transitive_mode_compares_with_the_base_only(
     head, _, tail = text.partition("  - name: INVENTORY")
     tail = tail.replace("compatibility: FULL_TRANSITIVE", "compatibility: FULL", 1)
     platform.write_text(f"{head}  - name: INVENTORY{tail}", encoding="utf-8")
+    weakening = breaking(repo, capsys)
+    git(repo, "commit", "-q", "-am", "INVENTORY compares with the base only")
     done = breaking(repo, capsys)
+
+    # The change that drops _TRANSITIVE is still checked against the history; once it is
+    # the base, only the base is compared.
+    assert weakening.returncode == 1, weakening.stdout + weakening.stderr
+    assert "[MESSAGE_ENUM_VALUE_NO_DELETE]" in weakening.stdout
+    assert "[STREAM_COMPATIBILITY_NO_WEAKEN WARN]" in weakening.stdout
     assert done.returncode == 0, done.stdout + done.stderr
 
 
