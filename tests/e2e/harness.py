@@ -78,6 +78,39 @@ async def serve_asgi(app: Any, sock: socket.socket | None = None) -> AsyncIterat
         sock.close()
 
 
+STOP_TIMEOUT = 60.0
+"""Seconds all of a platform's services get to stop, together."""
+
+
+async def stop_all(
+    servers: dict[str, tuple[uvicorn.Server, asyncio.Task[None], ServiceHost]],
+) -> None:
+    """Stop every server and then its host, all services at once; name those that hang.
+
+    A host waits for its in-flight handlers (up to their ack_wait), so stopping one after
+    another would add those waits up.
+    """
+    for server, _, _ in servers.values():
+        server.should_exit = True
+
+    async def stop(task: asyncio.Task[None], host: ServiceHost) -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await host.stop()
+
+    stopping = {
+        asyncio.create_task(stop(task, host)): name for name, (_, task, host) in servers.items()
+    }
+    done, hanging = await asyncio.wait(stopping, timeout=STOP_TIMEOUT)
+    for task in hanging:
+        task.cancel()
+    if hanging:
+        names = sorted(stopping[t] for t in hanging)
+        raise AssertionError(f"services still stopping after {STOP_TIMEOUT:g} s: {names}")
+    for task in done:
+        task.result()
+
+
 def free_port() -> int:
     """A TCP port free on the loopback interface now; nothing holds it afterwards.
 
@@ -147,12 +180,7 @@ class InProcessPlatform:
 
     async def stop(self) -> None:
         """Stop every server and host."""
-        for running in self.services.values():
-            running.server.should_exit = True
-        for running in self.services.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await running.task
-            await running.host.stop()
+        await stop_all({n: (r.server, r.task, r.host) for n, r in self.services.items()})
         if self.nc is not None:
             await self.nc.drain()
 

@@ -10,7 +10,6 @@ recorded, so the test of its contract fails naming why instead of skipping.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import importlib
 import inspect
 import socket
@@ -27,7 +26,14 @@ from fastapi import FastAPI
 from generated.platform import STREAMS
 from runtime.service import ServiceDefinition, ServiceHost, Settings
 from tests.contract.support.loop import BackgroundLoop
-from tests.e2e.harness import TEST_KEY, bound_socket, eventually, start_uvicorn
+from tests.e2e.harness import (
+    STOP_TIMEOUT,
+    TEST_KEY,
+    bound_socket,
+    eventually,
+    start_uvicorn,
+    stop_all,
+)
 
 __all__ = [
     "ContractPlatform",
@@ -102,7 +108,7 @@ class ContractPlatform:
         if self._loop is None:
             return
         try:
-            self.call(self._stop(), timeout=60.0)
+            self.call(self._stop(), timeout=STOP_TIMEOUT + 10.0)
         finally:
             self._loop.close()
             self._loop = None
@@ -168,12 +174,7 @@ class ContractPlatform:
         return _Hosted(host, server, task, url)
 
     async def _stop(self) -> None:
-        for hosted in self.hosted.values():
-            hosted.server.should_exit = True
-        for hosted in self.hosted.values():
-            with contextlib.suppress(asyncio.CancelledError):
-                await hosted.task
-            await hosted.host.stop()
+        await stop_all({n: (h.server, h.task, h.host) for n, h in self.hosted.items()})
         self.hosted.clear()
 
 
