@@ -2,7 +2,9 @@
 
 `catalogue` keeps the newest `CATALOGUE_PER_CATEGORY` products of each category (from
 NewProductListed); `listing` the catalogue service's latest stock and listing state of a
-product, whichever of the two events arrives first. `affinities`, `bought` and
+product, whichever of the two events arrives first. Only a product with a `listing` row is
+recommended: the product service announces a product once it shows it (its artisan is
+verified), so a product nobody can open is never recommended. `affinities`, `bought` and
 `popularity` add up behaviour (made idempotent by the handlers' inbox); `segments` keeps
 each user's latest segment.
 """
@@ -168,12 +170,14 @@ class RecommendationTables:
         )
 
     async def candidates(self, tx: Transaction) -> list[Candidate]:
-        """The recent catalogue's products that are listed and not known to be sold out."""
+        """The recent catalogue's products that the product catalogue has announced (its
+        ProductCatalogUpdated: a product shows only once its artisan is verified), not
+        delisted and not known to be sold out."""
         rows = await connection_of(tx).fetch(
             f"SELECT c.product_id, c.category, c.listed_at, coalesce(p.score, 0) AS popularity"
-            f" FROM {self._s}.catalogue c LEFT JOIN {self._s}.listing l USING (product_id)"
+            f" FROM {self._s}.catalogue c JOIN {self._s}.listing l USING (product_id)"
             f" LEFT JOIN {self._s}.popularity p USING (product_id)"
-            " WHERE NOT coalesce(l.delisted, false) AND coalesce(l.available, 1) > 0"
+            " WHERE NOT l.delisted AND coalesce(l.available, 1) > 0"
         )
         return [
             Candidate(r["product_id"], r["category"], r["listed_at"], r["popularity"]) for r in rows

@@ -23,6 +23,8 @@ from nats.aio.client import Client
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import Money, NewProductListed
 from generated.platform import STREAMS
+from generated.product.events import Publisher as ProductPublisher
+from generated.product.models import ProductCatalogUpdated
 from generated.recommendation.models import RecommendationList
 from generated.user.events import Publisher as UserPublisher
 from generated.user.models import UserBehaviorTracked, UserSegmentChanged
@@ -49,6 +51,11 @@ class Running:
     def artisans(self) -> ArtisanPublisher:
         """Publishes as the artisan service does."""
         return ArtisanPublisher(NatsEventSink(self.nc))
+
+    @property
+    def catalogue(self) -> ProductPublisher:
+        """Publishes as the product service does."""
+        return ProductPublisher(NatsEventSink(self.nc))
 
     @property
     def users(self) -> UserPublisher:
@@ -98,14 +105,17 @@ async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
         await host.stop()
 
 
-async def list_product(service: Running, category: str, *, minutes_ago: int = 0) -> UUID:
-    """Publish a NewProductListed of `category`; wait until the service has it."""
-    product_id = uuid.uuid4()
+async def list_product(
+    service: Running, category: str, *, minutes_ago: int = 0, shown: bool = True
+) -> UUID:
+    """Publish a NewProductListed of `category` and, when `shown`, the product service's
+    announcement that it lists it; wait until the service has them."""
+    product_id, artisan_id = uuid.uuid4(), uuid.uuid4()
     message_id = await service.artisans.new_product_listed(
         NewProductListed.model_validate(
             {
                 "product_id": product_id,
-                "artisan_id": uuid.uuid4(),
+                "artisan_id": artisan_id,
                 "name": f"Producto {product_id.hex[:6]}",
                 "description": "Hecho a mano en Jaén.",
                 "category": category,
@@ -119,6 +129,20 @@ async def list_product(service: Running, category: str, *, minutes_ago: int = 0)
         aggregate_id=str(product_id),
     )
     await eventually(lambda: service.handled("on_new_product_listed", message_id))
+    if shown:
+        announced = await service.catalogue.product_catalog_updated(
+            ProductCatalogUpdated.model_validate(
+                {
+                    "product_id": product_id,
+                    "artisan_id": artisan_id,
+                    "change": "listed",
+                    "available": 20,
+                    "updated_at": datetime.now(UTC),
+                }
+            ),
+            aggregate_id=str(product_id),
+        )
+        await eventually(lambda: service.handled("on_product_catalog_updated", announced))
     return product_id
 
 
@@ -209,6 +233,22 @@ async def test_the_segment_lifts_its_category_for_a_user_without_history(
     assert ids(after).index(ceramics) < (before.index(ceramics) if ceramics in before else 50)
     (item,) = [i for i in after.items if i.product_id == ceramics]
     assert item.reason == "segment"
+
+
+async def test_a_product_the_catalogue_does_not_show_is_not_recommended(
+    service: Running,
+) -> None:
+    # NewProductListed comes from the artisan service as soon as a product is listed; the
+    # product service shows (and announces) it only once its artisan is verified.
+    user_id = uuid.uuid4()
+    hidden = await list_product(service, "textiles", shown=False)
+    shown = await list_product(service, "textiles")
+
+    await act(service, user_id, "viewed_product", uuid.uuid4(), "textiles")
+    answer = ids(await service.recommendations(user_id, limit=50))
+
+    assert shown in answer
+    assert hidden not in answer
 
 
 async def test_only_the_user_or_an_admin_reads_their_recommendations(service: Running) -> None:
