@@ -172,14 +172,8 @@ class Storefront {
       const page = await this.api.product.searchProducts({ q, limit: 20 });
       status.textContent = page.items.length ? `${page.items.length} found` : "Nothing found.";
       for (const product of page.items) {
-        const open = document.createElement("button");
-        open.type = "button";
-        open.className = "product-link";
-        open.dataset.productId = product.product_id;
-        open.textContent = `${product.name} — ${euros(product.price)}`;
-        open.addEventListener("click", () => void this.open(product.product_id));
         const item = document.createElement("li");
-        item.append(open);
+        item.append(this.productLink(product));
         results.append(item);
       }
     } catch (error) {
@@ -370,16 +364,22 @@ class Storefront {
   }
 
   private pick(pick: RecommendationItem, product: Product): HTMLLIElement {
-    const open = document.createElement("button");
-    open.type = "button";
-    open.className = "product-link";
-    open.textContent = `${product.name} — ${euros(product.price)}`;
-    open.addEventListener("click", () => void this.open(product.product_id));
     const item = document.createElement("li");
     item.dataset.productId = pick.product_id;
     item.dataset.reason = pick.reason;
-    item.append(open, ` (${REASONS[pick.reason]})`);
+    item.append(this.productLink(product), ` (${REASONS[pick.reason]})`);
     return item;
+  }
+
+  /** A button naming `product` and its price that opens it. */
+  private productLink(product: Product): HTMLButtonElement {
+    const open = document.createElement("button");
+    open.type = "button";
+    open.className = "product-link";
+    open.dataset.productId = product.product_id;
+    open.textContent = `${product.name} — ${euros(product.price)}`;
+    open.addEventListener("click", () => void this.open(product.product_id));
+    return open;
   }
 
   /** Follow the user's notifications until logout, reconnecting when the stream drops. */

@@ -281,7 +281,7 @@ async def test_a_visitor_orders_and_sees_the_confirmation_arrive_live(
         # Search, and open the product.
         await page.fill("#search-query", listed.word)
         await page.click("#search-form button[type=submit]")
-        link = page.locator(f'.product-link[data-product-id="{listed.product_id}"]')
+        link = page.locator(f'#results .product-link[data-product-id="{listed.product_id}"]')
         await expect(link).to_have_count(1)
         await link.click()
         await expect(page.locator("#product-name")).to_have_text(listed.name)
