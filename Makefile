@@ -68,14 +68,15 @@ status: install
 dlq: install
 	$(PY) -m runtime.cli dlq list $(if $(SERVICE),--service $(SERVICE))
 
-## test: the whole suite (unit, contract, integration on real servers it starts itself)
-test: install
+## test: the whole suite (unit, contract, integration on real servers it starts itself);
+## installs TypeScript and Chromium first, which the SDK and browser tests need
+test: install install-node install-browser
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-contract: install
+test-contract: install install-node
 	$(PY) -m pytest tests/contract $(PYTEST_ARGS)
 
 ## test-contract-fuzz: Schemathesis fuzzing and stateful phases on every service (slow; CI runs them in `make test` too)
@@ -118,7 +119,9 @@ storefront: install-node
 ## install-browser: Debian's chromium for the browser tests (tests/browser/), unless it is there
 .PHONY: install-browser
 install-browser:
-	@test -x /usr/bin/chromium || { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+	@test -x /usr/bin/chromium || { \
+	  test "$$(id -u)" = 0 || { echo "the browser tests need Debian's chromium: run 'sudo make install-browser' once"; exit 1; }; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
 clean:
 	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache
