@@ -6,7 +6,8 @@ backend (`runtime.bus.nats`, `runtime.bus.memory`) carries them. No driver is im
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, Literal, Protocol, TypeVar
@@ -16,6 +17,7 @@ from pydantic import BaseModel
 from runtime.errors import ConfigurationError
 
 __all__ = [
+    "BatchScope",
     "BoundSubscription",
     "Channel",
     "ConsumerPolicy",
@@ -116,6 +118,15 @@ class EventSink(Protocol):
 
 
 Handler = Callable[[Any, MessageContext], Awaitable[None]]
+
+BatchScope = Callable[
+    ["Subscription", Sequence[MessageContext]], AbstractAsyncContextManager[object]
+]
+"""One unit of work (a database transaction) for several messages of one subscription.
+
+The consumer runner opens it around their handlers, which join it instead of opening their
+own; it commits when the block ends, and the runner acks the messages only after that.
+"""
 
 
 @dataclass(frozen=True, slots=True)

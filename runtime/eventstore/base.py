@@ -18,7 +18,7 @@ import json
 import random
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -155,6 +155,10 @@ class Transaction(Protocol):
 
     async def seen(self, message_id: str, consumer: str) -> bool:
         """Record the message in the inbox; True if `consumer` already processed it."""
+        ...
+
+    async def unseen(self, message_ids: Sequence[str], consumer: str) -> set[str]:
+        """Record the messages in the inbox at once; the ids `consumer` had not processed."""
         ...
 
     async def checkpoint(self, name: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import itertools
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -103,6 +103,10 @@ class MemoryTransaction:
         self._locks.append(lock)
         self._inbox.add(key)
         return False
+
+    async def unseen(self, message_ids: Sequence[str], consumer: str) -> set[str]:
+        """Record the messages; the ids not recorded before (waits for a peer's commit)."""
+        return {m for m in dict.fromkeys(message_ids) if not await self.seen(m, consumer)}
 
     async def checkpoint(self, name: str) -> int:
         """The projection's position, this transaction's write included."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -221,6 +221,16 @@ class PostgresTransaction:
             message_id,
         )
         return inserted is None
+
+    async def unseen(self, message_ids: Sequence[str], consumer: str) -> set[str]:
+        """Insert the inbox rows in one statement; the ids that were not there yet."""
+        rows = await self.connection.fetch(
+            f"INSERT INTO {self._s}.inbox (consumer, message_id)"
+            " SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING RETURNING message_id",
+            consumer,
+            list(dict.fromkeys(message_ids)),
+        )
+        return {row[0] for row in rows}
 
     async def checkpoint(self, name: str) -> int:
         """The projection's last processed position (0 if it never ran)."""

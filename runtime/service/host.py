@@ -92,7 +92,9 @@ class ServiceHost:
     async def start(self) -> FastAPI:
         """Connect, migrate, provision, and start relaying, consuming and the jobs."""
         name = self.definition.name
-        self._pool = await asyncpg.create_pool(self.settings.database_url, min_size=2, max_size=12)
+        self._pool = await asyncpg.create_pool(
+            self.settings.database_url, min_size=2, max_size=12, reset=_keep_session
+        )
         store = PostgresEventStore(self._pool, name)
         await store.migrate()
         if self.definition.migrate is not None:
@@ -117,7 +119,7 @@ class ServiceHost:
         # The relay gets connections of its own: behind busy handlers on the shared pool it
         # would publish late, and late publishing starves every service downstream.
         self._outbox_pool = await asyncpg.create_pool(
-            self.settings.database_url, min_size=2, max_size=3
+            self.settings.database_url, min_size=2, max_size=3, reset=_keep_session
         )
         self._outbox = PostgresOutbox(self._outbox_pool, name)
         await self._outbox.listen()
@@ -129,7 +131,13 @@ class ServiceHost:
         handlers = self.definition.handlers(self.context)
         bound = bind_handlers(name, handlers, self.definition.subscriptions)
         self._runner = ConsumerRunner(
-            self._nc, name, bound, observe=self.metrics.handled, span=Tracing(name).consuming
+            self._nc,
+            name,
+            bound,
+            observe=self.metrics.handled,
+            span=Tracing(name).consuming,
+            unit_of_work=self.context.unit_of_work,
+            handle_batch=self.settings.handle_batch,
         )
         await self._runner.start()
         jobs = [
@@ -203,6 +211,17 @@ class ServiceHost:
 
     async def _bus_ready(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+
+async def _keep_session(connection: Any) -> None:
+    """Give a connection back to the pool as it is, without asyncpg's reset query.
+
+    The default reset (`pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`) is one
+    more round trip and statement for every transaction. Nothing in the platform leaves
+    session state behind: locks are transaction-scoped (`pg_advisory_xact_lock`), settings
+    are `SET LOCAL`, and the one LISTEN holds its connection until the service stops.
+    asyncpg still rolls back a transaction left open and drops listeners on release.
+    """
 
 
 def _install_tracer_provider() -> None:

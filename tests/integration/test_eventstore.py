@@ -306,3 +306,17 @@ def test_a_bad_schema_name_fails_naming_it() -> None:
 def test_an_event_whose_payload_is_not_json_is_refused() -> None:
     with pytest.raises(ContractError, match="is not JSON"):
         NewEvent("a4co.order.created.v1", "order.created.v1", b"{oops", "order-1")
+
+
+async def test_unseen_records_many_messages_at_once_and_names_only_the_new(
+    store: EventStore, unique_id: str
+) -> None:
+    async with store.transaction() as tx:
+        assert await tx.seen("m1", f"batch-{unique_id}") is False
+    async with store.transaction() as tx:
+        unseen = await tx.unseen(["m1", "m2", "m3", "m2"], f"batch-{unique_id}")
+        assert unseen == {"m2", "m3"}
+        assert await tx.seen("m3", f"batch-{unique_id}") is True
+    async with store.transaction() as tx:
+        assert await tx.unseen(["m1", "m2", "m3"], f"batch-{unique_id}") == set()
+        assert await tx.unseen(["m1"], f"other-{unique_id}") == {"m1"}

@@ -1,0 +1,203 @@
+"""Handling waiting messages in one transaction, on real NATS and PostgreSQL.
+
+The runner takes the messages queued for a consumer together and the service's unit of
+work gives them one transaction, acked after its commit. These tests check what must
+never change because of that: each message applied once, a poison message isolated, a
+crash between the commit and the acks doubling nothing, and order kept per consumer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import nats
+import pytest
+from nats.aio.client import Client
+
+from runtime.bus import StreamSpec
+from runtime.bus.envelope import build_headers
+from runtime.bus.nats import NatsEventSink, ensure_streams, list_dead_letters
+from runtime.service import ServiceContext
+from tests.integration.batch_consumer import (
+    Names,
+    Tick,
+    Ticks,
+    context_for,
+    prepare,
+    runner_for,
+)
+
+CHILD = Path(__file__).with_name("batch_consumer.py")
+
+
+@dataclass
+class Setup:
+    """A test's connection, pool, names and service context."""
+
+    nc: Client
+    pool: asyncpg.Pool
+    names: Names
+    ctx: ServiceContext
+    urls: tuple[str, str]
+
+    async def publish(self, ticks: list[Tick]) -> None:
+        """Publish `ticks` in order and wait until the stream holds them."""
+        sink = NatsEventSink(self.nc)
+        for tick in ticks:
+            await sink.send(self.names.channel, tick, aggregate_id=tick.key)
+
+    async def applied(self) -> list[tuple[int, str, int]]:
+        """Every application recorded: (n, key, transaction id), in the order written."""
+        rows = await self.pool.fetch(
+            f'SELECT n, key, xid FROM "{self.names.schema}".applied ORDER BY id'
+        )
+        return [(r["n"], r["key"], r["xid"]) for r in rows]
+
+
+@pytest.fixture
+async def setup(nats_url: str, database_url: str, unique_id: str) -> AsyncIterator[Setup]:
+    """A stream, a schema and a context of the test's own."""
+    names = Names(unique_id)
+    nc = await nats.connect(nats_url)
+    spec = StreamSpec(name=names.stream, subjects=(f"b{unique_id}.>",), max_age=600.0)
+    await ensure_streams(nc.jetstream(), (spec,))
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=6)
+    store = await prepare(pool, names)
+    ctx = context_for(names, store, nc, (nats_url, database_url))
+    yield Setup(nc, pool, names, ctx, (nats_url, database_url))
+    await nc.jetstream().delete_stream(names.stream)
+    await pool.execute(f'DROP SCHEMA "{names.schema}" CASCADE')
+    await pool.close()
+    await nc.close()
+
+
+async def eventually_applied(setup: Setup, count: int, timeout: float = 60.0) -> None:
+    """Wait until `count` applications are recorded; fail naming how many there were."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(await setup.applied()) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(f"{len(await setup.applied())} of {count} applied within {timeout} s")
+        await asyncio.sleep(0.05)
+
+
+async def settled(setup: Setup, timeout: float = 60.0) -> None:
+    """Wait until the consumer has nothing pending and nothing unacked."""
+    js = setup.nc.jetstream()
+    sub = setup.names.subscription()
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        info = await js.consumer_info(sub.stream, sub.durable)
+        if not info.num_pending and not info.num_ack_pending:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            pytest.fail(
+                f"consumer not settled: {info.num_pending} pending, {info.num_ack_pending} unacked"
+            )
+        await asyncio.sleep(0.05)
+
+
+def ticks(count: int, *, key: str = "k", poison: int | None = None) -> list[Tick]:
+    return [Tick(n=n, key=key, poison=n == poison) for n in range(count)]
+
+
+async def test_waiting_messages_share_a_transaction_and_each_applies_once(setup: Setup) -> None:
+    await setup.publish(ticks(200))
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
+    try:
+        await eventually_applied(setup, 200)
+        await settled(setup)
+    finally:
+        await runner.stop()
+    applied = await setup.applied()
+    assert sorted(n for n, _, _ in applied) == list(range(200))
+    transactions = {xid for _, _, xid in applied}
+    assert len(transactions) < 200 / 4, f"{len(transactions)} transactions for 200 messages"
+    assert sorted(handlers.pushed) == list(range(200)), "after-commit effects ran once each"
+
+
+async def test_a_poison_message_mid_batch_goes_to_the_dlq_alone_and_the_rest_apply_once(
+    setup: Setup,
+) -> None:
+    await setup.publish(ticks(60, poison=30))
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
+    try:
+        await eventually_applied(setup, 59)
+        await settled(setup)
+    finally:
+        await runner.stop()
+    applied = sorted(n for n, _, _ in await setup.applied())
+    assert applied == [n for n in range(60) if n != 30]
+    letters = await list_dead_letters(setup.nc.jetstream(), service=setup.names.service)
+    assert [d.original_subject for d in letters] == [setup.names.channel.subject]
+    assert "tick 30 is poison" in letters[0].error
+    assert letters[0].attempts == 1
+    assert 30 not in handlers.pushed and sorted(handlers.pushed) == applied
+
+
+async def test_a_copy_of_a_message_in_the_same_batch_is_applied_once(setup: Setup) -> None:
+    # Two deliveries of one event (same ce-id) that JetStream could not dedupe, as after
+    # a relay republishes past the duplicate window: both sit in the stream, side by side.
+    channel = setup.names.channel
+    ce_id = str(uuid.uuid4())
+    for copy in range(2):
+        headers = build_headers(channel, aggregate_id="k", message_id=ce_id)
+        headers["Nats-Msg-Id"] = f"{ce_id}-{copy}"
+        await setup.nc.jetstream().publish(
+            channel.subject, Tick(n=7, key="k").model_dump_json().encode(), headers=headers
+        )
+    await setup.publish([Tick(n=8, key="k")])
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
+    try:
+        await eventually_applied(setup, 2)
+        await settled(setup)
+    finally:
+        await runner.stop()
+    assert sorted(n for n, _, _ in await setup.applied()) == [7, 8]
+
+
+async def test_one_worker_applies_a_keys_messages_in_stream_order(setup: Setup) -> None:
+    # POLICY has concurrency 1: the order a handler relying on it sees is the stream's,
+    # across and within batches.
+    await setup.publish(ticks(150, key="a"))
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
+    try:
+        await setup.publish([Tick(n=n, key="a") for n in range(150, 300)])
+        await eventually_applied(setup, 300)
+    finally:
+        await runner.stop()
+    assert [n for n, _, _ in await setup.applied()] == list(range(300))
+
+
+async def test_kill_9_between_the_commit_and_the_acks_doubles_nothing(setup: Setup) -> None:
+    await setup.publish(ticks(80))
+    child = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, str(CHILD), *setup.urls, setup.names.uid],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == -9, f"the consumer was not killed: {child.stderr[-2000:]}"
+    committed = int(child.stdout.split("committed ")[1].split()[0])
+    assert committed >= 2, "the first unit of work held one message only"
+    assert len(await setup.applied()) == committed, "the killed unit committed"
+    # Nothing was acked: after ack_wait the server redelivers the committed messages too.
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
+    try:
+        await eventually_applied(setup, 80)
+        await settled(setup)
+    finally:
+        await runner.stop()
+    assert sorted(n for n, _, _ in await setup.applied()) == list(range(80))
