@@ -155,6 +155,8 @@ class _Puller:
         # Without a unit of work, messages are taken one at a time, so a stop hands back
         # every message no handler has started.
         self._handle_batch = runner._handle_batch if runner._unit_of_work is not None else 1
+        self._linger = policy.linger if self._handle_batch > 1 else 0.0
+        self._taking = asyncio.Lock()
         # Messages asked for and not yet received; arrivals (messages or statuses) so far.
         self._credits = 0
         self._arrivals = 0
@@ -268,7 +270,8 @@ class _Puller:
         clock = HandlerClock(self._handling.ack_wait)
         try:
             while True:
-                taken = self._take(await queue.get())
+                async with self._taking:  # one worker takes at a time; the others handle
+                    taken = await self._take()
                 if taken is None:
                     return
                 if not self._stopping:
@@ -284,17 +287,30 @@ class _Puller:
         finally:
             clock.close()
 
-    def _take(self, first: Msg | None) -> list[Msg] | None:
-        """`first` and the messages waiting behind it, up to `handle_batch`; None to stop.
+    async def _take(self) -> list[Msg] | None:
+        """The next message and those behind it, up to `handle_batch`; None to stop.
 
-        A stop marker met while taking goes back to the queue for the next worker.
+        With a `linger`, a short one waits that long for more to join it (a commit
+        interval: fewer, larger transactions for consumers that can wait). A stop marker
+        met while taking goes back to the queue for the next worker.
         """
+        queue = self._queue
+        first = await queue.get()
         if first is None:
             return None
         taken = [first]
-        queue = self._queue
-        while len(taken) < self._handle_batch and not queue.empty():
-            msg = queue.get_nowait()
+        deadline = asyncio.get_running_loop().time() + self._linger
+        while len(taken) < self._handle_batch:
+            if queue.empty():
+                wait = deadline - asyncio.get_running_loop().time()
+                if wait <= 0 or self._stopping:
+                    break
+                try:
+                    msg = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    break
+            else:
+                msg = queue.get_nowait()
             if msg is None:
                 queue.put_nowait(None)
                 break

@@ -127,7 +127,8 @@ async def runner_for(
     nc: Client, ctx: ServiceContext, handlers: Ticks, names: Names, **options: object
 ) -> ConsumerRunner:
     """A started runner of the test's subscription, with the context's unit of work."""
-    bound = bind_handlers(names.service, handlers, (names.subscription(),))
+    policy = options.pop("policy", POLICY)
+    bound = bind_handlers(names.service, handlers, (names.subscription(policy),))  # type: ignore[arg-type]
     unit = options.pop("unit_of_work", ctx.unit_of_work)
     runner = ConsumerRunner(
         nc,

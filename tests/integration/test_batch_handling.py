@@ -13,7 +13,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import asyncpg
@@ -26,6 +26,7 @@ from runtime.bus.envelope import build_headers
 from runtime.bus.nats import NatsEventSink, ensure_streams, list_dead_letters
 from runtime.service import ServiceContext
 from tests.integration.batch_consumer import (
+    POLICY,
     Names,
     Tick,
     Ticks,
@@ -177,6 +178,22 @@ async def test_one_worker_applies_a_keys_messages_in_stream_order(setup: Setup) 
     finally:
         await runner.stop()
     assert [n for n, _, _ in await setup.applied()] == list(range(300))
+
+
+async def test_a_linger_gathers_messages_that_arrive_one_by_one(setup: Setup) -> None:
+    policy = replace(POLICY, linger=0.5, concurrency=4)
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
+    try:
+        for n in range(20):  # one at a time, each alone in the queue when it arrives
+            await setup.publish([Tick(n=n, key="k")])
+            await asyncio.sleep(0.01)
+        await eventually_applied(setup, 20)
+    finally:
+        await runner.stop()
+    applied = await setup.applied()
+    assert sorted(n for n, _, _ in applied) == list(range(20))
+    assert len({xid for _, _, xid in applied}) <= 5, "the linger gathered no batch"
 
 
 async def test_kill_9_between_the_commit_and_the_acks_doubles_nothing(setup: Setup) -> None:
