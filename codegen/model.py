@@ -69,6 +69,17 @@ class ConsumerDefaults:
     backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
     max_ack_pending: int = 1000
     concurrency: int = 16
+    linger: float = 0.0
+    """How long a worker waits for more messages to handle in one transaction with one."""
+
+    def policy_args(self) -> str:
+        """The keyword arguments of the runtime's `ConsumerPolicy` for these settings."""
+        args = (
+            f"max_deliver={self.max_deliver}, ack_wait={self.ack_wait}, "
+            f"backoff={self.backoff!r}, max_ack_pending={self.max_ack_pending}, "
+            f"concurrency={self.concurrency}"
+        )
+        return f"{args}, linger={self.linger}" if self.linger else args
 
 
 @dataclass(frozen=True, slots=True)

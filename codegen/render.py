@@ -113,10 +113,7 @@ def _platform(env: Environment, workspace: Workspace, catalog: Catalog) -> str:
         streams=catalog.streams,
         services=sorted(catalog.services),
         streams_doc="One stream per context; every subject is captured by exactly one.",
-        defaults=(
-            f"max_deliver={d.max_deliver}, ack_wait={d.ack_wait}, backoff={d.backoff!r}, "
-            f"max_ack_pending={d.max_ack_pending}, concurrency={d.concurrency}"
-        ),
+        defaults=d.policy_args(),
     )
 
 
@@ -193,10 +190,7 @@ def _events(
                 durable=op.durable,
                 handler=method,
                 operation=op.key,
-                policy=(
-                    f"max_deliver={c.max_deliver}, ack_wait={c.ack_wait}, backoff={c.backoff!r}, "
-                    f"max_ack_pending={c.max_ack_pending}, concurrency={c.concurrency}"
-                ),
+                policy=c.policy_args(),
             )
         )
     exports = sorted(

@@ -159,3 +159,18 @@ def test_mini_generated_modules_import(tmp_path: Path, module: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 0
+
+
+def test_a_consumers_linger_reaches_its_generated_policy(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    root = mini_copy()
+    edit(
+        root / "asyncapi" / "shop.yaml",
+        "x-consumer: {max_deliver: 3, ack_wait: 5s}",
+        "x-consumer: {max_deliver: 3, ack_wait: 5s, linger: 150ms}",
+    )
+    generate(root, tmp_path / "out")
+    events = (tmp_path / "out" / "shop" / "events.py").read_text()
+    assert "linger=0.15," in events
+    assert "linger" not in (tmp_path / "out" / "stock" / "events.py").read_text()
