@@ -109,11 +109,21 @@ class Story:
             await connection.close()
 
     async def place(
-        self, customer: UUID, product: UUID, quantity: int = 1, card: str = "tok_visa_ok"
+        self,
+        customer: UUID,
+        product: UUID,
+        quantity: int = 1,
+        card: str = "tok_visa_ok",
+        *,
+        as_admin: bool = False,
     ) -> Order:
-        """Place an order for pickup, as the customer."""
-        as_customer = self.orders.with_token(TEST_KEY.issue(customer, ["customer"]))
-        return await as_customer.place_order(
+        """Place an order for pickup, as the customer (or as an admin, on their behalf)."""
+        token = (
+            TEST_KEY.issue(uuid.uuid4(), ["admin"])
+            if as_admin
+            else TEST_KEY.issue(customer, ["customer"])
+        )
+        return await self.orders.with_token(token).place_order(
             PlaceOrderRequest(
                 customer_id=customer,
                 items=[StockLine(product_id=product, quantity=quantity)],
