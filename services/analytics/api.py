@@ -25,6 +25,7 @@ from services.analytics.domain import (
     interval_days,
 )
 from services.analytics.kpis import Kpis
+from services.analytics.watermarks import Watermarks
 
 __all__ = ["AnalyticsApi"]
 
@@ -36,9 +37,10 @@ def _eur(amount_minor: int) -> Money:
 class AnalyticsApi:
     """Implements `generated.analytics.api.Api`."""
 
-    def __init__(self, ctx: ServiceContext, kpis: Kpis) -> None:
+    def __init__(self, ctx: ServiceContext, kpis: Kpis, watermarks: Watermarks) -> None:
         self._ctx = ctx
         self._kpis = kpis
+        self._watermarks = watermarks
 
     async def get_dashboard(self, principal: Principal) -> AnalyticsDashboard:
         """Today's (Europe/Madrid) figures from the read models."""
@@ -61,7 +63,7 @@ class AnalyticsApi:
             visitors_today=kpis.visitors,
             registrations_today=kpis.registrations,
             verified_artisans=kpis.verified_artisans,
-            as_of=kpis.as_of or now,
+            as_of=max((t for t in (kpis.as_of, self._watermarks.latest()) if t), default=now),
         )
 
     async def get_orders_per_day(

@@ -42,6 +42,7 @@ from runtime.eventstore.base import Transaction
 from runtime.service import ServiceContext
 from services.analytics.domain import day_of
 from services.analytics.tables import AnalyticsTables
+from services.analytics.watermarks import Watermarks
 
 __all__ = ["AnalyticsHandlers"]
 
@@ -55,15 +56,16 @@ class AnalyticsHandlers:
     def __init__(self, ctx: ServiceContext, tables: AnalyticsTables) -> None:
         self._ctx = ctx
         self._tables = tables
+        self._watermarks = Watermarks.of(ctx, tables)
 
     @asynccontextmanager
     async def _handling(
         self, context: MessageContext, consumer: str
     ) -> AsyncIterator[Transaction | None]:
-        """The inbox transaction of one message, with the consumer's watermark moved on."""
+        """The inbox transaction of one message; the consumer's watermark moves after it."""
         async with self._ctx.handling(context, consumer) as tx:
             if tx is not None:
-                await self._tables.saw(tx, consumer, context.time)
+                self._ctx.after_commit(lambda: self._watermarks.saw(consumer, context.time))
             yield tx
 
     async def on_order_created(self, message: OrderCreated, context: MessageContext) -> None:

@@ -80,14 +80,15 @@ class AnalyticsTables:
     async def _execute(self, tx: Transaction, sql: str, *args: Any) -> None:
         await connection_of(tx).execute(sql.format(s=self._s), *args)
 
-    async def saw(self, tx: Transaction, consumer: str, at: datetime) -> None:
-        """Move the consumer's watermark (the dashboard's `as_of`) forward to `at`."""
+    async def store_watermarks(self, tx: Transaction, marks: dict[str, datetime]) -> None:
+        """Move each consumer's watermark (the dashboard's `as_of`) forward, never back."""
         await self._execute(
             tx,
-            "INSERT INTO {s}.watermarks AS w VALUES ($1, $2) ON CONFLICT (consumer)"
-            " DO UPDATE SET as_of = excluded.as_of WHERE w.as_of < excluded.as_of",
-            consumer,
-            at,
+            "INSERT INTO {s}.watermarks AS w SELECT * FROM unnest($1::text[], $2::timestamptz[])"
+            " ON CONFLICT (consumer) DO UPDATE SET as_of = excluded.as_of"
+            " WHERE w.as_of < excluded.as_of",
+            list(marks),
+            list(marks.values()),
         )
 
     async def order_placed(

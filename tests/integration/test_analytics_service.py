@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from uuid import UUID
@@ -41,6 +41,7 @@ from services.analytics.domain import MADRID
 from services.analytics.handlers import AnalyticsHandlers
 from services.analytics.service import NAME, definition
 from services.analytics.tables import AnalyticsTables
+from services.analytics.watermarks import Watermarks
 from tests.e2e.harness import eventually
 
 BASE = "http://analytics.test"
@@ -398,3 +399,22 @@ async def test_an_interval_ending_before_it_starts_is_unprocessable(service: Run
     assert backwards.status_code == 422
     assert long.status_code == 422
     assert "before" in backwards.json()["detail"]
+
+
+async def test_the_watermark_moves_after_the_commit_and_is_stored_in_one_write(
+    service: Running,
+) -> None:
+    order = an_order(at(a_day(), 10))
+    aggregate = str(order.created.order_id)
+    # An event time later than any other test's, so it is the newest watermark.
+    future = datetime(2999, 1, 1, tzinfo=UTC) + timedelta(seconds=random.randrange(10**6))
+    context = replace(context_of(ORDER_CREATED, aggregate, str(uuid.uuid4())), time=future)
+    await service.handlers.on_order_created(
+        AnalyticsOrderCreated.model_validate(order.created.model_dump()), context
+    )
+    board = await service.dashboard()
+    assert board.as_of == future, "the dashboard reads the watermark held in memory"
+    assert service.host.context is not None
+    await Watermarks.of(service.host.context, AnalyticsTables(NAME)).store(service.host.context)
+    stored = await service.db.fetchval(f'SELECT max(as_of) FROM "{NAME}".watermarks')
+    assert stored == future
