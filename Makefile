@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench clean
+.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench bench-platform clean
 
 install: $(STAMP)
 
@@ -101,6 +101,11 @@ bench: install
 	$(PY) bench/bench_search.py
 	$(PY) bench/bench_gateway.py
 	$(PY) bench/bench_dlq.py
+
+## bench-platform: all 18 services under orders at rising rates: latency, the knee, CPU, bus and database cost per order (BENCH_ARGS='--rates 5,10,15 --seconds 15')
+BENCH_ARGS ?=
+bench-platform: install
+	$(PY) bench/bench_platform.py $(BENCH_ARGS)
 
 ## install-node: TypeScript 5 into .a4co/node (once; needs node and npm, such as Debian's nodejs and npm)
 NODE_DIR := .a4co/node
