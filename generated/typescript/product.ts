@@ -4,8 +4,9 @@
  * A4CO product service: REST types and client.
  *
  * The searchable catalogue. Builds its read model from the products artisans list, their
- * verification and the stock inventory reports, and announces every change of a catalogue
- * entry.
+ * verification and the stock inventory reports, and announces the changes of a catalogue entry
+ * that other services act on: a listing, and a product selling out or coming back in stock (not
+ * every unit sold; search and detail show the exact units).
  */
 
 import { BaseClient } from "./runtime.js";

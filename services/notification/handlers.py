@@ -1,9 +1,10 @@
 """The notification service's message handlers: each one idempotent, in one transaction.
 
 Each handler turns its message into notices (`templates`), sends them in the inbox's
-transaction (`Notifier`), and after the commit publishes the realtime ones on the live
-feed. A live-feed failure is logged, not retried: the notification is stored and listed,
-and redelivering the message would not resend it (the inbox already has it).
+transaction (`Notifier`), and after the commit (`ServiceContext.after_commit`, which also
+waits for the one commit of a batch) publishes the realtime ones on the live feed. A
+live-feed failure is logged, not retried: the notification is stored and listed, and
+redelivering the message would not resend it (the inbox already has it).
 """
 
 from __future__ import annotations
@@ -21,15 +22,12 @@ from generated.notification.models import (
     ChatMessageSent,
     LocalEventPublished,
     LoyaltyTierChanged,
+    Notification,
     OrderCancelled,
     OrderConfirmed,
-    OrderCreated,
     OrderDelivered,
     OrderStateChanged,
-    PaymentFailed,
-    PaymentInitiated,
     PaymentRefunded,
-    PaymentSucceeded,
     PointsAwarded,
     ShipmentCreated,
     ShipmentDelivered,
@@ -78,14 +76,14 @@ class NotificationHandlers:
             live = await self._notifier.send(
                 tx, found, cause=context, related_subject=channel.subject, now=self._ctx.clock()
             )
+            self._ctx.after_commit(lambda: self._publish(live))
+
+    async def _publish(self, live: list[Notification]) -> None:
+        """Push the committed notifications on the live feed (best effort)."""
         try:
             await self._feed.publish(live)
         except RedisError:
             log.warning("live feed unavailable; %d notifications stored only", len(live))
-
-    async def on_order_created(self, message: OrderCreated, context: MessageContext) -> None:
-        """Email the customer the receipt of the order just placed."""
-        await self._notify(context, "on_order_created", ev.ORDER_CREATED, t.order_created(message))
 
     async def on_order_state_changed(
         self, message: OrderStateChanged, context: MessageContext
@@ -95,7 +93,7 @@ class NotificationHandlers:
         await self._notify(context, "on_order_state_changed", ev.ORDER_STATE_CHANGED, notices)
 
     async def on_order_confirmed(self, message: OrderConfirmed, context: MessageContext) -> None:
-        """Email the customer that the order is confirmed."""
+        """Email the customer the receipt of the order, paid and confirmed."""
         notices = t.order_confirmed(message)
         await self._notify(context, "on_order_confirmed", ev.ORDER_CONFIRMED, notices)
 
@@ -108,25 +106,6 @@ class NotificationHandlers:
         """Push a delivery notice and ask the customer for a review."""
         notices = t.order_delivered(message)
         await self._notify(context, "on_order_delivered", ev.ORDER_DELIVERED, notices)
-
-    async def on_payment_initiated(
-        self, message: PaymentInitiated, context: MessageContext
-    ) -> None:
-        """Show the payment in progress on the customer's real-time stream."""
-        notices = t.payment_initiated(message)
-        await self._notify(context, "on_payment_initiated", ev.PAYMENT_INITIATED, notices)
-
-    async def on_payment_succeeded(
-        self, message: PaymentSucceeded, context: MessageContext
-    ) -> None:
-        """Email the customer the payment receipt."""
-        notices = t.payment_succeeded(message)
-        await self._notify(context, "on_payment_succeeded", ev.PAYMENT_SUCCEEDED, notices)
-
-    async def on_payment_failed(self, message: PaymentFailed, context: MessageContext) -> None:
-        """Email the customer that the payment failed."""
-        notices = t.payment_failed(message)
-        await self._notify(context, "on_payment_failed", ev.PAYMENT_FAILED, notices)
 
     async def on_payment_refunded(self, message: PaymentRefunded, context: MessageContext) -> None:
         """Email the customer that the refund is on its way."""

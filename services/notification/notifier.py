@@ -1,9 +1,11 @@
 """Sends notices: the in-app notification, the outward channel, and NotificationSent.
 
 Everything is written in the handler's transaction: the notifications rows, what a
-development adapter records, and each NotificationSent (appended to the notification's
-own stream, which the outbox publishes). The realtime notifications are returned, to be
-published on the live feed once the transaction has committed.
+development adapter records, and a NotificationSent for each notice that left the app
+(email, SMS, push; appended to the notification's own stream, which the outbox publishes).
+In-app (realtime) notifications are stored but not announced: they are the app's own
+state, not a fact other services act on, and announcing them cost a bus message each. They
+are returned, to be published on the live feed once the transaction has committed.
 """
 
 from __future__ import annotations
@@ -58,11 +60,14 @@ class Notifier:
         related_subject: str,
         now: datetime,
     ) -> list[Notification]:
-        """Record and send every notice; return the realtime ones for the live feed."""
+        """Record every notice in the app, send and announce the outward ones.
+
+        Returns the realtime notifications, for the live feed.
+        """
         live: list[Notification] = []
         for notice in notices:
             realtime = self._notification(notice, "realtime", cause, related_subject, now)
-            await self._record(tx, realtime, cause)
+            await self._tables.add_notification(tx, realtime)
             live.append(realtime)
             if notice.outward is not None and await self._goes_outward(notice):
                 recipient = await self._tables.recipient(tx, notice.user_id)
@@ -107,7 +112,8 @@ class Notifier:
                 sent_at=now,
             ),
         )
-        await self._record(tx, sent, cause)
+        await self._tables.add_notification(tx, sent)
+        await self._announce(tx, sent, cause)
 
     @staticmethod
     def _notification(
@@ -123,9 +129,9 @@ class Notifier:
             sent_at=now,
         )
 
-    async def _record(self, tx: Transaction, n: Notification, cause: MessageContext) -> None:
-        """Store the notification and announce it with NotificationSent."""
-        await self._tables.add_notification(tx, n)
+    @staticmethod
+    async def _announce(tx: Transaction, n: Notification, cause: MessageContext) -> None:
+        """Announce a notification that left the app with NotificationSent."""
         sink = StreamSink(tx, f"notification-{n.notification_id}", 0)
         await Publisher(sink).notification_sent(
             NotificationSent(

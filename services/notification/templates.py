@@ -2,8 +2,11 @@
 
 Every notice reaches the user's in-app feed (the realtime channel: the notifications list
 and the live stream); `outward` adds one channel that reaches them outside the app
-(email or push), as each receive operation of the contract says. Texts are Spanish, the
-marketplace's language; money is shown as `29,99 EUR`.
+(email or push), as each receive operation of the contract says. Each fact of an order is
+told once: its status in the app (`order_state_changed`), the receipt with the amount paid
+when it is confirmed, the reason when it is cancelled (a declined payment included), so
+the order's creation and its payment's steps have no notice of their own. Texts are
+Spanish, the marketplace's language; money is shown as `29,99 EUR`.
 """
 
 from __future__ import annotations
@@ -21,13 +24,9 @@ from generated.notification.models import (
     Money,
     OrderCancelled,
     OrderConfirmed,
-    OrderCreated,
     OrderDelivered,
     OrderStateChanged,
-    PaymentFailed,
-    PaymentInitiated,
     PaymentRefunded,
-    PaymentSucceeded,
     PointsAwarded,
     ShipmentCreated,
     ShipmentDelivered,
@@ -47,13 +46,9 @@ __all__ = [
     "loyalty_tier_changed",
     "order_cancelled",
     "order_confirmed",
-    "order_created",
     "order_delivered",
     "order_state_changed",
-    "payment_failed",
-    "payment_initiated",
     "payment_refunded",
-    "payment_succeeded",
     "points_awarded",
     "shipment_created",
     "shipment_delivered",
@@ -77,16 +72,10 @@ _STATUS = {
 _CANCEL_REASON = {
     "out_of_stock": "no quedaba stock suficiente",
     "stock_timeout": "no pudimos reservar el stock a tiempo",
-    "payment_failed": "el pago no se completó",
+    "payment_failed": "el pago no se completó y no te hemos cobrado nada",
     "payment_timeout": "el pago no llegó a tiempo",
     "customer_cancelled": "lo cancelaste tú",
     "customer_invalid": "no pudimos validar tu cuenta",
-}
-_PAYMENT_FAILURE = {
-    "card_declined": "la tarjeta fue rechazada",
-    "insufficient_funds": "no había saldo suficiente",
-    "gateway_timeout": "la pasarela de pago no respondió",
-    "invalid_card": "la tarjeta no es válida",
 }
 _TIER = {"bronze": "bronce", "silver": "plata", "gold": "oro"}
 _KIND = {"fair": "Feria", "tasting": "Cata", "workshop": "Taller"}
@@ -123,12 +112,6 @@ def euros(money: Money) -> str:
     return f"{sign}{whole:,}".replace(",", ".") + f",{cents:02d} {money.currency}"
 
 
-def order_created(m: OrderCreated) -> list[Notice]:
-    """The receipt of the order just placed, by email."""
-    text = f"Hemos recibido tu pedido de {euros(m.total)}."
-    return [Notice(m.customer_id, "order_created", text, "email", "Hemos recibido tu pedido")]
-
-
 def order_state_changed(m: OrderStateChanged) -> list[Notice]:
     """The order's new status, live only."""
     text = f"Tu pedido está {_STATUS[m.to_status]}."
@@ -136,8 +119,11 @@ def order_state_changed(m: OrderStateChanged) -> list[Notice]:
 
 
 def order_confirmed(m: OrderConfirmed) -> list[Notice]:
-    """The order is confirmed, by email."""
-    text = f"Tu pedido de {euros(m.total)} está confirmado; te avisaremos cuando salga."
+    """The receipt: the order is paid and confirmed, by email."""
+    text = (
+        f"Hemos recibido tu pago de {euros(m.total)}: tu pedido está confirmado"
+        " y te avisaremos cuando salga."
+    )
     return [Notice(m.customer_id, "order_confirmed", text, "email", "Pedido confirmado")]
 
 
@@ -151,23 +137,6 @@ def order_delivered(m: OrderDelivered) -> list[Notice]:
     """The delivery notice and a request for a review, by push."""
     text = "Tu pedido ha sido entregado. ¿Nos cuentas qué te ha parecido?"
     return [Notice(m.customer_id, "order_delivered", text, "push")]
-
-
-def payment_initiated(m: PaymentInitiated) -> list[Notice]:
-    """The payment in progress, live only."""
-    return [Notice(m.customer_id, "payment_initiated", f"Procesando tu pago de {euros(m.amount)}.")]
-
-
-def payment_succeeded(m: PaymentSucceeded) -> list[Notice]:
-    """The payment receipt, by email."""
-    text = f"Hemos recibido tu pago de {euros(m.amount)}."
-    return [Notice(m.customer_id, "payment_succeeded", text, "email", "Pago recibido")]
-
-
-def payment_failed(m: PaymentFailed) -> list[Notice]:
-    """The payment failed, and why, by email."""
-    text = f"Tu pago de {euros(m.amount)} no se completó: {_PAYMENT_FAILURE[m.reason]}."
-    return [Notice(m.customer_id, "payment_failed", text, "email", "Pago no completado")]
 
 
 def payment_refunded(m: PaymentRefunded) -> list[Notice]:

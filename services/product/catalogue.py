@@ -4,9 +4,10 @@
 once its artisan's level is known from ArtisanVerified, which may arrive before or after
 the listing (separate consumers). `artisans` keeps each verified artisan's latest level
 (ArtisanVerified, ArtisanPerformanceEvaluated); `stock` keeps the latest StockAdjusted of
-each product, which may also arrive first. Every visible change is announced as
-ProductCatalogUpdated on the product's `catalog-<id>` stream (the outbox), in the same
-transaction. Search uses a stored tsvector ('spanish') with a GIN index and keyset pages.
+each product, which may also arrive first. A visible entry's listing, and its stock when
+it sells out or comes back (not every unit sold), is announced as ProductCatalogUpdated
+on the product's `catalog-<id>` stream (the outbox), in the same transaction. Search
+uses a stored tsvector ('spanish') with a GIN index and keyset pages.
 """
 
 from __future__ import annotations
@@ -156,7 +157,11 @@ class Catalogue:
         at: datetime,
         cause: MessageContext | None,
     ) -> bool:
-        """Store the product's units available unless a later count is stored; True if so."""
+        """Store the product's units available unless a later count is stored; True if so.
+
+        The exact count is kept here (search and detail show it); other services hear of
+        it only when the product sells out or comes back in stock.
+        """
         await _serialise(tx, f"stock.{product_id}")
         connection = connection_of(tx)
         stored = await connection.fetchval(
@@ -170,13 +175,18 @@ class Catalogue:
         if not stored:
             return False
         row = await connection.fetchrow(
-            "UPDATE product.products SET available = $2, updated_at = $3"
-            " WHERE product_id = $1 AND available <> $2 RETURNING artisan_level",
+            "WITH old AS (SELECT product_id, available FROM product.products"
+            " WHERE product_id = $1 FOR UPDATE)"
+            " UPDATE product.products p SET available = $2, updated_at = $3 FROM old"
+            " WHERE p.product_id = old.product_id AND old.available <> $2"
+            " RETURNING p.artisan_level, old.available AS before",
             product_id,
             available,
             at,
         )
-        if row is not None and row["artisan_level"] is not None:
+        if row is None or row["artisan_level"] is None:
+            return True
+        if (row["before"] > 0) != (available > 0):
             await self._announce(tx, product_id, artisan_id, "stock_changed", available, at, cause)
         return True
 

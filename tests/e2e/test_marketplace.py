@@ -41,6 +41,7 @@ import asyncio
 import importlib
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,6 +55,8 @@ from generated.analytics.models import AnalyticsDashboard
 from generated.artisan.client import ArtisanClient
 from generated.artisan.models import ArtisanApplication, ProductListingRequest, VerifyArtisanRequest
 from generated.loyalty.client import LoyaltyClient
+from generated.notification.client import NotificationClient
+from generated.notification.models import Money, NotificationSent
 from generated.order.client import OrderClient
 from generated.order.models import Order, PlaceOrderRequest
 from generated.platform import STREAMS
@@ -85,6 +88,7 @@ from services.inventory.service import definition as inventory
 from services.loyalty.domain import points_for
 from services.loyalty.service import definition as loyalty
 from services.notification.service import definition as notification
+from services.notification.templates import euros
 from services.order.service import definition as order
 from services.payment.service import definition as payment
 from services.product.service import definition as product
@@ -470,6 +474,79 @@ async def test_the_live_stream_told_the_customer_about_the_order(story: Story) -
     assert "Tu pedido está confirmado." in texts
     assert all(n.user_id == story.customer.user_id for n in story.notifications.received)
     assert {n.channel for n in story.notifications.received} == {"realtime"}
+
+
+ORDER_NOTICES = Counter(
+    {
+        # the app's status feed: 5 statuses of the delivered order, 3 of the declined one
+        ("order_state_changed", "realtime"): 8,
+        # each outward notice, and its copy in the app
+        ("order_confirmed", "email"): 1,
+        ("order_confirmed", "realtime"): 1,
+        ("order_cancelled", "email"): 1,
+        ("order_cancelled", "realtime"): 1,
+        ("shipment_created", "email"): 1,
+        ("shipment_created", "realtime"): 1,
+        ("shipment_dispatched", "push"): 1,
+        ("shipment_dispatched", "realtime"): 1,
+        ("shipment_delivered", "push"): 1,
+        ("shipment_delivered", "realtime"): 1,
+        ("order_delivered", "push"): 1,
+        ("order_delivered", "realtime"): 1,
+    }
+)
+"""What the customer hears of the two orders: no notice of the order's creation or of its
+payment's steps (the receipt is the confirmation email; a declined card, the cancellation's)."""
+
+
+async def test_the_customer_hears_of_each_fact_of_the_orders_once(
+    story: Story, marketplace: tuple[InProcessPlatform, str]
+) -> None:
+    running, _ = marketplace
+    assert running.nc is not None
+    customer = story.customer.user_id
+    own = Gateway(running.url("gateway"))
+    try:
+        listing = own.client(NotificationClient, "notification", story.customer.token)
+        outbox = own.client(NotificationClient, "notification", story.admin_token)
+
+        async def heard() -> Counter[tuple[str, str]] | None:
+            listed = await listing.list_notifications(user_id=customer, limit=100)
+            found = Counter(
+                (n.template, n.channel)
+                for n in listed.items
+                if n.related_subject.split(".")[0] in ("order", "payment", "shipping")
+            )
+            return found if found >= ORDER_NOTICES else None
+
+        assert await eventually(heard, timeout=SLOW, interval=0.2) == ORDER_NOTICES
+        emails = {
+            e.template: e.body
+            for e in (await outbox.list_dev_outbox(user_id=customer, channel="email")).items
+        }
+    finally:
+        await own.aclose()
+    paid = euros(Money.model_validate(story.delivered.total.model_dump()))
+    assert f"Hemos recibido tu pago de {paid}" in emails["order_confirmed"]
+    assert "el pago no se completó" in emails["order_cancelled"]
+
+    outward = Counter({k: n for k, n in ORDER_NOTICES.items() if k[1] != "realtime"})
+
+    async def announced() -> Counter[tuple[str, str]] | None:
+        stored = await published(
+            running.nc.jetstream(),
+            "NOTIFICATION",
+            "notification.sent.v1",
+            story.positions["NOTIFICATION"],
+        )
+        sent = [NotificationSent.model_validate(m.payload) for m in stored]
+        mine = Counter((n.template, n.channel) for n in sent if n.user_id == customer)
+        return mine if mine >= outward else None
+
+    mine = await eventually(announced, timeout=SLOW, interval=0.5)
+    assert all(channel != "realtime" for _, channel in mine)  # in-app ones are not announced
+    templates = {template for template, _ in ORDER_NOTICES}
+    assert Counter({k: n for k, n in mine.items() if k[0] in templates}) == outward
 
 
 async def test_each_seed_event_was_published_and_reached_every_receiver(

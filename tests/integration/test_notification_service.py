@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+import asyncpg
 import httpx
 import nats
 import pytest
@@ -25,8 +26,8 @@ from nats.aio.client import Client
 from generated.chat.events import Publisher as ChatPublisher
 from generated.chat.models import ChatMessageSent
 from generated.notification.client import NotificationClient
-from generated.notification.events import ORDER_STATE_CHANGED
-from generated.notification.models import Notification, OrderStateChanged
+from generated.notification.events import NOTIFICATION_SENT, ORDER_STATE_CHANGED
+from generated.notification.models import Notification, NotificationSent, OrderStateChanged
 from generated.order.events import Publisher as OrderPublisher
 from generated.order.models import OrderStateChanged as OrderStateChangedSent
 from generated.platform import STREAMS
@@ -92,11 +93,12 @@ async def start_replica(nats_url: str, database_url: str, redis_url: str) -> Rep
 
 @dataclass
 class Pair:
-    """Replicas A and B and a NATS connection of the test's own."""
+    """Replicas A and B, and a NATS connection and a database URL of the test's own."""
 
     a: Replica
     b: Replica
     nc: Client
+    database_url: str
 
     @property
     def bus(self) -> NatsEventSink:
@@ -107,6 +109,20 @@ class Pair:
         """A typed client of one replica, calling with `token`."""
         return NotificationClient(replica.url).with_token(token)
 
+    async def announced(self, user_id: uuid.UUID) -> list[NotificationSent]:
+        """The NotificationSent events of `user_id` in the service's outbox (its event store)."""
+        connection = await asyncpg.connect(self.database_url)
+        try:
+            rows = await connection.fetch(
+                "SELECT payload FROM notification.events WHERE subject = $1"
+                " AND payload->>'user_id' = $2 ORDER BY position",
+                NOTIFICATION_SENT.subject,
+                str(user_id),
+            )
+        finally:
+            await connection.close()
+        return [NotificationSent.model_validate_json(r["payload"]) for r in rows]
+
 
 @pytest.fixture(scope="module")
 async def pair(nats_url: str, database_url: str, redis_url: str) -> AsyncIterator[Pair]:
@@ -115,7 +131,7 @@ async def pair(nats_url: str, database_url: str, redis_url: str) -> AsyncIterato
     b = await start_replica(nats_url, database_url, redis_url)
     nc = await nats.connect(nats_url)
     try:
-        yield Pair(a, b, nc)
+        yield Pair(a, b, nc, database_url)
     finally:
         await nc.drain()
         await b.stop()
@@ -253,6 +269,25 @@ async def test_event_on_the_bus_reaches_the_stream_and_the_list(pair: Pair) -> N
     assert [n.notification_id for n in listed.items] == [received.notification_id]
 
 
+async def test_an_in_app_notification_is_stored_and_streamed_but_not_announced(
+    pair: Pair,
+) -> None:
+    customer = uuid.uuid4()
+    token = KEY.issue(customer, ["customer"])
+    async with sse(pair.b, customer, token) as stream:
+        message = state_changed(customer, "confirmed")
+        await OrderPublisher(pair.bus).order_state_changed(
+            OrderStateChangedSent.model_validate(message.model_dump()),
+            aggregate_id=str(message.order_id),
+        )
+        received = await stream.notification("order_state_changed")
+    listed = await pair.client(pair.a, token).list_notifications(user_id=customer)
+    assert [(n.notification_id, n.channel) for n in listed.items] == [
+        (received.notification_id, "realtime")
+    ]
+    assert await pair.announced(customer) == []  # written in the same transaction as the row
+
+
 async def test_welcome_email_is_recorded_by_the_development_adapter(pair: Pair) -> None:
     user = await register(pair)
     admin = pair.client(pair.b, ADMIN)
@@ -265,8 +300,15 @@ async def test_welcome_email_is_recorded_by_the_development_adapter(pair: Pair) 
     assert entry.subject == "Bienvenida a A4CO"
     assert entry.body.startswith("Hola Lucía Martínez,")
     own = pair.client(pair.a, KEY.issue(user.user_id, ["customer"]))
-    channels = {n.channel for n in (await own.list_notifications(user_id=user.user_id)).items}
-    assert channels == {"email", "realtime"}
+    listed = (await own.list_notifications(user_id=user.user_id)).items
+    assert sorted(n.channel for n in listed) == ["email", "realtime"]
+    (announced,) = await pair.announced(user.user_id)  # the email only
+    email = next(n for n in listed if n.channel == "email")
+    assert (announced.notification_id, announced.channel) == (email.notification_id, "email")
+    assert (announced.template, announced.related_subject) == (
+        "user_registered",
+        "user.registered.v1",
+    )
 
 
 async def test_chat_alert_is_pushed_only_while_the_recipient_is_offline(pair: Pair) -> None:

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 from uuid import UUID
 
@@ -324,6 +325,41 @@ async def test_stock_and_tier_changes_reach_the_catalogue_entry(service: Running
     assert await eventually(restocked)  # the adjustment came first, whichever order it landed
 
     assert product is not None and product["available"] == 3
+
+
+async def test_stock_is_announced_only_when_the_product_sells_out_or_comes_back(
+    service: Running,
+) -> None:
+    artisan_id = uuid.uuid4()
+    await service.verify(artisan_id)
+    listed = await service.list(artisan_id, initial_stock=5)
+    await eventually(lambda: visible(service, listed.product_id))
+    start = datetime.now(UTC)
+    shown: list[int] = []
+    for seconds, available in enumerate((4, 0, 3, 2), start=1):  # one after the other
+        adjusted = await service.inventory.stock_adjusted(
+            StockAdjusted(
+                product_id=listed.product_id, artisan_id=artisan_id, available=available,
+                reserved=0, adjusted_at=start + timedelta(seconds=seconds),
+            ),
+            aggregate_id=str(listed.product_id),
+        )  # fmt: skip
+        await eventually(partial(service.handled, "on_stock_adjusted", adjusted))
+        product = await visible(service, listed.product_id)
+        assert product is not None
+        shown.append(product["available"])
+
+    rows = await service.db.fetch(
+        "SELECT payload FROM product.events WHERE stream_id = $1 ORDER BY version",
+        f"catalog-{listed.product_id}",
+    )
+    announced = [ProductCatalogUpdated.model_validate_json(r["payload"]) for r in rows]
+    assert shown == [4, 0, 3, 2]  # search and detail keep the exact units
+    assert [(a.change, a.available) for a in announced] == [
+        ("listed", 5),
+        ("stock_changed", 0),
+        ("stock_changed", 3),
+    ]
 
 
 async def test_bad_searches_are_problems(service: Running) -> None:

@@ -6,12 +6,14 @@ import json
 import uuid
 from datetime import UTC, datetime
 
+from generated.notification.events import SUBSCRIPTIONS
 from generated.notification.models import (
     ChatMessageSent,
     LocalEventPublished,
     Money,
     Notification,
-    OrderCreated,
+    OrderCancelled,
+    OrderConfirmed,
     OrderStateChanged,
     StockThresholdReached,
 )
@@ -28,7 +30,7 @@ def test_money_is_shown_in_euros_with_a_decimal_comma() -> None:
     assert t.euros(Money(amount_minor=5, currency="EUR")) == "0,05 EUR"
 
 
-def test_order_receipt_goes_to_the_customer_by_email() -> None:
+def test_order_receipt_is_the_confirmation_email_with_the_amount_paid() -> None:
     customer = uuid.uuid4()
     item = {
         "product_id": str(uuid.uuid4()),
@@ -36,21 +38,47 @@ def test_order_receipt_goes_to_the_customer_by_email() -> None:
         "quantity": 1,
         "unit_price": {"amount_minor": 2500, "currency": "EUR"},
     }
-    message = OrderCreated.model_validate(
+    message = OrderConfirmed.model_validate(
         {
             "order_id": str(uuid.uuid4()),
             "customer_id": str(customer),
+            "payment_id": str(uuid.uuid4()),
             "items": [item],
-            "subtotal": {"amount_minor": 2500, "currency": "EUR"},
-            "delivery_fee": {"amount_minor": 499, "currency": "EUR"},
             "total": {"amount_minor": 2999, "currency": "EUR"},
             "delivery": {"method": "pickup"},
-            "placed_at": NOW.isoformat(),
+            "confirmed_at": NOW.isoformat(),
         }
     )
-    [notice] = t.order_created(message)
-    assert (notice.user_id, notice.outward, notice.template) == (customer, "email", "order_created")
-    assert notice.text == "Hemos recibido tu pedido de 29,99 EUR."
+    [notice] = t.order_confirmed(message)
+    assert (notice.user_id, notice.outward, notice.template) == (
+        customer,
+        "email",
+        "order_confirmed",
+    )
+    assert notice.text.startswith("Hemos recibido tu pago de 29,99 EUR: tu pedido está confirmado")
+
+
+def test_cancellation_email_says_a_declined_payment_was_not_charged() -> None:
+    customer = uuid.uuid4()
+    message = OrderCancelled(
+        order_id=uuid.uuid4(), customer_id=customer, reason="payment_failed", cancelled_at=NOW
+    )
+    [notice] = t.order_cancelled(message)
+    assert (notice.user_id, notice.outward, notice.subject) == (
+        customer,
+        "email",
+        "Pedido cancelado",
+    )
+    assert notice.text == (
+        "Tu pedido fue cancelado: el pago no se completó y no te hemos cobrado nada."
+    )
+
+
+def test_the_order_and_its_payment_steps_are_not_consumed() -> None:
+    taken = {sub.channel.subject for sub in SUBSCRIPTIONS}
+    steps = {"order.created.v1", "payment.initiated.v1", "payment.succeeded.v1"}
+    assert taken.isdisjoint(steps | {"payment.failed.v1"})
+    assert {"order.state_changed.v1", "order.confirmed.v1", "order.cancelled.v1"} <= taken
 
 
 def test_status_change_is_live_only() -> None:
