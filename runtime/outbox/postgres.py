@@ -1,8 +1,8 @@
-"""The PostgreSQL outbox: pending rows of a service's `events` table, and append NOTIFYs.
+"""The PostgreSQL outbox: the pending rows of a service's `events` table.
 
-Rows are claimed with `FOR UPDATE SKIP LOCKED`, so relays on many replicas share the work;
-a dedicated connection LISTENs for the NOTIFY each append sends, and polling covers a lost
-listener.
+Rows are claimed with `FOR UPDATE SKIP LOCKED`, so relays on many replicas share the work.
+The store's in-process `appends` signal wakes the relay at once; polling covers appends
+made by other processes.
 """
 
 from __future__ import annotations
@@ -10,11 +10,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from types import TracebackType
 from typing import Any
 
 from runtime.eventstore.base import RecordedEvent
-from runtime.eventstore.postgres import EVENT_COLUMNS, checked_schema, outbox_channel, record
+from runtime.eventstore.postgres import EVENT_COLUMNS, checked_schema, record
 
 __all__ = ["PostgresOutbox", "PostgresOutboxBatch"]
 
@@ -50,41 +49,12 @@ class PostgresOutboxBatch:
 
 
 class PostgresOutbox:
-    """The outbox of one service schema; use `async with` to LISTEN for appends."""
+    """The outbox of one service schema, woken by its store's `appends` signal."""
 
-    def __init__(self, pool: Any, schema: str) -> None:
+    def __init__(self, pool: Any, schema: str, *, appends: asyncio.Event | None = None) -> None:
         self._pool = pool
         self._schema = checked_schema(schema)
-        self._channel = outbox_channel(schema)
-        self._appended = asyncio.Event()
-        self._listener: Any = None
-
-    async def __aenter__(self) -> PostgresOutbox:
-        await self.listen()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def listen(self) -> None:
-        """Hold a pooled connection that LISTENs to the schema's append channel."""
-        if self._listener is None:
-            self._listener = await self._pool.acquire()
-            await self._listener.add_listener(self._channel, self._on_notify)
-
-    async def close(self) -> None:
-        """Stop listening and give the connection back to the pool."""
-        if self._listener is not None:
-            listener, self._listener = self._listener, None
-            try:
-                await listener.remove_listener(self._channel, self._on_notify)
-            finally:
-                await self._pool.release(listener)
+        self._appends = appends
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:
@@ -121,14 +91,13 @@ class PostgresOutbox:
         return int(count)
 
     async def wait_for_append(self, timeout: float) -> bool:
-        """Wait for an append's NOTIFY (True) or `timeout` seconds (False)."""
+        """Wait for an append in this process (True) or `timeout` seconds (False)."""
+        if self._appends is None:
+            await asyncio.sleep(timeout)
+            return False
         try:
-            await asyncio.wait_for(self._appended.wait(), timeout)
+            await asyncio.wait_for(self._appends.wait(), timeout)
         except TimeoutError:
             return False
-        self._appended.clear()
+        self._appends.clear()
         return True
-
-    def _on_notify(self, connection: Any, pid: int, channel: str, payload: str) -> None:
-        """asyncpg's callback for a NOTIFY on the channel: wake the waiting relay."""
-        self._appended.set()

@@ -93,7 +93,11 @@ class ServiceHost:
         """Connect, migrate, provision, and start relaying, consuming and the jobs."""
         name = self.definition.name
         self._pool = await asyncpg.create_pool(
-            self.settings.database_url, min_size=2, max_size=12, reset=_keep_session
+            self.settings.database_url,
+            min_size=2,
+            max_size=12,
+            reset=_keep_session,
+            server_settings={"application_name": f"a4co-{name}"},  # named in pg_stat_activity
         )
         store = PostgresEventStore(self._pool, name)
         await store.migrate()
@@ -119,10 +123,13 @@ class ServiceHost:
         # The relay gets connections of its own: behind busy handlers on the shared pool it
         # would publish late, and late publishing starves every service downstream.
         self._outbox_pool = await asyncpg.create_pool(
-            self.settings.database_url, min_size=2, max_size=3, reset=_keep_session
+            self.settings.database_url,
+            min_size=2,
+            max_size=3,
+            reset=_keep_session,
+            server_settings={"application_name": f"a4co-{name}-outbox"},
         )
-        self._outbox = PostgresOutbox(self._outbox_pool, name)
-        await self._outbox.listen()
+        self._outbox = PostgresOutbox(self._outbox_pool, name, appends=store.appends)
         relay = OutboxRelay(
             self._outbox, JetStreamRawPublisher(self._nc), poll_interval=1.0, retry_delay=0.5
         )
@@ -183,8 +190,6 @@ class ServiceHost:
         if self.context is not None:
             while self.context.closers:
                 await self.context.closers.pop()()
-        if self._outbox is not None:
-            await self._outbox.close()
         if self._nc is not None and not self._nc.is_closed:
             await self._nc.drain()
         for pool in (self._outbox_pool, self._pool):

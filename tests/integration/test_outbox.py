@@ -82,6 +82,7 @@ class Service:
 
     store: PostgresEventStore
     outbox: PostgresOutbox
+    pool: asyncpg.Pool
 
     async def append(self, stream: str, count: int, version: int = 0) -> list[RecordedEvent]:
         """Append `count` events to `stream` after `version`."""
@@ -98,6 +99,17 @@ class Service:
         return await self.store.append(stream, version, events)
 
 
+def order_created_event() -> NewEvent:
+    """One event to append by hand."""
+    return NewEvent(
+        type="a4co.order.created.v1",
+        subject="order.created.v1",
+        payload=b'{"n": 0}',
+        aggregate_id="order-9",
+        headers={"correlation-id": "corr-9"},
+    )
+
+
 @pytest.fixture
 async def service(database_url: str, unique_id: str) -> AsyncIterator[Service]:
     """An event store and its outbox in a fresh schema."""
@@ -106,7 +118,7 @@ async def service(database_url: str, unique_id: str) -> AsyncIterator[Service]:
     try:
         store = PostgresEventStore(pool, schema)
         await store.migrate()
-        yield Service(store, PostgresOutbox(pool, schema))
+        yield Service(store, PostgresOutbox(pool, schema), pool)
         await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await pool.close()
@@ -176,26 +188,38 @@ async def test_two_concurrent_relays_publish_each_event_once(service: Service) -
     assert {m.relay for m in bus.messages} == {"a", "b"}
 
 
-async def test_notify_wakes_the_relay_before_the_poll_interval(service: Service) -> None:
+async def test_an_append_wakes_the_relay_before_the_poll_interval(service: Service) -> None:
     bus = RecordingBus()
-    async with service.outbox:
-        relay = OutboxRelay(service.outbox, bus.publisher(), poll_interval=3600)
-        task = asyncio.create_task(relay.run())
-        try:
-            first = await service.append("order-1", 1)
-            await bus.wait_for(1)
-            # The relay has drained the outbox and sleeps on the hour-long poll: only a
-            # NOTIFY can wake it in time.
-            second = await service.append("order-1", 1, version=1)
-            await bus.wait_for(2)
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+    outbox = PostgresOutbox(service.pool, service.store.schema, appends=service.store.appends)
+    relay = OutboxRelay(outbox, bus.publisher(), poll_interval=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        first = await service.append("order-1", 1)
+        await bus.wait_for(1)
+        # The relay has drained the outbox and sleeps on the hour-long poll: only the
+        # store's signal of a committed append can wake it in time.
+        second = await service.append("order-1", 1, version=1)
+        await bus.wait_for(2)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     assert bus.message_ids == [str(e.event_id) for e in first + second]
 
 
-async def test_polling_publishes_without_a_listener(service: Service) -> None:
+async def test_a_rolled_back_append_does_not_wake_the_relay(service: Service) -> None:
+    store = service.store
+    store.appends.clear()
+    with pytest.raises(RuntimeError):
+        async with store.transaction() as tx:
+            await tx.append("order-9", 0, [order_created_event()])
+            raise RuntimeError("rolled back")
+    assert not store.appends.is_set()
+    await service.append("order-9", 1)
+    assert store.appends.is_set()
+
+
+async def test_polling_publishes_what_no_signal_announced(service: Service) -> None:
     bus = RecordingBus()
     relay = OutboxRelay(service.outbox, bus.publisher(), poll_interval=0.05)
     task = asyncio.create_task(relay.run())
