@@ -139,6 +139,7 @@ class EdgeProxy:
         )
         try:
             upstream = await self._http.send(upstream_request, stream=True)
+            body = None if streaming else await _raw_body(upstream)
         except httpx.TransportError as exc:
             logger.warning("%s is unavailable: %r", service, exc)
             return _problem(
@@ -146,9 +147,22 @@ class EdgeProxy:
             )
         returned = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RETURNED}
         returned[CORRELATION] = correlation_id
+        if body is not None:
+            # Read whole, as raw bytes (any content-encoding passes through untouched): a
+            # plain response costs less CPU than a streamed one.
+            returned.pop("content-length", None)
+            return Response(body, status_code=upstream.status_code, headers=returned)
         return StreamingResponse(
             _relay(upstream, service), status_code=upstream.status_code, headers=returned
         )
+
+
+async def _raw_body(upstream: httpx.Response) -> bytes:
+    """The whole upstream body as sent (not decoded); the connection is released after."""
+    try:
+        return b"".join([chunk async for chunk in upstream.aiter_raw()])
+    finally:
+        await upstream.aclose()
 
 
 async def _relay(upstream: httpx.Response, service: str) -> AsyncIterator[bytes]:
