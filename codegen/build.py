@@ -133,6 +133,7 @@ def _consumer(raw: dict[str, Any], base: ConsumerDefaults, place: Ref) -> Consum
         backoff=tuple(parse_duration(b, place) for b in raw.get("backoff", base.backoff)),
         max_ack_pending=int(raw.get("max_ack_pending", base.max_ack_pending)),
         concurrency=int(raw.get("concurrency", base.concurrency)),
+        batch=int(raw.get("batch", base.batch)),
         linger=parse_duration(raw.get("linger", base.linger), place),
     )
 

@@ -69,6 +69,8 @@ class ConsumerDefaults:
     backoff: tuple[float, ...] = (1.0, 5.0, 30.0)
     max_ack_pending: int = 1000
     concurrency: int = 16
+    batch: int = 1
+    """How many messages a worker may handle in one transaction (1: each its own)."""
     linger: float = 0.0
     """How long a worker waits for more messages to handle in one transaction with one."""
 
@@ -79,6 +81,8 @@ class ConsumerDefaults:
             f"backoff={self.backoff!r}, max_ack_pending={self.max_ack_pending}, "
             f"concurrency={self.concurrency}"
         )
+        if self.batch != 1:
+            args += f", batch={self.batch}"
         return f"{args}, linger={self.linger}" if self.linger else args
 
 

@@ -3,9 +3,9 @@
 Each bound subscription gets one durable pull consumer, pulled by callback: a private
 inbox receives the messages of `$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>` requests
 (a batch at a time, the next asked for at half water) and a fixed pool of
-`policy.concurrency` workers takes them from a queue. A worker takes every message waiting
-(up to `handle_batch`) and hands them to `MessageHandling`, which handles them in one unit
-of work and acks after its commit (`runtime.bus.nats_handling` says how a failure is
+`policy.concurrency` workers takes them from a queue. A worker takes the messages waiting
+(up to the policy's `batch`) and hands them to `MessageHandling`, which handles them in one
+unit of work and acks after its commit (`runtime.bus.nats_handling` says how a failure is
 isolated). One bad message never stops the consumer. Pull requests lost with a server
 restart are re-issued when nothing has come back for longer than a request lives.
 """
@@ -53,8 +53,8 @@ class ConsumerRunner:
     `batch` is how many messages one pull request asks for; `fetch_timeout` how long a pull
     request waits on the server (and, with a margin, how long silence lasts before the
     request is taken as lost, e.g. by a server restart, and issued again). `unit_of_work`,
-    when given, lets a worker handle up to `handle_batch` waiting messages in one unit (one
-    database transaction); without it every message has its own.
+    when given, lets a worker handle up to its policy's `batch` waiting messages in one unit
+    (one database transaction); without it every message has its own.
     """
 
     def __init__(
@@ -68,12 +68,10 @@ class ConsumerRunner:
         observe: Observer | None = None,
         span: SpanFactory | None = None,
         unit_of_work: BatchScope | None = None,
-        handle_batch: int = 64,
     ) -> None:
         self._observe = observe
         self._span = span
         self._unit_of_work = unit_of_work
-        self._handle_batch = max(1, handle_batch)
         self._nc = nc
         self._js: JetStreamContext = nc.jetstream()
         self._service = service
@@ -154,7 +152,7 @@ class _Puller:
         )
         # Without a unit of work, messages are taken one at a time, so a stop hands back
         # every message no handler has started.
-        self._handle_batch = runner._handle_batch if runner._unit_of_work is not None else 1
+        self._handle_batch = max(1, policy.batch) if runner._unit_of_work is not None else 1
         self._linger = policy.linger if self._handle_batch > 1 else 0.0
         self._taking = asyncio.Lock()
         # Messages asked for and not yet received; arrivals (messages or statuses) so far.
@@ -288,7 +286,7 @@ class _Puller:
             clock.close()
 
     async def _take(self) -> list[Msg] | None:
-        """The next message and those behind it, up to `handle_batch`; None to stop.
+        """The next message and those behind it, up to the policy's `batch`; None to stop.
 
         With a `linger`, a short one waits that long for more to join it (a commit
         interval: fewer, larger transactions for consumers that can wait). A stop marker

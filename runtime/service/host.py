@@ -144,7 +144,6 @@ class ServiceHost:
             observe=self.metrics.handled,
             span=Tracing(name).consuming,
             unit_of_work=self.context.unit_of_work,
-            handle_batch=self.settings.handle_batch,
         )
         await self._runner.start()
         jobs = [

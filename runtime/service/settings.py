@@ -8,9 +8,7 @@ from dataclasses import dataclass
 
 from runtime.errors import ConfigurationError
 
-__all__ = ["HANDLE_BATCH_ENV", "LISTEN_PORT_ENV", "Settings"]
-
-HANDLE_BATCH_ENV = "A4CO_HANDLE_BATCH"
+__all__ = ["LISTEN_PORT_ENV", "Settings"]
 
 LISTEN_PORT_ENV = "A4CO_LISTEN_PORT"
 """This process's own port; the launcher sets it so replicas of a service can coexist."""
@@ -28,9 +26,6 @@ class Settings:
     http_port: int = 0
     jwks_url: str | None = None
     """Where the auth service publishes its signing keys; tokens are verified against it."""
-    handle_batch: int = 64
-    """How many waiting messages of one consumer a worker may handle in one transaction
-    (`A4CO_HANDLE_BATCH`; 1 gives every message a transaction of its own)."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,9 +49,6 @@ class Settings:
         )
         if not raw_port.isdigit() or int(raw_port) > 65535:
             raise ConfigurationError(f"{port_var}={raw_port!r} is not a TCP port")
-        raw_batch = source.get(HANDLE_BATCH_ENV, "64")
-        if not raw_batch.isdigit() or not 1 <= int(raw_batch) <= 1000:
-            raise ConfigurationError(f"{HANDLE_BATCH_ENV}={raw_batch!r} is not a number 1..1000")
         return cls(
             service=service,
             nats_url=source["A4CO_NATS_URL"],
@@ -65,7 +57,6 @@ class Settings:
             http_host=source.get("A4CO_HTTP_HOST", "127.0.0.1"),
             http_port=int(raw_port),
             jwks_url=_jwks_url(source),
-            handle_batch=int(raw_batch),
         )
 
 

@@ -168,9 +168,10 @@ def test_a_consumers_linger_reaches_its_generated_policy(
     edit(
         root / "asyncapi" / "shop.yaml",
         "x-consumer: {max_deliver: 3, ack_wait: 5s}",
-        "x-consumer: {max_deliver: 3, ack_wait: 5s, linger: 150ms}",
+        "x-consumer: {max_deliver: 3, ack_wait: 5s, batch: 32, linger: 150ms}",
     )
     generate(root, tmp_path / "out")
     events = (tmp_path / "out" / "shop" / "events.py").read_text()
-    assert "linger=0.15," in events
-    assert "linger" not in (tmp_path / "out" / "stock" / "events.py").read_text()
+    assert "batch=32," in events and "linger=0.15," in events
+    stock = (tmp_path / "out" / "stock" / "events.py").read_text()
+    assert "linger" not in stock and "batch" not in stock

@@ -29,7 +29,7 @@ from runtime.bus.nats import ConsumerRunner, NatsEventSink
 from runtime.eventstore.postgres import PostgresEventStore, connection_of
 from runtime.service import ServiceContext, Settings
 
-POLICY = ConsumerPolicy(max_deliver=3, ack_wait=3.0, backoff=(0.05, 0.1), concurrency=1)
+POLICY = ConsumerPolicy(max_deliver=3, ack_wait=3.0, backoff=(0.05, 0.1), concurrency=1, batch=64)
 
 
 class Tick(BaseModel):

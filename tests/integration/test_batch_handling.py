@@ -180,6 +180,22 @@ async def test_one_worker_applies_a_keys_messages_in_stream_order(setup: Setup) 
     assert [n for n, _, _ in await setup.applied()] == list(range(300))
 
 
+async def test_a_consumer_without_batch_gives_each_message_its_own_transaction(
+    setup: Setup,
+) -> None:
+    # The default policy (batch 1) is what saga steps use: they lock rows of several
+    # products, and two batches locking them in different orders would deadlock.
+    await setup.publish(ticks(30))
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    policy = replace(POLICY, batch=1)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
+    try:
+        await eventually_applied(setup, 30)
+    finally:
+        await runner.stop()
+    assert len({xid for _, _, xid in await setup.applied()}) == 30
+
+
 async def test_a_linger_gathers_messages_that_arrive_one_by_one(setup: Setup) -> None:
     policy = replace(POLICY, linger=0.5, concurrency=4)
     handlers = Ticks(setup.ctx, setup.names.schema)
