@@ -21,7 +21,7 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from runtime.bus import StreamSpec
+from runtime.bus import ConsumerPolicy, StreamSpec
 from runtime.bus.envelope import build_headers
 from runtime.bus.nats import NatsEventSink, ensure_streams, list_dead_letters
 from runtime.service import ServiceContext
@@ -104,19 +104,25 @@ async def settled(setup: Setup, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
+async def consume(setup: Setup, count: int, policy: ConsumerPolicy = POLICY) -> Ticks:
+    """Run a consumer until `count` applications are recorded and it has settled."""
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
+    try:
+        await eventually_applied(setup, count)
+        await settled(setup)
+    finally:
+        await runner.stop()
+    return handlers
+
+
 def ticks(count: int, *, key: str = "k", poison: int | None = None) -> list[Tick]:
     return [Tick(n=n, key=key, poison=n == poison) for n in range(count)]
 
 
 async def test_waiting_messages_share_a_transaction_and_each_applies_once(setup: Setup) -> None:
     await setup.publish(ticks(200))
-    handlers = Ticks(setup.ctx, setup.names.schema)
-    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
-    try:
-        await eventually_applied(setup, 200)
-        await settled(setup)
-    finally:
-        await runner.stop()
+    handlers = await consume(setup, 200)
     applied = await setup.applied()
     assert sorted(n for n, _, _ in applied) == list(range(200))
     transactions = {xid for _, _, xid in applied}
@@ -128,13 +134,7 @@ async def test_a_poison_message_mid_batch_goes_to_the_dlq_alone_and_the_rest_app
     setup: Setup,
 ) -> None:
     await setup.publish(ticks(60, poison=30))
-    handlers = Ticks(setup.ctx, setup.names.schema)
-    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
-    try:
-        await eventually_applied(setup, 59)
-        await settled(setup)
-    finally:
-        await runner.stop()
+    handlers = await consume(setup, 59)
     applied = sorted(n for n, _, _ in await setup.applied())
     assert applied == [n for n in range(60) if n != 30]
     letters = await list_dead_letters(setup.nc.jetstream(), service=setup.names.service)
@@ -156,13 +156,7 @@ async def test_a_copy_of_a_message_in_the_same_batch_is_applied_once(setup: Setu
             channel.subject, Tick(n=7, key="k").model_dump_json().encode(), headers=headers
         )
     await setup.publish([Tick(n=8, key="k")])
-    handlers = Ticks(setup.ctx, setup.names.schema)
-    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
-    try:
-        await eventually_applied(setup, 2)
-        await settled(setup)
-    finally:
-        await runner.stop()
+    await consume(setup, 2)
     assert sorted(n for n, _, _ in await setup.applied()) == [7, 8]
 
 
@@ -186,13 +180,7 @@ async def test_a_consumer_without_batch_gives_each_message_its_own_transaction(
     # The default policy (batch 1) is what saga steps use: they lock rows of several
     # products, and two batches locking them in different orders would deadlock.
     await setup.publish(ticks(30))
-    handlers = Ticks(setup.ctx, setup.names.schema)
-    policy = replace(POLICY, batch=1)
-    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
-    try:
-        await eventually_applied(setup, 30)
-    finally:
-        await runner.stop()
+    await consume(setup, 30, policy=replace(POLICY, batch=1))
     assert len({xid for _, _, xid in await setup.applied()}) == 30
 
 
@@ -226,11 +214,5 @@ async def test_kill_9_between_the_commit_and_the_acks_doubles_nothing(setup: Set
     assert committed >= 2, "the first unit of work held one message only"
     assert len(await setup.applied()) == committed, "the killed unit committed"
     # Nothing was acked: after ack_wait the server redelivers the committed messages too.
-    handlers = Ticks(setup.ctx, setup.names.schema)
-    runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names)
-    try:
-        await eventually_applied(setup, 80)
-        await settled(setup)
-    finally:
-        await runner.stop()
+    await consume(setup, 80)
     assert sorted(n for n, _, _ in await setup.applied()) == list(range(80))
