@@ -144,6 +144,24 @@ async def test_a_poison_message_mid_batch_goes_to_the_dlq_alone_and_the_rest_app
     assert 30 not in handlers.pushed and sorted(handlers.pushed) == applied
 
 
+async def test_a_forged_message_amid_a_batch_is_dead_lettered_before_any_handler(
+    setup: Setup,
+) -> None:
+    # A valid envelope around a payload its contract forbids (a NUL-laden string where an
+    # integer goes, an unknown field), published between valid ones.
+    await setup.publish(ticks(10))
+    channel = setup.names.channel
+    headers = build_headers(channel, aggregate_id="k")
+    forged = rb'{"n": "\u0000", "key": "k", "admin": true}'
+    await setup.nc.jetstream().publish(channel.subject, forged, headers=headers)
+    await setup.publish([Tick(n=n, key="k") for n in range(10, 20)])
+    await consume(setup, 20)
+    assert sorted(n for n, _, _ in await setup.applied()) == list(range(20))
+    (letter,) = await list_dead_letters(setup.nc.jetstream(), service=setup.names.service)
+    assert letter.attempts == 1 and "ValidationError" in letter.error
+    assert letter.payload == forged
+
+
 async def test_a_copy_of_a_message_in_the_same_batch_is_applied_once(setup: Setup) -> None:
     # Two deliveries of one event (same ce-id) that JetStream could not dedupe, as after
     # a relay republishes past the duplicate window: both sit in the stream, side by side.
