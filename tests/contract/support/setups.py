@@ -155,8 +155,17 @@ async def _place_order(s: Setup, example: Any) -> Call:
 
 
 async def _cancel_order(s: Setup, example: Any) -> Call:
-    """An order whose payment never answers (`tok_timeout`), so it is still cancellable."""
+    """An order whose payment never answers (`tok_timeout`), so it is still cancellable;
+    once it waits for that payment, so the cancellation's compensation is the only flow
+    left (cancelled while stock is still being reserved, the order's own reservation
+    messages race with the compensation's)."""
     order_id = await s.order(delivery={"method": "pickup"}, card="tok_timeout")
+
+    async def paying() -> bool:
+        order = await s.call("order", "GET", f"/orders/{order_id}")
+        return bool(order["status"] == "payment_pending")
+
+    await eventually(paying, timeout=30.0)
     return Call(f"/orders/{order_id}/cancel", example)
 
 
