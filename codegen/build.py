@@ -62,9 +62,24 @@ def build_catalog(workspace: Workspace) -> Catalog:
             _read_endpoints(workspace, catalog, file)
         except ContractError as exc:
             findings.append(exc.finding)
+    findings += _unknown_dlq_operators(workspace, catalog)
     if findings:
         raise ContractErrors(findings)
     return catalog
+
+
+def _unknown_dlq_operators(workspace: Workspace, catalog: Catalog) -> list[Finding]:
+    """`dlq_operators` that name no service: a typo would silently grant nothing."""
+    file = workspace.rel(workspace.root / "platform.yaml")
+    return [
+        Finding(
+            file,
+            join_pointer("/dlq_operators", i),
+            f"dlq_operators names '{name}', which is not a service of the catalog",
+        )
+        for i, name in enumerate(catalog.dlq_operators)
+        if name not in catalog.services
+    ]
 
 
 def _files(workspace: Workspace, kind: str) -> list[str]:
@@ -87,6 +102,7 @@ def _read_platform(workspace: Workspace, catalog: Catalog) -> None:
     raw = doc.get("consumer_defaults", {})
     here = Ref(file, "/consumer_defaults")
     catalog.defaults = _consumer(raw, ConsumerDefaults(), here)
+    catalog.dlq_operators = tuple(doc.get("dlq_operators", ()))
     for i, s in enumerate(doc.get("streams", [])):
         place = Ref(file, join_pointer("/streams", i))
         catalog.streams.append(

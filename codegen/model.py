@@ -214,6 +214,8 @@ class Catalog:
     channels: dict[Ref, Channel] = field(default_factory=dict)
     streams: list[Stream] = field(default_factory=list)
     defaults: ConsumerDefaults = field(default_factory=ConsumerDefaults)
+    dlq_operators: tuple[str, ...] = ()
+    """Services that read, remove and redrive dead letters (`platform.yaml`)."""
 
     def stream_of(self, subject: str) -> list[Stream]:
         """The streams whose subject filters capture `subject`."""

@@ -18,6 +18,7 @@ from codegen.catalog_site import render_site
 from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
+from codegen.permissions import render_permissions
 from codegen.pytypes import FORMAT_CHECKS, param_declaration
 from codegen.typescript import render_typescript
 from codegen.validate import service_bundle
@@ -81,6 +82,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
         "py.typed": "",
         "platform.py": _platform(env, workspace, catalog),
     }
+    asyncapi = sorted(s.asyncapi for s in catalog.services.values() if s.asyncapi)
+    files.update(render_permissions(_header(workspace, [top], asyncapi), catalog))
     for name in sorted(catalog.services):
         service = catalog.services[name]
         bundle, messages = service_bundle(workspace, service)
