@@ -12,6 +12,7 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
 from runtime.errors import ConfigurationError, InfraError
+from runtime.infra.base import redact
 
 __all__ = ["nats_connection", "postgres_connection"]
 
@@ -24,7 +25,7 @@ async def nats_connection(url: str | None) -> AsyncIterator[Client]:
     try:
         nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, name="a4co-cli")
     except (OSError, NatsError, TimeoutError) as exc:
-        raise InfraError(f"could not connect to NATS at {url}: {exc}") from exc
+        raise InfraError(f"could not connect to NATS at {redact(url)}: {exc}") from exc
     try:
         yield nc
     finally:

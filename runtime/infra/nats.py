@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 
 from runtime.errors import ConfigurationError, InfraError
@@ -26,6 +27,7 @@ __all__ = ["EmbeddedNats", "find_nats_server"]
 BINARY = "nats-server"
 LOG_FILE = "nats-server.log"
 PID_FILE = "nats-server.pid"
+CONFIG_FILE = "nats-server.conf"
 
 
 def find_nats_server(*, bin_dir: Path | None = None, search_path: str | None = None) -> Path:
@@ -55,7 +57,16 @@ class EmbeddedNats:
         monitor_port: int | None = None,
         binary: Path | None = None,
         start_timeout: float = 10.0,
+        authorization: str | None = None,
+        secrets: Mapping[str, str] | None = None,
     ) -> None:
+        """`authorization` is a server `authorization` block whose `$VARIABLES` `secrets` fill.
+
+        Without it the server accepts anonymous clients (the tests' own servers); with it,
+        only the users it names.
+        """
+        self._authorization = authorization
+        self._secrets = dict(secrets or {})
         self._data_dir = data_dir.resolve()
         self._port = port if port is not None else free_port()
         self._monitor_port = monitor_port if monitor_port is not None else free_port()
@@ -113,10 +124,14 @@ class EmbeddedNats:
         command = [str(binary), "-a", LOOPBACK, "-p", str(self._port)]
         command += ["-m", str(self._monitor_port), "-js", "-sd", str(self._data_dir)]
         command += ["-P", str(self._data_dir / PID_FILE)]
+        if self._authorization is not None:
+            command += ["-c", str(self._write_config(self._authorization))]
+        # The passwords reach the server as variables of its environment, never on disk.
+        env = {**os.environ, **self._secrets}
         with self.log_path.open("ab") as log:
             try:
                 self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env
                 )
             except OSError as exc:
                 raise InfraError(f"could not run {binary}: {exc}") from exc
@@ -155,6 +170,11 @@ class EmbeddedNats:
         """Stop gracefully and start again on the same ports and store."""
         self.stop()
         self.start()
+
+    def _write_config(self, authorization: str) -> Path:
+        path = self._data_dir / CONFIG_FILE
+        path.write_text(authorization, encoding="utf-8")
+        return path
 
     def _stop_leftover(self) -> None:
         # A server left running by a process that died still holds the store; two servers

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
@@ -92,10 +93,19 @@ class InfraStack:
 
 
 def start_nats(
-    data_dir: Path | None = None, *, env: Mapping[str, str] | None = None
+    data_dir: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    authorization: str | None = None,
+    secrets: Mapping[str, str] | None = None,
 ) -> ServerHandle:
-    """Use the NATS at A4CO_NATS_URL, or start an embedded one with JetStream."""
-    return _start("nats", NATS_URL_ENV, NATS_SCHEMES, EmbeddedNats, data_dir, env)
+    """Use the NATS at A4CO_NATS_URL, or start an embedded one with JetStream.
+
+    An embedded server takes `authorization` (a server block whose `$VARIABLES` `secrets`
+    fill) and then refuses anonymous clients; an external one is configured by its operator.
+    """
+    embedded = partial(EmbeddedNats, authorization=authorization, secrets=secrets)
+    return _start("nats", NATS_URL_ENV, NATS_SCHEMES, embedded, data_dir, env)
 
 
 def start_postgres(
@@ -119,12 +129,16 @@ def start_infra(
     postgres: bool = True,
     redis: bool = True,
     env: Mapping[str, str] | None = None,
+    nats_authorization: str | None = None,
+    nats_secrets: Mapping[str, str] | None = None,
 ) -> InfraStack:
     """Start the servers asked for; if one fails, stop those already started and raise."""
     stack = InfraStack()
     try:
         if nats:
-            stack.nats = start_nats(data_dir, env=env)
+            stack.nats = start_nats(
+                data_dir, env=env, authorization=nats_authorization, secrets=nats_secrets
+            )
         if postgres:
             stack.postgres = start_postgres(data_dir, env=env)
         if redis:

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from runtime.bus.base import StreamSpec, Subscription, bind_handlers
 from runtime.bus.nats_consumer import ConsumerRunner
 from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
+from runtime.bus.permissions import inbox_prefix
 from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http.app import create_app
@@ -113,8 +114,11 @@ class ServiceHost:
             name=f"a4co-{name}",
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
+            # Its own inboxes: the bus lets an identity subscribe to `_INBOX_<service>.>` only.
+            inbox_prefix=inbox_prefix(name),
         )
-        await ensure_streams(self._nc.jetstream(), self.streams)
+        if not self.settings.streams_provisioned:
+            await ensure_streams(self._nc.jetstream(), self.streams)
         self.context = ServiceContext(self.settings, store, NatsEventSink(self._nc))
         self.metrics = PlatformMetrics(name)
         self.context.extras["metrics"] = self.metrics

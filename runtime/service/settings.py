@@ -8,10 +8,13 @@ from dataclasses import dataclass
 
 from runtime.errors import ConfigurationError
 
-__all__ = ["LISTEN_PORT_ENV", "Settings"]
+__all__ = ["LISTEN_PORT_ENV", "STREAMS_PROVISIONED_ENV", "Settings"]
 
 LISTEN_PORT_ENV = "A4CO_LISTEN_PORT"
 """This process's own port; the launcher sets it so replicas of a service can coexist."""
+
+STREAMS_PROVISIONED_ENV = "A4CO_STREAMS_PROVISIONED"
+"""Set by the launcher, which created the streams: the service (not allowed to) does not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +29,8 @@ class Settings:
     http_port: int = 0
     jwks_url: str | None = None
     """Where the auth service publishes its signing keys; tokens are verified against it."""
+    streams_provisioned: bool = False
+    """The platform created the streams; the service's bus identity may not."""
 
     @classmethod
     def from_env(cls, service: str, env: Mapping[str, str] | None = None) -> Settings:
@@ -57,6 +62,7 @@ class Settings:
             http_host=source.get("A4CO_HTTP_HOST", "127.0.0.1"),
             http_port=int(raw_port),
             jwks_url=_jwks_url(source),
+            streams_provisioned=source.get(STREAMS_PROVISIONED_ENV) == "1",
         )
 
 
