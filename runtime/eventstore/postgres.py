@@ -41,7 +41,6 @@ _SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,49}")
 _VERSION_KEY = "events_stream_version_key"
 
 _DDL = """
-CREATE SCHEMA IF NOT EXISTS "{s}";
 CREATE TABLE IF NOT EXISTS "{s}".events (
     position bigserial PRIMARY KEY,
     stream_id text NOT NULL,
@@ -94,10 +93,16 @@ def checked_schema(schema: str) -> str:
 
 
 async def migrate(conn: Any, schema: str) -> None:
-    """Create `schema` and its tables if missing; concurrent callers wait for each other."""
+    """Create `schema` and its tables if missing; concurrent callers wait for each other.
+
+    A schema that exists is not created again: a service's own role (see
+    `runtime.launcher.db_roles`) owns its schema but may not create schemas.
+    """
     ddl = _DDL.format(s=checked_schema(schema))
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.migrate.{schema}")
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
         await conn.execute(ddl)
 
 

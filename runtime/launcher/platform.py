@@ -2,6 +2,7 @@
 
 Every service gets a free port and one shared environment: the servers' URLs, every
 service's `A4CO_<SERVICE>_PORT` and `A4CO_<SERVICE>_URL`. Output goes to `<data_dir>/logs/`.
+Each service's `A4CO_DATABASE_URL` is its own role's (`runtime.launcher.db_roles`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from runtime.infra import (
     start_infra,
 )
 from runtime.launcher.connections import make_room
+from runtime.launcher.db_roles import ServiceRole, provision_roles
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
 from runtime.service.settings import LISTEN_PORT_ENV
@@ -90,6 +92,7 @@ class Platform:
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._infra: InfraStack | None = None
+        self._roles: dict[str, ServiceRole] = {}
         self._env: dict[str, str] = {}
         self._processes: dict[str, ServiceProcess] = {}
 
@@ -112,6 +115,14 @@ class Platform:
     def infra(self) -> Infra:
         """The servers' URLs; all None until started."""
         return Infra() if self._infra is None else self._infra.urls
+
+    def database_url(self, name: str) -> str:
+        """The database URL a service connects with, as its own role (see `db_roles`)."""
+        role = self._roles.get(_identity(self._modules[self._known(name)]) or name)
+        admin_url = None if self._infra is None else self._infra.urls.database_url
+        if role is None or admin_url is None:
+            raise LaunchError(f"the platform in {self._data_dir} is not started", service=name)
+        return role.url(admin_url)
 
     @property
     def env(self) -> dict[str, str]:
@@ -150,6 +161,7 @@ class Platform:
         try:
             self._infra = start_infra(self._data_dir, env=base)
             make_room(self._infra.postgres, len(self._modules))
+            self._provision_roles()
             if on_servers is not None:
                 on_servers(self._infra.urls)
             self._processes = {
@@ -221,6 +233,14 @@ class Platform:
     ) -> None:
         self.stop()
 
+    def _provision_roles(self) -> None:
+        """A database role per service schema, made with the admin URL (the servers')."""
+        admin_url = None if self._infra is None else self._infra.urls.database_url
+        if admin_url is not None:
+            schemas = {_identity(module) or name for name, module in self._modules.items()}
+            roles = provision_roles(admin_url, schemas, self._data_dir)
+            self._roles = {role.schema: role for role in roles}
+
     def _child_env(self, base: Mapping[str, str], infra: Infra) -> dict[str, str]:
         env = dict(base)
         servers = (
@@ -238,12 +258,15 @@ class Platform:
         return env
 
     def _env_of(self, process: ServiceProcess) -> dict[str, str]:
-        """The shared environment plus the process's own port.
+        """The shared environment plus the process's own port and database role.
 
         `A4CO_LISTEN_PORT` lets two processes of one service (replicas, named for example
         `order` and `order_2`) listen on ports of their own.
         """
-        return {**self._env, LISTEN_PORT_ENV: str(process.spec.port)}
+        env = {**self._env, LISTEN_PORT_ENV: str(process.spec.port)}
+        if self._roles:  # its own role's URL; the admin's stays with the launcher
+            env[DATABASE_URL_ENV] = self.database_url(process.spec.name)
+        return env
 
     def _wait_ready(
         self, pending: list[ServiceProcess], on_ready: Callable[[str], None] | None = None
@@ -294,6 +317,12 @@ def _service_modules(
         if not _MODULE_NAME.fullmatch(module):
             raise ConfigurationError(f"module {module!r} of the {name} service is not a module")
     return modules
+
+
+def _identity(module: str) -> str | None:
+    """`order` for `services.order`: a replica is on the bus as its service."""
+    prefix, _, last = module.rpartition(".")
+    return last if prefix == "services" else None
 
 
 def _free_ports(count: int) -> list[int]:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -146,7 +147,9 @@ def test_services_get_the_servers_and_each_others_urls(platform: Platform) -> No
     env = HTTP.get(f"{platform.urls['alpha']}/env").json()
     infra = platform.infra
     assert env["A4CO_NATS_URL"] == infra.nats_url
-    assert env["A4CO_DATABASE_URL"] == infra.database_url
+    # ... and on the database as its own role, never with the admin's URL.
+    assert env["A4CO_DATABASE_URL"] == platform.database_url("alpha") != infra.database_url
+    assert (urlsplit(env["A4CO_DATABASE_URL"]).username or "").endswith("_alpha")
     assert env["A4CO_REDIS_URL"] == infra.redis_url
     assert env["A4CO_BETA_URL"] == platform.urls["beta"]
     assert env["A4CO_ALPHA_URL"] == platform.urls["alpha"]
