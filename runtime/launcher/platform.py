@@ -12,11 +12,13 @@ import os
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 
 import httpx
 
+from runtime.bus.permissions import OPERATOR
 from runtime.errors import ConfigurationError
 from runtime.infra import (
     DATABASE_URL_ENV,
@@ -28,11 +30,12 @@ from runtime.infra import (
     free_port,
     start_infra,
 )
+from runtime.launcher.bus_auth import BusAuth, provision_streams
 from runtime.launcher.connections import make_room
 from runtime.launcher.db_roles import ServiceRole, provision_roles
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
-from runtime.service.settings import LISTEN_PORT_ENV
+from runtime.service.settings import LISTEN_PORT_ENV, STREAMS_PROVISIONED_ENV
 
 __all__ = [
     "BOOTSTRAP_ADMIN_ENV",
@@ -92,6 +95,7 @@ class Platform:
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._infra: InfraStack | None = None
+        self._bus: BusAuth | None = None
         self._roles: dict[str, ServiceRole] = {}
         self._env: dict[str, str] = {}
         self._processes: dict[str, ServiceProcess] = {}
@@ -114,7 +118,18 @@ class Platform:
     @property
     def infra(self) -> Infra:
         """The servers' URLs; all None until started."""
-        return Infra() if self._infra is None else self._infra.urls
+        if self._infra is None:
+            return Infra()
+        urls = self._infra.urls
+        if self._bus is None or urls.nats_url is None:
+            return urls
+        return replace(urls, nats_url=self._bus.url(urls.nats_url, OPERATOR))
+
+    def bus_url(self, identity: str) -> str:
+        """The NATS URL of one bus identity (a service, or the operator `a4co`) once started."""
+        if self._infra is None or self._bus is None or self._infra.urls.nats_url is None:
+            raise LaunchError(f"the platform in {self._data_dir} is not started")
+        return self._bus.url(self._infra.urls.nats_url, identity)
 
     def database_url(self, name: str) -> str:
         """The database URL a service connects with, as its own role (see `db_roles`)."""
@@ -159,18 +174,19 @@ class Platform:
             raise LaunchError(f"the platform in {self._data_dir} is already started")
         base = {**os.environ, **self._overrides}
         try:
-            self._infra = start_infra(self._data_dir, env=base)
+            self._start_servers(base)
+            assert self._infra is not None
             make_room(self._infra.postgres, len(self._modules))
             self._provision_roles()
             if on_servers is not None:
-                on_servers(self._infra.urls)
+                on_servers(self.infra)
             self._processes = {
                 name: ServiceProcess(ServiceSpec(name, module, port, self.log_path(name)))
                 for (name, module), port in zip(
                     self._modules.items(), _free_ports(len(self._modules)), strict=True
                 )
             }
-            self._env = self._child_env(base, self._infra.urls)
+            self._env = self._child_env(base, self.infra)
             for process in self._processes.values():
                 process.spawn(self._env_of(process), append=False)
             self._wait_ready(list(self._processes.values()), on_ready)
@@ -233,6 +249,24 @@ class Platform:
     ) -> None:
         self.stop()
 
+    def _start_servers(self, base: Mapping[str, str]) -> None:
+        """Start the servers, the embedded NATS with the contracts' users, and the streams."""
+        identities = [_identity(module) or name for name, module in self._modules.items()]
+        if base.get(NATS_URL_ENV):
+            self._bus = BusAuth.external(base, identities)
+            infra = start_infra(self._data_dir, env=base)
+        else:
+            self._bus = BusAuth.embedded(self._data_dir, identities)
+            infra = start_infra(
+                self._data_dir,
+                env=base,
+                nats_authorization=self._bus.authorization,
+                nats_secrets=self._bus.secrets,
+            )
+        self._infra = infra
+        if infra.nats is not None:  # the services may not create streams: the operator does
+            provision_streams(self.infra.nats_url or "")
+
     def _provision_roles(self) -> None:
         """A database role per service schema, made with the admin URL (the servers')."""
         admin_url = None if self._infra is None else self._infra.urls.database_url
@@ -258,12 +292,18 @@ class Platform:
         return env
 
     def _env_of(self, process: ServiceProcess) -> dict[str, str]:
-        """The shared environment plus the process's own port and database role.
+        """The shared environment plus the process's own port, bus user and database role.
 
         `A4CO_LISTEN_PORT` lets two processes of one service (replicas, named for example
         `order` and `order_2`) listen on ports of their own.
         """
         env = {**self._env, LISTEN_PORT_ENV: str(process.spec.port)}
+        nats_url = None if self._infra is None else self._infra.urls.nats_url
+        if self._bus is not None and nats_url is not None:
+            # Each service on the bus as itself, with only the rights its contract gives.
+            identity = _identity(process.spec.module) or process.spec.name
+            env[NATS_URL_ENV] = self._bus.url(nats_url, identity)
+            env[STREAMS_PROVISIONED_ENV] = "1"
         if self._roles:  # its own role's URL; the admin's stays with the launcher
             env[DATABASE_URL_ENV] = self.database_url(process.spec.name)
         return env

@@ -43,6 +43,9 @@ def test_demo_starts_the_platform_settles_every_order_and_sums_up() -> None:
         output = done.stdout + done.stderr
         assert done.returncode == 0, output
         assert not (data_dir / "urls.json").exists(), "the state file outlived the demo"
+        # Every service did all of this within the rights its contract gives it.
+        log = (data_dir / "nats" / "nats-server.log").read_text(errors="replace")
+        assert "Violation" not in log, [line for line in log.splitlines() if "Violation" in line]
 
     assert _row(output, "settled") == f"{ORDERS}/{ORDERS}"
     confirmed, cancelled = int(_row(output, "confirmed")), int(_row(output, "cancelled"))

@@ -146,7 +146,10 @@ def test_every_service_answers_readyz_at_its_url(platform: Platform) -> None:
 def test_services_get_the_servers_and_each_others_urls(platform: Platform) -> None:
     env = HTTP.get(f"{platform.urls['alpha']}/env").json()
     infra = platform.infra
-    assert env["A4CO_NATS_URL"] == infra.nats_url
+    # Each service is on the bus as itself, not as the operator the launcher is.
+    assert env["A4CO_NATS_URL"] == platform.bus_url("alpha")
+    assert urlsplit(env["A4CO_NATS_URL"]).hostname == urlsplit(infra.nats_url or "").hostname
+    assert platform.bus_url("alpha") != infra.nats_url or "A4CO_NATS_URL" in os.environ
     # ... and on the database as its own role, never with the admin's URL.
     assert env["A4CO_DATABASE_URL"] == platform.database_url("alpha") != infra.database_url
     assert (urlsplit(env["A4CO_DATABASE_URL"]).username or "").endswith("_alpha")

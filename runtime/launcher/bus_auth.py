@@ -1,0 +1,160 @@
+"""The bus identities of a platform: their passwords, their URLs, the streams they need.
+
+An embedded nats-server gets the generated `authorization` block (one user per service
+and the operator `a4co`, see `runtime.bus.permissions`) and refuses anonymous clients.
+The passwords are made at the first start and kept in `<data_dir>/nats-credentials.json`
+(mode 0600); each service process gets a NATS URL with its own user and password, the
+operator's URL is the one the launcher, the CLI and the tests use. An external server
+(`A4CO_NATS_URL`) is configured by its operator with `generated/nats/authorization.conf`;
+the passwords then come from `A4CO_NATS_PASSWORD_<IDENTITY>` in the environment, and an
+identity without one connects as the URL says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
+
+import nats
+from nats.errors import Error as NatsError
+
+from runtime.bus.nats_publisher import ensure_streams
+from runtime.bus.permissions import (
+    OPERATOR,
+    BusPermissions,
+    password_variable,
+    render_authorization,
+    service_permissions,
+)
+from runtime.errors import ConfigurationError, InfraError
+
+__all__ = ["CREDENTIALS_FILE", "BusAuth", "provision_streams"]
+
+CREDENTIALS_FILE = "nats-credentials.json"
+
+
+@dataclass(frozen=True, slots=True)
+class BusAuth:
+    """The platform's bus identities: permissions by identity and the known passwords."""
+
+    permissions: Mapping[str, BusPermissions]
+    passwords: Mapping[str, str]
+
+    @classmethod
+    def embedded(cls, data_dir: Path, services: list[str], generated: str = "generated") -> BusAuth:
+        """Identities for an embedded server: passwords from the data folder, made if new."""
+        permissions = _permissions(generated, services)
+        path = data_dir / CREDENTIALS_FILE
+        known = _read(path)
+        passwords = {name: known.get(name) or _new_password() for name in permissions}
+        if passwords != known:
+            _write(path, passwords)
+        return cls(permissions, passwords)
+
+    @classmethod
+    def external(
+        cls, env: Mapping[str, str], services: list[str], generated: str = "generated"
+    ) -> BusAuth:
+        """Identities for an external server: the passwords the environment gives."""
+        permissions = _permissions(generated, services)
+        passwords = {
+            name: env[password_variable(name)]
+            for name in permissions
+            if env.get(password_variable(name))
+        }
+        return cls(permissions, passwords)
+
+    @property
+    def authorization(self) -> str:
+        """The server's `authorization` block for these identities."""
+        return render_authorization(self.permissions.values())
+
+    @property
+    def secrets(self) -> dict[str, str]:
+        """The server's environment: `A4CO_NATS_PASSWORD_<IDENTITY>` for every identity.
+
+        nats-server parses a variable's value as a configuration value (`12ab` would be a
+        number), so each is given as a quoted string.
+        """
+        return {password_variable(name): json.dumps(pw) for name, pw in self.passwords.items()}
+
+    def url(self, base_url: str, identity: str) -> str:
+        """`base_url` with the identity's user and password, or as it is without a password."""
+        password = self.passwords.get(identity)
+        if password is None:
+            return base_url
+        parts = urlsplit(base_url)
+        host = parts.netloc.rsplit("@", 1)[-1]
+        netloc = f"{quote(identity, safe='')}:{quote(password, safe='')}@{host}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+
+def provision_streams(url: str, generated: str = "generated") -> None:
+    """Create or update the platform's streams as the operator, before any service starts."""
+    streams = importlib.import_module(f"{generated}.platform").STREAMS
+    with ThreadPoolExecutor(max_workers=1) as pool:  # works whether or not a loop runs here
+        pool.submit(asyncio.run, _provision(url, streams)).result()
+
+
+async def _provision(url: str, streams: tuple[object, ...]) -> None:
+    try:
+        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, name="a4co")
+    except (OSError, NatsError, TimeoutError) as exc:
+        raise InfraError(f"could not connect to NATS as the operator: {exc}") from exc
+    try:
+        await ensure_streams(nc.jetstream(), streams)  # type: ignore[arg-type]
+    finally:
+        await nc.close()
+
+
+def _permissions(generated: str, services: list[str]) -> dict[str, BusPermissions]:
+    """The generated permissions of `services` and the operator's.
+
+    A service the contracts do not know (a test's stand-in) gets the least of all: its
+    inbox and its own dead letters.
+    """
+    table = importlib.import_module(f"{generated}.bus_permissions").BUS_PERMISSIONS
+    by_name: dict[str, BusPermissions] = {grant.identity: grant for grant in table}
+    chosen = {
+        name: by_name.get(name) or service_permissions(name, sends=(), consumes=())
+        for name in services
+    }
+    if OPERATOR not in by_name:
+        raise ConfigurationError(f"{generated}.bus_permissions names no {OPERATOR!r} identity")
+    chosen[OPERATOR] = by_name[OPERATOR]
+    return chosen
+
+
+def _new_password() -> str:
+    """48 hex digits after a letter: safe in a URL and in the server's configuration."""
+    return f"p{secrets.token_hex(24)}"
+
+
+def _read(path: Path) -> dict[str, str]:
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise ConfigurationError(f"{path} is not JSON: remove it to make new passwords") from exc
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ConfigurationError(f"{path} should map identities to passwords")
+    return raw
+
+
+def _write(path: Path, passwords: Mapping[str, str]) -> None:
+    """Write the passwords readable by this user only (mode 0600), atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        json.dump(dict(passwords), out, indent=2, sort_keys=True)
+    temporary.replace(path)
