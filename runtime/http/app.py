@@ -1,4 +1,5 @@
-"""The one FastAPI app factory: problem+json errors, health, metrics, correlation ids."""
+"""The one FastAPI app factory: problem+json errors, health, metrics, correlation ids,
+a request body limit and the revoked sessions' check of bearer tokens."""
 
 from __future__ import annotations
 
@@ -15,11 +16,12 @@ from opentelemetry.trace import NonRecordingSpan, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
 from runtime.observability import parse_traceparent
 
 if TYPE_CHECKING:
-    from runtime.http.auth import TokenVerifier
+    from runtime.http.auth import RevocationList, TokenVerifier
 
 __all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_app"]
 
@@ -46,13 +48,17 @@ def create_app(
     tracing: bool = False,
     version: str = "1.0.0",
     verifier: TokenVerifier | None = None,
+    revocations: RevocationList | None = None,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> FastAPI:
     """A service's HTTP app: its generated routers plus the platform's endpoints and errors.
 
-    `verifier` checks the bearer tokens of the operations whose contract asks for one.
+    `verifier` checks the bearer tokens of the operations whose contract asks for one, and
+    `revocations` refuses those of revoked sessions. A body over `max_body_bytes` is a 413.
     """
     app = FastAPI(title=f"A4CO {service} service", version=version)
     app.state.verifier = verifier
+    app.state.revocations = revocations
     metrics = registry or CollectorRegistry()
     requests = Counter(
         "http_requests", "HTTP requests answered", ["service", "status"], registry=metrics
@@ -61,6 +67,9 @@ def create_app(
     for router in routers:
         app.include_router(router)
     _install_errors(app)
+    # Inside `correlate` (added after it): its receive runs in a task group of its own, and
+    # a 413 raised there would reach the error handlers wrapped in an exception group.
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
 
     @app.middleware("http")
     async def correlate(
@@ -161,6 +170,7 @@ _TITLES = {
     404: "Not Found",
     405: "Method Not Allowed",
     409: "Conflict",
+    413: "Content Too Large",
     422: "Unprocessable Content",
     429: "Too Many Requests",
     503: "Service Unavailable",

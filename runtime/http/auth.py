@@ -1,7 +1,8 @@
 """Who is calling: bearer JWTs verified locally against the auth service's key set.
 
 Every service verifies access tokens itself (RS256, issuer and audience checked, keys from
-the JWKS cached by `kid`), so no request calls auth. Generated routers ask for a
+the JWKS cached by `kid`), so no request calls auth, and refuses a token whose session was
+revoked (the app's `RevocationList`), as the gateway does. Generated routers ask for a
 `Principal` through `authenticated` or `require_roles(...)`; a missing or bad token is a
 401 problem with `WWW-Authenticate: Bearer`, a missing role a 403.
 """
@@ -30,6 +31,7 @@ __all__ = [
     "AuthenticationError",
     "JwksVerifier",
     "Principal",
+    "RevocationList",
     "SigningKey",
     "TokenVerifier",
     "authenticated",
@@ -98,6 +100,14 @@ class TokenVerifier(Protocol):
 
     async def verify(self, token: str) -> Principal:
         """Verify signature, expiry, issuer and audience."""
+        ...
+
+
+class RevocationList(Protocol):
+    """Which sessions were revoked before their tokens expired."""
+
+    async def revoked(self, session_id: UUID) -> bool:
+        """Whether the session's tokens must be refused."""
         ...
 
 
@@ -261,6 +271,10 @@ async def authenticated(
         principal = await verifier.verify(credentials.credentials)
     except AuthenticationError as exc:
         raise _unauthorized(str(exc)) from exc
+    revocations: RevocationList | None = getattr(request.app.state, "revocations", None)
+    session = principal.session_id
+    if session is not None and revocations is not None and await revocations.revoked(session):
+        raise _unauthorized("The token's session was revoked.")
     request.state.principal = principal
     return principal
 

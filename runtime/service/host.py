@@ -31,6 +31,7 @@ from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http.app import create_app
 from runtime.http.auth import JwksVerifier, TokenVerifier
+from runtime.http.revocation import RedisRevocations
 from runtime.observability import PlatformMetrics, Tracing
 from runtime.outbox.postgres import PostgresOutbox
 from runtime.outbox.relay import OutboxRelay
@@ -164,6 +165,9 @@ class ServiceHost:
             registry=self.metrics.registry,
             tracing=True,
             verifier=self._token_verifier(self.context) if routers else None,
+            revocations=RedisRevocations.connect(self.settings.redis_url, self.context.on_stop)
+            if routers
+            else None,
         )
         return self.app
 
@@ -285,6 +289,8 @@ async def serve(host: ServiceHost) -> None:
         timeout_graceful_shutdown=5,
         access_log=False,
         timeout_keep_alive=30,  # callers keep pooled connections; don't close them under them
+        # The client is the socket's peer: a forwarded-for header is the gateway's to judge.
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     try:

@@ -1,4 +1,5 @@
-"""The gateway's settings: upstream URLs, rate limits and CORS origins, from the environment."""
+"""The gateway's settings: upstream URLs, rate limits, CORS origins, trusted proxies and body
+limits, from the environment."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from dataclasses import dataclass, field
 import limits
 
 from runtime.errors import ConfigurationError
+from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES
+from services.gateway.clients import TrustedProxies
 
-__all__ = ["LOCAL_ORIGINS", "SERVICES", "GatewayConfig"]
+__all__ = ["BODY_LIMITS", "LOCAL_ORIGINS", "SERVICES", "GatewayConfig"]
 
 SERVICES = (
     "admin",
@@ -36,6 +39,10 @@ SERVICES = (
 LOCAL_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
 """Browser origins allowed by default: any port on this machine."""
 
+BODY_LIMITS: Mapping[str, int] = {"auth": 16 << 10}
+"""Body limits (bytes) smaller than the default, by `<service>[/<path prefix>]`: auth's
+bodies are a few credentials or a token, so a password guess cannot bring megabytes."""
+
 
 @dataclass(frozen=True)
 class GatewayConfig:
@@ -53,9 +60,26 @@ class GatewayConfig:
     access_lifetime: int = 900
     """Seconds an access token lives: how long a revoked session stays denied."""
     namespace: str = "a4co:gateway"
-    """Prefix of the gateway's Redis keys."""
+    """Prefix of the rate limits' Redis keys (revoked sessions have the runtime's own)."""
+    trusted_proxies: tuple[str, ...] = ()
+    """IPs or CIDRs of the proxies in front of the gateway whose `X-Forwarded-For` and
+    `Forwarded` headers are believed; by default nobody's (the peer is the client)."""
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    """A request body's limit where `body_limits` sets none; a longer body is a 413."""
+    body_limits: Mapping[str, int] = field(default_factory=lambda: dict(BODY_LIMITS))
+    """Limits by `<service>` or `<service>/<path prefix>`; the longest prefix applies."""
+
+    def body_limit(self, service: str, path: str) -> int:
+        """The body limit of a request to `path` (decoded, no leading slash) of `service`."""
+        route = f"{service}/{path}"
+        matches = [key for key in self.body_limits if route == key or route.startswith(key + "/")]
+        return self.body_limits[max(matches, key=len)] if matches else self.max_body_bytes
 
     def __post_init__(self) -> None:
+        TrustedProxies(self.trusted_proxies)  # a bad address fails here, at start-up
+        for route, size in (("max_body_bytes", self.max_body_bytes), *self.body_limits.items()):
+            if size < 0:
+                raise ConfigurationError(f"the gateway's body limit {route}={size} is negative")
         for name, value in (
             ("rate_limit", self.rate_limit),
             ("token_rate_limit", self.token_rate_limit),
@@ -77,6 +101,7 @@ class GatewayConfig:
             if source.get(f"A4CO_{name.upper()}_URL")
         }
         origins = source.get("A4CO_GATEWAY_CORS_ORIGINS", "")
+        proxies = source.get("A4CO_GATEWAY_TRUSTED_PROXIES", "")
         timeout = source.get("A4CO_GATEWAY_UPSTREAM_TIMEOUT", "30")
         try:
             upstream_timeout = float(timeout)
@@ -90,4 +115,29 @@ class GatewayConfig:
             token_rate_limit=source.get("A4CO_GATEWAY_TOKEN_RATE_LIMIT", cls.token_rate_limit),
             cors_origins=tuple(o.strip() for o in origins.split(",") if o.strip()),
             upstream_timeout=upstream_timeout,
+            trusted_proxies=tuple(p.strip() for p in proxies.split(",") if p.strip()),
+            max_body_bytes=_bytes(source, "A4CO_GATEWAY_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            body_limits={**BODY_LIMITS, **_body_limits(source.get("A4CO_GATEWAY_BODY_LIMITS", ""))},
         )
+
+
+def _bytes(source: Mapping[str, str], name: str, default: int) -> int:
+    raw = source.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit():
+        raise ConfigurationError(f"{name}={raw!r} is not a number of bytes")
+    return int(raw)
+
+
+def _body_limits(raw: str) -> dict[str, int]:
+    """`auth=16384,cms/pages=2097152` -> {"auth": 16384, "cms/pages": 2097152}."""
+    limits: dict[str, int] = {}
+    for item in (i.strip() for i in raw.split(",") if i.strip()):
+        route, _, size = item.partition("=")
+        if not route.strip() or not size.strip().isdigit():
+            raise ConfigurationError(
+                f"A4CO_GATEWAY_BODY_LIMITS: {item!r} is not <service>[/<path>]=<bytes>"
+            )
+        limits[route.strip().strip("/")] = int(size)
+    return limits

@@ -1,8 +1,9 @@
 """Sessions whose tokens the gateway refuses: revoked before their tokens expired.
 
-Kept in Redis (every replica sees what any replica's consumer stored) with a TTL equal to
-what is left of the last token's lifetime, and mirrored in a set in this process so that
-the replica that consumed the event answers without a round trip.
+Kept in Redis (every replica sees what any replica's consumer stored, and every service
+reads the same keys: `runtime.http.revocation`) with a TTL equal to what is left of the
+last token's lifetime, and mirrored in a set in this process so that the replica that
+consumed the event answers without a round trip.
 """
 
 from __future__ import annotations
@@ -15,16 +16,18 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from runtime.http.revocation import REVOKED_PREFIX, revoked_key
+
 __all__ = ["DenyList"]
 
 
 class DenyList:
     """Revoked session ids, until the tokens of the session have expired anyway."""
 
-    def __init__(self, redis: Redis, *, lifetime: int, prefix: str) -> None:
+    def __init__(self, redis: Redis, *, lifetime: int, prefix: str = REVOKED_PREFIX) -> None:
         self._redis = redis
         self._lifetime = lifetime
-        self._prefix = f"{prefix}:revoked:"
+        self._prefix = prefix
         self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
 
     async def close(self) -> None:
@@ -38,7 +41,7 @@ class DenyList:
         if ttl <= 0:
             return  # every token of the session has expired already
         self._local[session_id] = expires
-        await self._redis.set(self._prefix + session_id.hex, b"1", ex=ttl)
+        await self._redis.set(revoked_key(session_id, self._prefix), b"1", ex=ttl)
 
     async def denied(self, session_id: UUID) -> bool:
         """Whether the session was revoked (this process's set first, then Redis)."""
@@ -47,5 +50,7 @@ class DenyList:
             if expires > time.time():
                 return True
             del self._local[session_id]
-        found = await cast("Awaitable[int]", self._redis.exists(self._prefix + session_id.hex))
+        found = await cast(
+            "Awaitable[int]", self._redis.exists(revoked_key(session_id, self._prefix))
+        )
         return bool(found)

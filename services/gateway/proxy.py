@@ -1,9 +1,11 @@
 """The edge proxy: `/api/<service>/<path>` to the service, after the token and the rate limit.
 
-A bearer token is verified here with auth's keys (no call to auth) and refused when its
-session was revoked; the caller (token subject, else client IP) is counted against a rate
-limit; the request goes upstream on a shared connection pool and the answer streams back
-as it comes, so an event stream flows through unbuffered.
+The path is checked and forwarded as sent (`paths`); a bearer token is verified here with
+auth's keys (no call to auth) and refused when its session was revoked; a service's
+operator endpoints need an admin; the caller (token subject, else the client address the
+gateway decided, `clients`) is counted against a rate limit; the body is read up to the
+route's limit (413 past it) and goes upstream on a shared connection pool; the answer
+streams back as it comes, so an event stream flows through unbuffered.
 """
 
 from __future__ import annotations
@@ -12,17 +14,21 @@ import logging
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 from limits import parse
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, Router
+from starlette.types import Receive, Scope, Send
 
 from runtime.http import PROBLEM_JSON, Problem
 from runtime.http.auth import AuthenticationError, Principal, TokenVerifier
+from runtime.http.body_limit import limit_body
+from services.gateway.clients import TrustedProxies
 from services.gateway.config import SERVICES, GatewayConfig
 from services.gateway.denylist import DenyList
+from services.gateway.paths import UnforwardablePathError, is_operator_path, raw_path, split_path
 from services.gateway.ratelimit import RateLimiter
 
 __all__ = ["EdgeProxy"]
@@ -44,7 +50,18 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     }
 )
-_NOT_FORWARDED = _HOP_BY_HOP | {"host", "content-length"}
+# What the gateway itself decides (who the client is, the correlation id) is not forwarded
+# as the client wrote it.
+_NOT_FORWARDED = _HOP_BY_HOP | {
+    "host",
+    "content-length",
+    CORRELATION,
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+}
 _NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}
 
 
@@ -62,36 +79,48 @@ class EdgeProxy:
             timeout=httpx.Timeout(config.upstream_timeout, connect=2.0),
             follow_redirects=False,
         )
-        self.router = Router(
-            routes=[
-                Route("/{service}/{path:path}", self.handle, methods=METHODS),
-                Route("/{service}", self.handle, methods=METHODS),
-                Route("/{path:path}", self.unrouted, methods=METHODS),
-            ]
-        )
+        self._proxies = TrustedProxies(config.trusted_proxies)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # no websockets at the edge
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        request = Request(scope, receive)
+        response = await self.handle(request)
+        await response(scope, receive, send)
 
     async def aclose(self) -> None:
         """Close the upstream connection pool."""
         await self._http.aclose()
 
-    async def unrouted(self, request: Request) -> Response:
-        """A path that names no service."""
-        return _problem(request, 404, "Not Found", "Paths are /api/<service>/<path>.")
-
     async def handle(self, request: Request) -> Response:
         """Check, count, then forward one request; stream the answer back."""
-        service = request.path_params["service"]
-        path = request.path_params.get("path", "")
+        if request.method not in METHODS:
+            problem = _problem(
+                request, 405, "Method Not Allowed", f"{request.method} is not served."
+            )
+            problem.headers["Allow"] = ", ".join(METHODS)
+            return problem
+        try:
+            service, path = split_path(raw_path(request.scope), request.scope.get("root_path", ""))
+        except UnforwardablePathError as exc:
+            return _problem(request, 400, "Bad Request", str(exc))
         if service not in SERVICES:
-            return _problem(request, 404, "Not Found", f"There is no service {service!r}.")
+            return _problem(request, 404, "Not Found", "Paths are /api/<service>/<path>.")
+        limit_body(request.scope, self._config.body_limit(service, unquote(path)))
         principal: Principal | None = None
         if "authorization" in request.headers:
             principal_or_problem = await self._authenticate(request)
             if isinstance(principal_or_problem, Response):
                 return principal_or_problem
             principal = principal_or_problem
-        token_endpoint = service == "auth" and path == "token"
-        client = str(principal.subject) if principal else _client_ip(request)
+        if is_operator_path(path) and not (principal is not None and principal.is_admin):
+            if principal is None:
+                return _unauthorized(request, "A service's own endpoints need an admin's token.")
+            return _problem(request, 403, "Forbidden", "A service's own endpoints need an admin.")
+        token_endpoint = service == "auth" and unquote(path).strip("/") == "token"
+        client_ip = self._client_ip(request)
+        client = str(principal.subject) if principal else client_ip
         wait = await self._limiter.retry_after(
             self._token_limit if token_endpoint else self._limit,
             "token" if token_endpoint else "api",
@@ -104,7 +133,12 @@ class EdgeProxy:
         base = self._config.upstreams.get(service)
         if base is None:
             return _problem(request, 503, "Service Unavailable", f"No URL for {service}.")
-        return await self._forward(request, f"{base}/{path}", service)
+        return await self._forward(request, f"{base}/{path}", service, client_ip)
+
+    def _client_ip(self, request: Request) -> str:
+        """The client's address: the peer, or what a trusted proxy says it forwarded for."""
+        peer = request.client.host if request.client is not None else "unknown"
+        return self._proxies.client(peer, request.headers)
 
     async def _authenticate(self, request: Request) -> Principal | Response:
         scheme, _, token = request.headers["authorization"].partition(" ")
@@ -119,27 +153,35 @@ class EdgeProxy:
             return _unauthorized(request, "The token's session was revoked.")
         return principal
 
-    async def _forward(self, request: Request, url: str, service: str) -> Response:
+    async def _forward(self, request: Request, url: str, service: str, client_ip: str) -> Response:
         correlation_id = _correlation_id(request)
-        headers = [(k, v) for k, v in request.headers.items() if k not in _NOT_FORWARDED]
-        headers = [(k, v) for k, v in headers if k != CORRELATION]
-        headers.append((CORRELATION, correlation_id))
-        if request.client is not None:
-            headers.append(("x-forwarded-for", request.client.host))
+        # Raw bytes, as received: re-encoding a latin-1 header as ASCII would fail.
+        headers = [
+            (k, v) for k, v in request.headers.raw if k.decode("latin-1") not in _NOT_FORWARDED
+        ]
+        headers.append((CORRELATION.encode(), correlation_id.encode("latin-1")))
+        headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
         streaming = "text/event-stream" in request.headers.get("accept", "")
         limit = self._config.upstream_timeout
         timeout = httpx.Timeout(limit, connect=2.0, read=None if streaming else limit)
-        upstream_request = self._http.build_request(
-            request.method,
-            url,
-            params=request.url.query,
-            headers=headers,
-            content=await request.body(),
-            timeout=timeout,
-        )
+        body = await request.body()  # up to the route's limit; past it a 413 (BodyLimit)
+        try:
+            upstream_request = self._http.build_request(
+                request.method,
+                httpx.URL(url, query=request.scope.get("query_string", b"")),
+                headers=headers,
+                content=body,
+                timeout=timeout,
+            )
+        except httpx.InvalidURL as exc:
+            return _problem(request, 400, "Bad Request", f"The URL cannot be forwarded: {exc}")
         try:
             upstream = await self._http.send(upstream_request, stream=True)
-            body = None if streaming else await _raw_body(upstream)
+            # An event stream is relayed as it comes, whatever the client's Accept said.
+            streaming = streaming or _is_event_stream(upstream)
+            answer = None if streaming else await _raw_body(upstream)
+        except httpx.LocalProtocolError as exc:  # what the client sent cannot go on the wire
+            return _problem(request, 400, "Bad Request", f"The request cannot be forwarded: {exc}")
         except httpx.TransportError as exc:
             logger.warning("%s is unavailable: %r", service, exc)
             return _problem(
@@ -147,14 +189,19 @@ class EdgeProxy:
             )
         returned = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RETURNED}
         returned[CORRELATION] = correlation_id
-        if body is not None:
+        if answer is not None:
             # Read whole, as raw bytes (any content-encoding passes through untouched): a
             # plain response costs less CPU than a streamed one.
             returned.pop("content-length", None)
-            return Response(body, status_code=upstream.status_code, headers=returned)
+            return Response(answer, status_code=upstream.status_code, headers=returned)
         return StreamingResponse(
             _relay(upstream, service), status_code=upstream.status_code, headers=returned
         )
+
+
+def _is_event_stream(upstream: httpx.Response) -> bool:
+    content_type: str = upstream.headers.get("content-type", "")
+    return content_type.startswith("text/event-stream")
 
 
 async def _raw_body(upstream: httpx.Response) -> bytes:
@@ -181,10 +228,6 @@ def _correlation_id(request: Request) -> str:
     state: dict[str, Any] = request.scope.get("state") or {}
     chosen = state.get("correlation_id") or request.headers.get(CORRELATION)
     return str(chosen or uuid.uuid4())
-
-
-def _client_ip(request: Request) -> str:
-    return request.client.host if request.client is not None else "unknown"
 
 
 def _problem(request: Request, status: int, title: str, detail: str) -> JSONResponse:

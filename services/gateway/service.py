@@ -36,7 +36,7 @@ def definition(config: GatewayConfig | None = None) -> ServiceDefinition:
 
     def routers(ctx: ServiceContext) -> Sequence[APIRouter]:
         router = APIRouter()
-        router.mount("/api", _cors(_edge(ctx, settings).proxy.router, settings))
+        router.mount("/api", _cors(_edge(ctx, settings).proxy, settings))
         return [router]
 
     return ServiceDefinition(
@@ -57,9 +57,7 @@ def _edge(ctx: ServiceContext, config: GatewayConfig) -> _Edge:
                 "the gateway keeps rate limits and revoked sessions in Redis and needs "
                 "A4CO_REDIS_URL; `make run` sets it"
             )
-        deny_list = DenyList(
-            redis.asyncio.from_url(url), lifetime=config.access_lifetime, prefix=config.namespace
-        )
+        deny_list = DenyList(redis.asyncio.from_url(url), lifetime=config.access_lifetime)
         limiter = RateLimiter(url, namespace=config.namespace)
         edge = _Edge(deny_list, EdgeProxy(config, deny_list=deny_list, limiter=limiter))
         ctx.extras["gateway.edge"] = edge
