@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz bench bench-platform clean
+.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz test-api bench bench-platform clean
 
 install: $(STAMP)
 
@@ -82,6 +82,11 @@ test-contract: install install-node
 ## test-contract-fuzz: Schemathesis fuzzing and stateful phases on every service (slow; CI runs them in `make test` too)
 test-contract-fuzz: install
 	$(PY) -m pytest tests/contract/test_schemathesis.py -m slow $(PYTEST_ARGS)
+
+## test-api: Schemathesis' CLI with every check on every OpenAPI document, through the gateway of a platform it starts (ST_EXAMPLES per operation, default 10)
+ST_EXAMPLES ?= 10
+test-api: install
+	$(PY) -m tests.contract.cli.run --max-examples $(ST_EXAMPLES)
 
 test-integration: install
 	$(PY) -m pytest tests/integration $(PYTEST_ARGS)

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = ["AdminApi"]
 
+MAX_SEQUENCE = 2**63 - 1
+"""The largest sequence the redrive log (a PostgreSQL bigint) holds; no DLQ gets past it."""
+
 Province = Literal["almeria", "cadiz", "cordoba", "granada", "huelva", "jaen", "malaga", "sevilla"]
 
 
@@ -68,6 +71,8 @@ class AdminApi:
 
     async def redrive_dead_letter(self, principal: Principal, stream_sequence: int) -> AdminRedrive:
         """Republish a dead letter to its subject (the runtime deletes it) and log who did."""
+        if stream_sequence > MAX_SEQUENCE:  # no stream reaches it; the log could not store it
+            raise ProblemError(404, "Not Found", f"No dead letter #{stream_sequence}.")
         js = self._jetstream()
         async with self._ctx.transaction() as tx:
             earlier = await self._redrives.claim(tx, stream_sequence)

@@ -208,6 +208,15 @@ async def test_dead_letters_are_listed_newest_first_and_redriven_once(service: R
     assert unknown.status_code == 404
 
 
+@pytest.mark.parametrize("sequence", [2**63, 2**64, 15960925683785462664134656])
+async def test_a_sequence_no_stream_reaches_is_a_404_not_a_500(
+    service: Running, sequence: int
+) -> None:
+    unknown = await service.http.post(f"/dlq/{sequence}/redrive", headers=ADMIN)
+
+    assert unknown.status_code == 404
+
+
 async def test_a_malformed_message_given_up_by_its_consumer_is_redriven_to_it(
     service: Running,
 ) -> None:

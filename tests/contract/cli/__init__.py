@@ -1,0 +1,1 @@
+"""Schemathesis' CLI against the running platform, through its gateway (`make test-api`)."""
