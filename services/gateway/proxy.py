@@ -120,7 +120,8 @@ class EdgeProxy:
             return _problem(request, 403, "Forbidden", "A service's own endpoints need an admin.")
         token_endpoint = service == "auth" and unquote(path).strip("/") == "token"
         client_ip = self._client_ip(request)
-        client = str(principal.subject) if principal else client_ip
+        # Logins count per address whatever token comes along: one per guess would be a bucket each.
+        client = str(principal.subject) if principal and not token_endpoint else client_ip
         wait = await self._limiter.retry_after(
             self._token_limit if token_endpoint else self._limit,
             "token" if token_endpoint else "api",
