@@ -7,11 +7,15 @@ from collections.abc import AsyncIterator
 from uuid import UUID
 
 import httpx
+import pytest
+import uvicorn
 from fastapi import APIRouter, FastAPI, Request
 
 from generated.order.api import build_router
 from runtime.http import PROBLEM_JSON, create_app
 from runtime.http.auth import SigningKey
+from runtime.service import Settings
+from runtime.service.host import serve
 from tests.unit.test_http_app import OrdersApi, place
 
 KEY = SigningKey.generate("edge")
@@ -110,3 +114,30 @@ async def test_a_service_refuses_a_token_of_a_revoked_session_that_skipped_the_g
     assert refused.json()["detail"] == "The token's session was revoked."
     assert refused.headers["www-authenticate"] == "Bearer"
     assert passed.status_code == 404  # through authentication to the (empty) store
+
+
+async def test_services_are_served_without_uvicorns_own_proxy_headers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    configs: list[uvicorn.Config] = []
+
+    class Server:
+        def __init__(self, config: uvicorn.Config) -> None:
+            configs.append(config)
+
+        async def serve(self) -> None:
+            return None
+
+    class Host:
+        settings = Settings(service="svc", nats_url="nats://x", database_url="postgresql://x")
+
+        async def start(self) -> FastAPI:
+            return create_app("svc", [])
+
+        async def stop(self) -> None:
+            return None
+
+    monkeypatch.setattr(uvicorn, "Server", Server)
+    await serve(Host())  # type: ignore[arg-type]
+
+    assert configs[0].proxy_headers is False  # a client's X-Forwarded-For is the gateway's call
