@@ -52,7 +52,7 @@ class SagaStore(Protocol):
         ...
 
     async def claim_due(self, tx: Transaction, now: datetime, limit: int) -> list[SagaState]:
-        """Sagas whose deadline passed, locked and skipped by other scanners."""
+        """Sagas whose deadline passed, locked; another scanner meanwhile claims none."""
         ...
 
     async def count_by_step(self, tx: Transaction) -> dict[str, int]:

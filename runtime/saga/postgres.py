@@ -19,6 +19,7 @@ class PostgresSagaStore:
 
     def __init__(self, schema: str) -> None:
         self._table = f'"{checked_schema(schema)}".sagas'
+        self._scan_lock = f"a4co.saga.{schema}.scan"
 
     async def migrate(self, connection: Any) -> None:
         """Create the table and its deadline index if they are missing."""
@@ -73,8 +74,18 @@ class PostgresSagaStore:
         return SagaState(state.saga_id, state.step, state.data, state.deadline, state.version + 1)
 
     async def claim_due(self, tx: Transaction, now: datetime, limit: int) -> list[SagaState]:
-        """Sagas past their deadline, `FOR UPDATE SKIP LOCKED`."""
-        rows = await connection_of(tx).fetch(
+        """Sagas past their deadline, `FOR UPDATE SKIP LOCKED`; none while another scans.
+
+        Replicas of a service each run the scanner: the transaction-scoped advisory lock
+        lets one of them sweep at a time (the others find nothing until it commits), and
+        the row locks keep a saga a handler is moving out of the sweep.
+        """
+        connection = connection_of(tx)
+        if not await connection.fetchval(
+            "SELECT pg_try_advisory_xact_lock(hashtext($1))", self._scan_lock
+        ):
+            return []
+        rows = await connection.fetch(
             f"SELECT * FROM {self._table} WHERE deadline IS NOT NULL AND deadline <= $1"
             " ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,

@@ -105,6 +105,22 @@ async def test_scanner_times_out_each_due_saga_once_even_with_two_scanners(
         }
 
 
+async def test_a_second_scanner_claims_nothing_while_one_sweeps(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, sagas = store
+    async with events.transaction() as tx:
+        for i in range(6):
+            await sagas.put(tx, SagaState(f"due-{i}", "processing_payment", {}, NOW))
+    async with events.transaction() as sweeping:
+        first = await sagas.claim_due(sweeping, NOW, 2)
+        async with events.transaction() as other:  # a replica's scanner, meanwhile
+            assert await sagas.claim_due(other, NOW, 10) == []
+    assert len(first) == 2
+    async with events.transaction() as tx:
+        assert len(await sagas.claim_due(tx, NOW, 10)) == 6  # the lock went with the commit
+
+
 async def test_publisher_through_stream_sink_appends_with_envelope(
     store: tuple[PostgresEventStore, PostgresSagaStore],
 ) -> None:
