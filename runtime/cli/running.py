@@ -19,13 +19,34 @@ from runtime.errors import ConfigurationError
 from runtime.launcher import Platform
 from runtime.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
 
-__all__ = ["RunningPlatform", "service_modules"]
+__all__ = ["RunningPlatform", "service_modules", "with_replicas"]
 
 
 def service_modules(arguments: Sequence[str]) -> dict[str, str]:
     """`name` or `name=module` arguments -> {name: module}."""
     pairs = (argument.partition("=") for argument in arguments)
     return {name: module or f"services.{name}" for name, _, module in pairs}
+
+
+def with_replicas(services: dict[str, str], replicas: str) -> dict[str, str]:
+    """Add the processes `order=2,inventory=2` asks for: `order_2` runs the module of `order`.
+
+    Replicas share their service's durable consumers, bus identity and database role.
+    """
+    modules = dict(services)
+    for item in filter(None, (part.strip() for part in replicas.split(","))):
+        name, _, raw = item.partition("=")
+        if name not in services:
+            raise ConfigurationError(
+                f"--replicas {item!r}: {name!r} is not a service this platform runs"
+            )
+        if not raw.isdigit() or int(raw) < 1:
+            raise ConfigurationError(
+                f"--replicas {item!r}: the number of processes should be a whole number >= 1"
+            )
+        for index in range(2, int(raw) + 1):
+            modules[f"{name}_{index}"] = services[name]
+    return modules
 
 
 class RunningPlatform:

@@ -1,4 +1,5 @@
-"""`a4co up [SERVICES...]`: start the platform, print where everything is, serve until stopped."""
+"""`a4co up [--replicas order=2] [SERVICES...]`: start the platform, print where everything
+is, restart a service that dies (with backoff), serve until stopped."""
 
 from __future__ import annotations
 
@@ -10,15 +11,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from runtime.cli.running import RunningPlatform, service_modules
+from runtime.cli.running import RunningPlatform, service_modules, with_replicas
 from runtime.cli.signals import StopRequestedError, ignore_stop_signals, raise_on_stop_signals
 from runtime.cli.state import PlatformState, state_path
 from runtime.cli.static import missing_sites
 from runtime.errors import PlatformError
 from runtime.infra.base import redact
-from runtime.launcher import DEFAULT_SERVICES, LaunchError
+from runtime.launcher import DEFAULT_SERVICES, LaunchError, Supervisor
 from runtime.launcher.platform import DEV_BOOTSTRAP_ADMIN
-from runtime.launcher.process import describe_exit
 
 __all__ = ["add_parser", "run"]
 
@@ -41,6 +41,13 @@ def add_parser(
         help="seconds to wait for every service's /readyz (default 60)",
     )
     parser.add_argument(
+        "--replicas",
+        default="",
+        metavar="NAME=N,...",
+        help="run N processes of a service on its durable consumers, e.g. order=2,inventory=2 "
+        "(the extra ones are named order_2, ...)",
+    )
+    parser.add_argument(
         "services",
         nargs="*",
         default=list(DEFAULT_SERVICES),
@@ -52,7 +59,7 @@ def add_parser(
 def run(args: argparse.Namespace, console: Console) -> int:
     """Start, print the table, serve until SIGINT or SIGTERM, stop."""
     running = RunningPlatform(
-        service_modules(args.services),
+        with_replicas(service_modules(args.services), args.replicas),
         data_dir=args.data_dir,
         console=console,
         ready_timeout=args.ready_timeout,
@@ -134,15 +141,12 @@ def print_table(console: Console, state: PlatformState) -> None:
 
 
 def _serve(console: Console, running: RunningPlatform) -> None:
-    """Wait for a signal; report services that end meanwhile."""
-    reported: set[str] = set()
-    platform = running.platform
+    """Wait for a signal; restart services that end meanwhile, saying so."""
+
+    def say(line: str) -> None:
+        console.print(f"a4co up: {line}", markup=False, soft_wrap=True)
+
+    supervisor = Supervisor(running.platform, say=say)
     while True:
         time.sleep(0.5)
-        for name, code in platform.exited().items():
-            if name not in reported:
-                reported.add(name)
-                console.print(
-                    f"[red]a4co up: the {name} service {describe_exit(code)}[/red]; "
-                    f"log {platform.log_path(name)}"
-                )
+        supervisor.step()

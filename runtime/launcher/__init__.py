@@ -1,6 +1,7 @@
 """Run the platform as processes: its servers, then one process per service, until stopped.
 
-`Platform` is the API (tests and `make run`); `python -m runtime.launcher` is the command.
+`Platform` is the API (tests and `make run`); `python -m runtime.launcher` is the command;
+`Supervisor` restarts the services that end while it serves.
 
 PlatformError (runtime.errors)
  └── LaunchError   a service exited early, never became ready, or is not the platform's
@@ -9,5 +10,15 @@ PlatformError (runtime.errors)
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.platform import DEFAULT_SERVICES, Platform, port_env, url_env
 from runtime.launcher.process import ServiceSpec
+from runtime.launcher.supervisor import RestartPolicy, Supervisor
 
-__all__ = ["DEFAULT_SERVICES", "LaunchError", "Platform", "ServiceSpec", "port_env", "url_env"]
+__all__ = [
+    "DEFAULT_SERVICES",
+    "LaunchError",
+    "Platform",
+    "RestartPolicy",
+    "ServiceSpec",
+    "Supervisor",
+    "port_env",
+    "url_env",
+]

@@ -23,7 +23,7 @@ from runtime.launcher.platform import (
     DEV_BOOTSTRAP_ADMIN,
     Platform,
 )
-from runtime.launcher.process import describe_exit
+from runtime.launcher.supervisor import Supervisor
 
 __all__ = ["main"]
 
@@ -112,21 +112,15 @@ def _ignore_stop_signals() -> None:
 
 
 def _serve(platform: Platform) -> None:
-    """Print where everything is, then wait for a signal; report services that end meanwhile."""
-    reported: set[str] = set()
+    """Print where everything is, then wait for a signal; restart services that end meanwhile."""
+    supervisor = Supervisor(
+        platform, say=lambda line: print(f"{PROG}: {line}", file=sys.stderr, flush=True)
+    )
     try:
         _print_table(platform)
         while True:
             time.sleep(0.5)
-            for name, code in platform.exited().items():
-                if name not in reported:
-                    reported.add(name)
-                    print(
-                        f"{PROG}: the {name} service {describe_exit(code)}; "
-                        f"log {platform.log_path(name)}",
-                        file=sys.stderr,
-                        flush=True,
-                    )
+            supervisor.step()
     except _StopRequestedError:
         return
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,7 @@ import httpx
 import pytest
 
 from runtime.infra.ports import can_connect
-from runtime.launcher import LaunchError, Platform
+from runtime.launcher import LaunchError, Platform, RestartPolicy, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -180,6 +181,29 @@ def test_a_killed_service_stops_answering_and_starts_again_on_the_same_port(
     assert HTTP.get(f"{url}/readyz").status_code == 200
     assert platform.pid("alpha") not in (None, first_pid)
     assert platform.log_path("alpha").read_text().count("alpha starting") == 2
+
+
+@pytest.mark.slow
+def test_the_supervisor_restarts_a_killed_service_on_its_port_and_says_so(
+    platform: Platform,
+) -> None:
+    url, first_pid = platform.urls["alpha"], platform.pid("alpha")
+    lines: list[str] = []
+    supervisor = Supervisor(platform, say=lines.append, policy=RestartPolicy(first_delay=0.2))
+
+    os.kill(first_pid or 0, signal.SIGKILL)  # a crash, not the launcher's doing
+
+    deadline = time.monotonic() + 60
+    while platform.pid("alpha") in (None, first_pid) and time.monotonic() < deadline:
+        supervisor.step()
+        time.sleep(0.05)
+    assert HTTP.get(f"{url}/readyz").status_code == 200
+    assert platform.pid("alpha") not in (None, first_pid)
+    assert lines[0].startswith(
+        "the alpha service was killed by SIGKILL (code -9); restarting in 0.2 s (restart 1)"
+    )
+    assert lines[1].startswith("the alpha service is back")
+    assert supervisor.restarts("beta") == 0
 
 
 def test_starting_a_running_service_is_refused(platform: Platform) -> None:
