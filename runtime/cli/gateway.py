@@ -1,7 +1,9 @@
 """The demo's HTTP client: every call goes through the gateway (`/api/<service>/<path>`).
 
-Answers 429 (rate limits) are waited out as `Retry-After` says; other unexpected answers
-become a `DemoError` naming the call and the problem's detail.
+Answers 429 (rate limits) are waited out as `Retry-After` says. A service restarting (no
+connection, or 502/503/504 from the gateway) is waited for, with backoff, up to
+`unavailable_wait` seconds per call. Other unexpected answers become a `DemoError` naming
+the call and the problem's detail.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from runtime.errors import PlatformError
 __all__ = ["DemoError", "Gateway", "Token"]
 
 MAX_RATE_LIMIT_WAIT = 90.0
+UNAVAILABLE = frozenset({502, 503, 504})
+"""The gateway's answers while the service behind it is down or restarting."""
+UNAVAILABLE_WAIT = 60.0
+MAX_BACKOFF = 5.0
 
 
 class DemoError(PlatformError):
@@ -44,14 +50,19 @@ class Token:
 class Gateway:
     """JSON calls to the gateway; `login` gets tokens from `/api/auth/token`."""
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, base_url: str, *, timeout: float = 30.0, unavailable_wait: float = UNAVAILABLE_WAIT
+    ) -> None:
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=f"{self.base_url}/api", timeout=timeout, limits=limits, trust_env=False
         )
+        self._unavailable_wait = unavailable_wait
         self.rate_limited = 0.0
         """Seconds spent waiting out 429 answers."""
+        self.retried = 0
+        """Calls sent again because the gateway or a service behind it was unavailable."""
 
     async def call(
         self,
@@ -70,10 +81,7 @@ class Gateway:
             )
         waited = 0.0
         while True:
-            try:
-                response = await self._http.request(method, path, json=body, headers=headers)
-            except httpx.HTTPError as exc:
-                raise DemoError(f"{method} {self.base_url}/api{path} failed: {exc!r}") from exc
+            response = await self._available(method, path, body, headers)
             if response.status_code != 429 or waited >= MAX_RATE_LIMIT_WAIT:
                 break
             pause = min(float(response.headers.get("Retry-After", "1") or 1), 30.0)
@@ -86,6 +94,37 @@ class Gateway:
                 status=response.status_code,
             )
         return response.json() if response.content else None
+
+    async def _available(
+        self, method: str, path: str, body: dict[str, Any] | None, headers: dict[str, str]
+    ) -> httpx.Response:
+        """Send until an answer other than "unavailable" comes, for up to `unavailable_wait`.
+
+        A request the service got before it died may be sent twice; an order placed twice
+        is one more order in the demo, which settles like the others.
+        """
+        deadline, pause = time.monotonic() + self._unavailable_wait, 0.2
+        while True:
+            try:
+                response = await self._http.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as exc:
+                failure: httpx.Response | Exception = exc
+            except httpx.HTTPError as exc:
+                raise DemoError(f"{method} {self.base_url}/api{path} failed: {exc!r}") from exc
+            else:
+                if response.status_code not in UNAVAILABLE:
+                    return response
+                failure = response
+            if time.monotonic() + pause > deadline:
+                if isinstance(failure, httpx.Response):
+                    return failure  # the caller names the status and the problem's detail
+                raise DemoError(
+                    f"{method} {self.base_url}/api{path} failed for "
+                    f"{self._unavailable_wait:g} s: {failure!r}"
+                ) from failure
+            self.retried += 1
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, MAX_BACKOFF)
 
     async def login(self, email: str, password: str, *, wait: float = 60.0) -> Token:
         """A password-grant token; a new user's login appears a moment after registration.
