@@ -53,7 +53,7 @@ typecheck: install
 run: install
 	@test -f storefront/dist/storefront/app.js || $(MAKE) --no-print-directory storefront \
 		|| echo "note: the storefront could not be built (above); the platform runs without it"
-	$(PY) -m runtime.cli up $(SERVICES)
+	$(PY) -m runtime.cli up $(if $(REPLICAS),--replicas $(REPLICAS)) $(SERVICES)
 
 ## demo: N orders (default 100) through the gateway of the running platform, or of one it starts
 N ?= 100
