@@ -171,5 +171,7 @@ async def redrive(js: JetStreamContext, dlq_sequence: int) -> int:
 
 
 def _one_line(text: str) -> str:
-    # NATS header values cannot hold line breaks.
-    return " ".join(text.split())[:MAX_ERROR_CHARS]
+    # NATS header values cannot hold line breaks, and the admin API's text refuses control
+    # characters a failing payload may have put into the error.
+    printable = "".join(c if c.isprintable() else " " for c in text)
+    return " ".join(printable.split())[:MAX_ERROR_CHARS]

@@ -5,7 +5,9 @@ transaction, given by the service as a `BatchScope`) and acked after it commits.
 unit fails for any reason, it was rolled back whole, and each message is handled again on
 its own, as if no batch had been tried: so a poison message is isolated (dead-lettered or
 retried alone) and every other message is applied exactly once. A message that fails its
-envelope or schema is dead-lettered before any handler sees it.
+envelope or schema is dead-lettered before any handler sees it, and so is one whose handler
+fails in a way no retry can mend (`failures.is_permanent`: a data error), on its first
+delivery; other failures are retried with backoff up to `max_deliver`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from runtime.bus.dlq import dead_letter
 from runtime.bus.envelope import parse_context
-from runtime.bus.failures import PermanentError, PublishError
+from runtime.bus.failures import PublishError, failure_reason, is_permanent
 from runtime.bus.nats_publisher import frame_writer
 from runtime.errors import ContractError
 
@@ -193,7 +195,7 @@ class MessageHandling:
         if failure is None:
             await self.settle(msg, ACK)
             self._observed("ack", seconds, attempt)
-        elif isinstance(failure, PermanentError):
+        elif is_permanent(failure):  # a data error fails alike on every retry
             await self._dead_letter(msg, failure)
             self._observed("dead_letter", seconds, attempt)
         else:
@@ -245,7 +247,7 @@ class MessageHandling:
 
     async def _dead_letter(self, msg: Msg, exc: Exception) -> None:
         sub = self._bound.subscription
-        reason = f"{type(exc).__name__}: {exc}"
+        reason = failure_reason(exc)
         try:
             attempt, sequence = delivery(msg.reply)
         except ContractError:

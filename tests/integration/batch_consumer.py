@@ -15,11 +15,12 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import asyncpg
 import nats
 from nats.aio.client import Client
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script, too
 
@@ -33,10 +34,13 @@ POLICY = ConsumerPolicy(max_deliver=3, ack_wait=3.0, backoff=(0.05, 0.1), concur
 
 
 class Tick(BaseModel):
-    """A test message: `n` counts, `key` orders, `poison` makes its handler fail for good."""
+    """A test message: `n` counts, `key` orders, `poison` makes its handler fail for good.
+
+    `n` is bounded as a generated model bounds `format: int64`; the `applied` table keeps it
+    in an `integer` column, so a tick beyond int32 fails in PostgreSQL, as a data error."""
 
     model_config = ConfigDict(extra="forbid")
-    n: int
+    n: Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
     key: str
     poison: bool = False
 

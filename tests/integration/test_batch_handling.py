@@ -104,9 +104,11 @@ async def settled(setup: Setup, timeout: float = 60.0) -> None:
         await asyncio.sleep(0.05)
 
 
-async def consume(setup: Setup, count: int, policy: ConsumerPolicy = POLICY) -> Ticks:
+async def consume(
+    setup: Setup, count: int, policy: ConsumerPolicy = POLICY, *, handlers: Ticks | None = None
+) -> Ticks:
     """Run a consumer until `count` applications are recorded and it has settled."""
-    handlers = Ticks(setup.ctx, setup.names.schema)
+    handlers = handlers or Ticks(setup.ctx, setup.names.schema)
     runner = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
     try:
         await eventually_applied(setup, count)
