@@ -14,7 +14,7 @@ from nats.aio.subscription import Subscription
 __all__ = ["OUTCOMES", "BusWatch"]
 
 OUTCOMES = ("order.confirmed.v1", "order.cancelled.v1")
-_INTERNAL = ("$", "_INBOX.")
+_INTERNAL = ("$", "_INBOX")  # `_INBOX.` and each service's `_INBOX_<service>.`
 _DELIVERY = "$JS.ACK."
 
 
