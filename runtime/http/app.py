@@ -16,6 +16,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.http.bodies import NUL_DETAIL
 from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
 from runtime.observability import parse_traceparent
@@ -77,6 +78,9 @@ def create_app(
     ) -> Response:
         correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.state.correlation_id = correlation_id
+        if (where := _holding_nul(request)) is not None:
+            problem = Problem(title="Unprocessable Content", status=422, detail=where)
+            return _problem_response(problem, correlation_id)
         if tracing:
             parent = parse_traceparent(request.headers.get("traceparent"))
             context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
@@ -108,6 +112,22 @@ def create_app(
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _holding_nul(request: Request) -> str | None:
+    """Which part of the URL holds U+0000 (sent as `%00`), as a validation detail; or None.
+
+    No text of the platform may hold it (PostgreSQL refuses it), so a parameter carrying
+    one is refused before any route reads it, instead of failing in the database.
+    """
+    if "\x00" in request.scope.get("path", ""):
+        return f"path: {NUL_DETAIL}"
+    if b"%00" not in request.scope.get("query_string", b""):
+        return None
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            return f"query.{name.replace(chr(0), '')}: {NUL_DETAIL}"
+    return None
 
 
 def _allowed_methods(request: Request) -> str:

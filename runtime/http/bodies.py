@@ -1,7 +1,11 @@
-"""Request bodies as the contracts define them: JSON types as sent, no nulls, RFC 3339 times.
+"""Request bodies as the contracts define them: JSON types as sent, no nulls, no NUL
+characters, RFC 3339 times.
 
 No contract declares a nullable type, but a generated model gives each optional field a
-`None` default; without `no_nulls` `{"province": null}` would pass as "not given". FastAPI
+`None` default; without `no_nulls` `{"province": null}` would pass as "not given". No text
+of the platform holds U+0000 either: PostgreSQL refuses it in `text` and `jsonb` alike, so a
+body carrying one (in a value or a key) is refused here, naming the field, instead of failing
+in the database as a 500 (`no_nulls` checks both). FastAPI
 validates a parsed body in pydantic's lax Python mode, which reads `"true"` or `1` as a
 boolean and `0` as a date-time; `json_body` validates it as JSON in strict mode instead.
 """
@@ -18,17 +22,25 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from runtime.http.formats import is_rfc3339_date, is_rfc3339_date_time
 
-__all__ = ["json_body", "no_nulls"]
+__all__ = ["NUL_DETAIL", "json_body", "no_nulls"]
+
+NUL_DETAIL = "holds U+0000 (NUL), which no text of the platform may hold"
 
 M = TypeVar("M", bound=BaseModel)
 
 
 def no_nulls(value: Any, path: str = "body") -> Any:
-    """Return `value` unchanged; raise `ValueError` naming the first null inside it."""
+    """Return `value` unchanged; raise `ValueError` naming the first null, or the first
+    string or key holding U+0000, inside it."""
     if value is None:
         raise ValueError(f"{path} is null; leave the field out instead")
-    if isinstance(value, dict):
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{path} {NUL_DETAIL}")
+    elif isinstance(value, dict):
         for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError(f"a key of {path} {NUL_DETAIL}")
             no_nulls(item, f"{path}.{key}")
     elif isinstance(value, list):
         for index, item in enumerate(value):

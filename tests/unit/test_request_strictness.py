@@ -138,3 +138,56 @@ async def test_a_body_that_is_not_a_json_object_is_a_422_not_a_server_error(
     )
     array = await http.put(f"/users/{uuid.uuid4()}/preferences", json=[PREFERENCES])
     assert (text.status_code, array.status_code) == (422, 422), (text.text, array.text)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {**EVENT, "title": "Cata\u0000de aceites"},
+        {**EVENT, "title\u0000": "Cata"},
+        {**EVENT, "title": "\u0000"},
+    ],
+    ids=["in-a-value", "in-a-key", "alone"],
+)
+async def test_a_nul_in_a_body_is_a_422_naming_the_field(
+    http: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    response = await http.post("/events", json=body)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    detail = response.json()["detail"]
+    assert "U+0000" in detail and "body" in detail, detail
+
+
+async def test_a_nul_deep_in_a_list_names_its_place(http: httpx.AsyncClient) -> None:
+    body = {**PREFERENCES, "favourite_categories": ["olive_oil", "wine\u0000"]}
+    response = await http.put(f"/users/{uuid.uuid4()}/preferences", json=body)
+    assert response.status_code == 422, response.text
+    assert "body.favourite_categories[1] holds U+0000" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("url", "named"),
+    [
+        ("/events?province=ja%00en", "query.province:"),
+        ("/events?pro%00vince=jaen", "query.province:"),
+        ("/users/%00/preferences", "path:"),
+    ],
+)
+async def test_a_nul_in_the_url_is_a_422_before_any_route_reads_it(
+    http: httpx.AsyncClient, url: str, named: str
+) -> None:
+    response = await http.get(url)
+    assert response.status_code == 422, response.text
+    detail = response.json()["detail"]
+    assert detail.startswith(named) and "U+0000" in detail, detail
+    assert response.headers["x-correlation-id"]
+
+
+async def test_other_text_still_passes_with_tabs_newlines_and_accents(
+    http: httpx.AsyncClient,
+) -> None:
+    body = {**EVENT, "title": "Cata de aceites\tde Jaén\nen Úbeda"}
+    response = await http.post("/events", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["title"] == body["title"]
