@@ -57,7 +57,8 @@ def _is_integer(schema: dict[str, Any]) -> bool:
 
 @LINT.rule("MONEY_INTEGER", "money", "payload")
 def money_integer(workspace: Workspace, _: Catalog) -> Iterator[Finding]:
-    """A money field (`*_cents`, `*amount`, `*price`, `*fee`, `*total`) is Money or an integer."""
+    """A money field (`*_cents`, `*amount`, `*price`, `*fee`, `*total`) is Money, an object
+    of Money's shape (a bounded form such as Price), or an integer."""
     for file, pointer, schema in schemas(workspace):
         for name, prop in (schema.get("properties") or {}).items():
             if not (_MONEY_NAME.search(name) and isinstance(prop, dict)):
@@ -65,7 +66,7 @@ def money_integer(workspace: Workspace, _: Catalog) -> Iterator[Finding]:
             at = join_pointer(pointer, "properties", name)
             target, resolved = workspace.resolve(Ref(file, at))
             if target.name == _MONEY_SCHEMA or (
-                isinstance(resolved, dict) and _is_integer(resolved)
+                isinstance(resolved, dict) and (_is_integer(resolved) or _is_money(resolved))
             ):
                 continue
             kind = resolved.get("type", "untyped") if isinstance(resolved, dict) else "untyped"
@@ -74,6 +75,18 @@ def money_integer(workspace: Workspace, _: Catalog) -> Iterator[Finding]:
                 at,
                 f"money field {name} is {kind}; money is integer minor units or the shared Money",
             )
+
+
+def _is_money(schema: dict[str, Any]) -> bool:
+    """Money's shape: an object that requires an integer `amount_minor` and a `currency`."""
+    properties = schema.get("properties") or {}
+    amount = properties.get("amount_minor")
+    return (
+        schema.get("type") == "object"
+        and {"amount_minor", "currency"} <= set(schema.get("required") or ())
+        and isinstance(amount, dict)
+        and _is_integer(amount)
+    )
 
 
 @LINT.rule("SCHEMA_KEYWORD_UNENFORCED", "payload", "codegen", level="WARN")

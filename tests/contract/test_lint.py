@@ -186,3 +186,35 @@ def test_lint_rules_command_prints_every_rule() -> None:
         level, default, categories = rows[rule.id]
         on = "on" if rule.default else "off"
         assert (level, default, categories) == (rule.level, on, ",".join(rule.categories))
+
+
+def test_an_object_of_moneys_shape_with_bounds_is_money(tmp_path: Path) -> None:
+    """Money with bounds (as the shared Price) passes; an object without an integer
+    `amount_minor` still fails."""
+    rule = "MONEY_INTEGER"
+    root = fixture_copy(rule, tmp_path)
+    edit(
+        root / "asyncapi/shop.yaml",
+        "        unit_price: {type: number, description: Price of one unit in euros.}\n",
+        "        unit_price:\n"
+        "          type: object\n"
+        "          description: Price of one unit.\n"
+        "          additionalProperties: false\n"
+        "          required: [amount_minor, currency]\n"
+        "          properties:\n"
+        "            amount_minor: {type: integer, minimum: 1, description: Cents.}\n"
+        "            currency: {type: string, enum: [EUR], description: Currency.}\n",
+    )
+    edit(
+        root / "asyncapi/shop.yaml",
+        "unit_price: 1.5}",
+        "unit_price: {amount_minor: 150, currency: EUR}}",
+    )
+    assert lint_findings(root, rule) == []
+    edit(
+        root / "asyncapi/shop.yaml", "amount_minor: {type: integer,", "amount_minor: {type: number,"
+    )
+    assert places(lint_findings(root, rule)) == [
+        "contracts/asyncapi/shop.yaml#/components/schemas/OrderPlaced/properties/unit_price "
+        "[MONEY_INTEGER]"
+    ]

@@ -279,6 +279,25 @@ async def test_only_the_owner_of_an_active_artisan_lists_products(service: Runni
     assert (msg.headers or {})["ce-subject"] == str(event.product_id)
 
 
+@pytest.mark.parametrize("amount_minor", [-100, 0, 100_000_001, 2**63, 2**70])
+async def test_a_price_below_a_cent_or_beyond_its_bound_is_a_422_naming_the_field(
+    service: Running, amount_minor: int
+) -> None:
+    artisan = await active(service, level="basic")
+    owner, path = UUID(artisan["user_id"]), f"/artisans/{artisan['artisan_id']}/products"
+    price = {"amount_minor": amount_minor, "currency": "EUR"}
+    async with watching(service.nc, NEW_PRODUCT_LISTED) as find:
+        refused = await service.http.post(
+            path, json=listing(price=price), headers=service.auth(owner, "artisan")
+        )
+        fine = await service.http.post(path, json=listing(), headers=service.auth(owner, "artisan"))
+        assert fine.status_code == 201, fine.text
+        await find("product_id", fine.json()["product_id"])
+
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith("body.price.amount_minor:"), refused.text
+
+
 async def test_listing_pages_are_oldest_first_without_duplicates_or_gaps(
     service: Running,
 ) -> None:
