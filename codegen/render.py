@@ -15,6 +15,7 @@ from datamodel_code_generator.parser import LiteralType
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from codegen.catalog_site import render_site
+from codegen.deploy import render_deploy
 from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
@@ -84,6 +85,7 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
     }
     asyncapi = sorted(s.asyncapi for s in catalog.services.values() if s.asyncapi)
     files.update(render_permissions(_header(workspace, [top], asyncapi), catalog))
+    files.update(render_deploy(_header(workspace, [top], asyncapi), workspace, catalog))
     for name in sorted(catalog.services):
         service = catalog.services[name]
         bundle, messages = service_bundle(workspace, service)

@@ -24,9 +24,13 @@ from runtime.observability import parse_traceparent
 if TYPE_CHECKING:
     from runtime.http.auth import RevocationList, TokenVerifier
 
-__all__ = ["CORRELATION_HEADER", "ReadinessCheck", "create_app"]
+__all__ = ["CORRELATION_HEADER", "LIVENESS_PATH", "READINESS_PATH", "ReadinessCheck", "create_app"]
 
 CORRELATION_HEADER = "x-correlation-id"
+LIVENESS_PATH = "/healthz"
+"""Answers 200 while the process serves: what an orchestrator's liveness probe asks."""
+READINESS_PATH = "/readyz"
+"""200 once every readiness check passes (servers reached), else 503 problem+json."""
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
 
@@ -94,11 +98,11 @@ def create_app(
         requests.labels(service, str(response.status_code)).inc()
         return response
 
-    @app.get("/healthz", include_in_schema=False)
+    @app.get(LIVENESS_PATH, include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @app.get("/readyz", include_in_schema=False)
+    @app.get(READINESS_PATH, include_in_schema=False)
     async def readyz() -> Response:
         results = [await check() for check in readiness]
         if all(results):
