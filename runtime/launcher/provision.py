@@ -52,11 +52,11 @@ def provision(
     raw = env.get(STREAM_REPLICAS_ENV, "1")
     if raw not in ("1", "3", "5"):
         raise ConfigurationError(f"{STREAM_REPLICAS_ENV}={raw!r} should be 1, 3 or 5")
-    asyncio.run(_streams(env["A4CO_NATS_URL"], [replace(s, replicas=int(raw)) for s in streams]))
     admin_url = env["A4CO_DATABASE_URL"]
     database = unquote(urlsplit(admin_url).path.lstrip("/"))
     if not database:
         raise ConfigurationError("A4CO_DATABASE_URL names no database (…/a4co at its end)")
+    asyncio.run(_streams(env["A4CO_NATS_URL"], [replace(s, replicas=int(raw)) for s in streams]))
     passwords = {role_name(database, s): env[database_password_env(s)] for s in services}
     with tempfile.TemporaryDirectory() as folder:  # the roles' passwords, as db_roles keeps them
         Path(folder, ROLES_FILE).write_text(json.dumps(passwords), encoding="utf-8")
