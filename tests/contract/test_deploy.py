@@ -174,8 +174,8 @@ def test_a_deploy_section_naming_an_unknown_service_is_refused(
     root = mini_copy()
     edit(
         root / "platform.yaml",
-        "version: 1\n",
-        "version: 1\ndeploy: {services: {shipping: {replicas: 2}}}\n",
+        "    shop: {replicas: 2, cpu_ms_per_order: 20}\n",
+        "    shop: {replicas: 2, cpu_ms_per_order: 20}\n    shipping: {replicas: 2}\n",
     )
     workspace, catalog = load_catalog(root)
     with pytest.raises(ContractErrors, match="/deploy/services/shipping"):
@@ -186,5 +186,8 @@ def test_a_catalog_without_a_deploy_section_generates_no_deployment(
     mini_copy: Callable[[], Path],
 ) -> None:
     root = mini_copy()
+    platform = root / "platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    platform.write_text(text[: text.index("deploy:")], encoding="utf-8")
     _, catalog = load_catalog(root)
     assert read_deploy(Workspace(root), catalog) is None
