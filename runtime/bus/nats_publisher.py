@@ -264,6 +264,8 @@ async def ensure_streams(js: JetStreamContext, streams: tuple[StreamSpec, ...]) 
         max_age=DLQ_MAX_AGE,
         storage=api.StorageType.FILE,
         duplicate_window=120.0,
+        # As many copies as the platform's streams: a dead letter is kept as well as its cause.
+        num_replicas=max((spec.replicas for spec in streams), default=1),
     )
     configs = [_stream_config(spec) for spec in streams]
     if not any(c.name == DLQ_STREAM for c in configs):

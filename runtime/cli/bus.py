@@ -7,10 +7,10 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
-import nats
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from runtime.bus.nats_connect import connect
 from runtime.errors import ConfigurationError, InfraError
 from runtime.infra.base import redact
 
@@ -19,11 +19,21 @@ __all__ = ["nats_connection", "postgres_connection"]
 
 @asynccontextmanager
 async def nats_connection(url: str | None) -> AsyncIterator[Client]:
-    """A NATS connection that fails fast with a sentence when the server does not answer."""
+    """A NATS connection that fails fast with a sentence when no server of `url` answers.
+
+    nats-py with `max_reconnect_attempts=0` retries an unreachable server forever: a
+    command tries each server of the list a few times instead, and then gives up.
+    """
     if not url:
         raise ConfigurationError("no NATS URL: run `a4co up` first, or set A4CO_NATS_URL")
     try:
-        nc = await nats.connect(url, connect_timeout=3, max_reconnect_attempts=0, name="a4co-cli")
+        nc = await connect(
+            url,
+            connect_timeout=3,
+            max_reconnect_attempts=2,
+            reconnect_time_wait=0.2,
+            name="a4co-cli",
+        )
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS at {redact(url)}: {exc}") from exc
     try:

@@ -59,8 +59,11 @@ class RunningPlatform:
         data_dir: Path,
         console: Console,
         ready_timeout: float = 60.0,
+        nats_cluster: int = 1,
     ) -> None:
-        self.platform = Platform(services, data_dir=data_dir, ready_timeout=ready_timeout)
+        self.platform = Platform(
+            services, data_dir=data_dir, ready_timeout=ready_timeout, nats_cluster=nats_cluster
+        )
         self._console = console
         self._static: StaticServer | None = None
         self.state: PlatformState | None = None

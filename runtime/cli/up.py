@@ -1,5 +1,5 @@
-"""`a4co up [--replicas order=2] [SERVICES...]`: start the platform, print where everything
-is, restart a service that dies (with backoff), serve until stopped."""
+"""`a4co up [--replicas order=2] [--nats-cluster 3] [SERVICES...]`: start the platform, print
+where everything is, restart a service that dies (with backoff), serve until stopped."""
 
 from __future__ import annotations
 
@@ -48,6 +48,15 @@ def add_parser(
         "(the extra ones are named order_2, ...)",
     )
     parser.add_argument(
+        "--nats-cluster",
+        type=int,
+        choices=(1, 3, 5),
+        default=1,
+        metavar="N",
+        help="run the bus as N clustered nats-servers (1, 3 or 5) with every stream at RN "
+        "(A4CO_STREAM_REPLICAS overrides); default 1",
+    )
+    parser.add_argument(
         "services",
         nargs="*",
         default=list(DEFAULT_SERVICES),
@@ -63,6 +72,7 @@ def run(args: argparse.Namespace, console: Console) -> int:
         data_dir=args.data_dir,
         console=console,
         ready_timeout=args.ready_timeout,
+        nats_cluster=args.nats_cluster,
     )
     raise_on_stop_signals()
     try:

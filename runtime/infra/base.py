@@ -116,7 +116,9 @@ def configured_url(
 
 
 def redact(url: str) -> str:
-    """Hide the password of a URL, so it can appear in messages and logs."""
+    """Hide the password of a URL (or of each in a comma-separated list) for messages and logs."""
+    if "," in url:
+        return ",".join(redact(part) for part in url.split(","))
     try:
         parts = urlsplit(url)
         password = parts.password

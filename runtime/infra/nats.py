@@ -16,13 +16,14 @@ import sys
 import time
 import urllib.request
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from runtime.errors import ConfigurationError, InfraError
 from runtime.infra.base import NATS_URL_ENV, log_tail, wait_for
 from runtime.infra.ports import LOOPBACK, can_connect, free_port
 
-__all__ = ["EmbeddedNats", "find_nats_server"]
+__all__ = ["ClusterRole", "EmbeddedNats", "find_nats_server"]
 
 BINARY = "nats-server"
 LOG_FILE = "nats-server.log"
@@ -46,6 +47,37 @@ def find_nats_server(*, bin_dir: Path | None = None, search_path: str | None = N
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ClusterRole:
+    """One node's place in a JetStream cluster: its name, its route port, its peers' ports.
+
+    Routes authenticate as `route_user` with the password in the environment variable
+    `password_variable`; the peers' route URLs (credentials in them) come from the
+    variables `route_variables`, so no password is written to the configuration file.
+    """
+
+    cluster: str
+    server_name: str
+    route_port: int
+    route_user: str
+    password_variable: str
+    route_variables: tuple[str, ...]
+
+    def render(self) -> str:
+        """The `server_name` line and the `cluster` block of the node's configuration."""
+        routes = ", ".join(f"${variable}" for variable in self.route_variables)
+        return (
+            f"server_name: {json.dumps(self.server_name)}\n"
+            "cluster {\n"
+            f"  name: {json.dumps(self.cluster)}\n"
+            f"  listen: {json.dumps(f'{LOOPBACK}:{self.route_port}')}\n"
+            f"  authorization {{ user: {json.dumps(self.route_user)}, "
+            f"password: ${self.password_variable} }}\n"
+            f"  routes: [{routes}]\n"
+            "}\n"
+        )
+
+
 class EmbeddedNats:
     """A nats-server with JetStream on 127.0.0.1 whose ports and store survive a restart."""
 
@@ -59,13 +91,16 @@ class EmbeddedNats:
         start_timeout: float = 10.0,
         authorization: str | None = None,
         secrets: Mapping[str, str] | None = None,
+        cluster: ClusterRole | None = None,
     ) -> None:
         """`authorization` is a server `authorization` block whose `$VARIABLES` `secrets` fill.
 
         Without it the server accepts anonymous clients (the tests' own servers); with it,
-        only the users it names.
+        only the users it names. `cluster` makes the server one node of a JetStream cluster
+        (`runtime.infra.nats_cluster`).
         """
         self._authorization = authorization
+        self._cluster = cluster
         self._secrets = dict(secrets or {})
         self._data_dir = data_dir.resolve()
         self._port = port if port is not None else free_port()
@@ -118,14 +153,24 @@ class EmbeddedNats:
         """Start the server, or do nothing if it runs; return once JetStream answers."""
         if self.running:
             return
+        self.spawn()
+        self.wait_until_ready()
+
+    def spawn(self) -> None:
+        """Run the server process without waiting for it (a cluster node needs its peers)."""
+        if self.running:
+            return
         binary = self._binary if self._binary is not None else find_nats_server()
         self._data_dir.mkdir(parents=True, exist_ok=True)
         self._stop_leftover()
         command = [str(binary), "-a", LOOPBACK, "-p", str(self._port)]
         command += ["-m", str(self._monitor_port), "-js", "-sd", str(self._data_dir)]
         command += ["-P", str(self._data_dir / PID_FILE)]
-        if self._authorization is not None:
-            command += ["-c", str(self._write_config(self._authorization))]
+        config = "".join(
+            part for part in (self._authorization, self._cluster and self._cluster.render()) if part
+        )
+        if config:
+            command += ["-c", str(self._write_config(config))]
         # The passwords reach the server as variables of its environment, never on disk.
         env = {**os.environ, **self._secrets}
         with self.log_path.open("ab") as log:
@@ -136,6 +181,9 @@ class EmbeddedNats:
             except OSError as exc:
                 raise InfraError(f"could not run {binary}: {exc}") from exc
         atexit.register(self.stop)
+
+    def wait_until_ready(self) -> None:
+        """Return once JetStream answers on `/healthz`; kill the server if it never does."""
         try:
             self._wait_until_ready()
         except InfraError:
@@ -171,9 +219,9 @@ class EmbeddedNats:
         self.stop()
         self.start()
 
-    def _write_config(self, authorization: str) -> Path:
+    def _write_config(self, config: str) -> Path:
         path = self._data_dir / CONFIG_FILE
-        path.write_text(authorization, encoding="utf-8")
+        path.write_text(config, encoding="utf-8")
         return path
 
     def _stop_leftover(self) -> None:

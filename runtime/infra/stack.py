@@ -21,6 +21,7 @@ from runtime.infra.base import (
     configured_url,
 )
 from runtime.infra.nats import EmbeddedNats
+from runtime.infra.nats_cluster import EmbeddedNatsCluster
 from runtime.infra.postgres import EmbeddedPostgres
 from runtime.infra.redis import EmbeddedRedis
 
@@ -98,13 +99,21 @@ def start_nats(
     env: Mapping[str, str] | None = None,
     authorization: str | None = None,
     secrets: Mapping[str, str] | None = None,
+    cluster: int = 1,
 ) -> ServerHandle:
     """Use the NATS at A4CO_NATS_URL, or start an embedded one with JetStream.
 
     An embedded server takes `authorization` (a server block whose `$VARIABLES` `secrets`
     fill) and then refuses anonymous clients; an external one is configured by its operator.
+    `cluster` > 1 starts that many servers clustered with routes (`EmbeddedNatsCluster`).
     """
-    embedded = partial(EmbeddedNats, authorization=authorization, secrets=secrets)
+    embedded: Callable[[Path], ServerHandle] = (
+        partial(EmbeddedNats, authorization=authorization, secrets=secrets)
+        if cluster == 1
+        else partial(
+            EmbeddedNatsCluster, size=cluster, authorization=authorization, secrets_env=secrets
+        )
+    )
     return _start("nats", NATS_URL_ENV, NATS_SCHEMES, embedded, data_dir, env)
 
 
@@ -131,13 +140,18 @@ def start_infra(
     env: Mapping[str, str] | None = None,
     nats_authorization: str | None = None,
     nats_secrets: Mapping[str, str] | None = None,
+    nats_cluster: int = 1,
 ) -> InfraStack:
     """Start the servers asked for; if one fails, stop those already started and raise."""
     stack = InfraStack()
     try:
         if nats:
             stack.nats = start_nats(
-                data_dir, env=env, authorization=nats_authorization, secrets=nats_secrets
+                data_dir,
+                env=env,
+                authorization=nats_authorization,
+                secrets=nats_secrets,
+                cluster=nats_cluster,
             )
         if postgres:
             stack.postgres = start_postgres(data_dir, env=env)

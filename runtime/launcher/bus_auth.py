@@ -19,13 +19,13 @@ import os
 import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import nats
 from nats.errors import Error as NatsError
 
+from runtime.bus.nats_connect import connect, server_urls
 from runtime.bus.nats_publisher import ensure_streams
 from runtime.bus.permissions import (
     OPERATOR,
@@ -36,9 +36,20 @@ from runtime.bus.permissions import (
 )
 from runtime.errors import ConfigurationError, InfraError
 
-__all__ = ["CREDENTIALS_FILE", "BusAuth", "provision_streams"]
+__all__ = [
+    "CREDENTIALS_FILE",
+    "PROVISION_TIMEOUT",
+    "STREAM_REPLICAS_ENV",
+    "BusAuth",
+    "provision_streams",
+    "stream_replicas",
+]
 
 CREDENTIALS_FILE = "nats-credentials.json"
+STREAM_REPLICAS_ENV = "A4CO_STREAM_REPLICAS"
+"""How many copies of each stream the operator makes: 1 on one server, 3 on a cluster."""
+PROVISION_TIMEOUT = 30.0
+"""Seconds JetStream may take to create a stream: an R3 stream on a busy cluster is slow."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,30 +98,51 @@ class BusAuth:
         return {password_variable(name): json.dumps(pw) for name, pw in self.passwords.items()}
 
     def url(self, base_url: str, identity: str) -> str:
-        """`base_url` with the identity's user and password, or as it is without a password."""
+        """`base_url` with the identity's user and password, or as it is without a password.
+
+        A comma-separated list of servers (a cluster) gets them on every URL.
+        """
         password = self.passwords.get(identity)
         if password is None:
             return base_url
-        parts = urlsplit(base_url)
-        host = parts.netloc.rsplit("@", 1)[-1]
-        netloc = f"{quote(identity, safe='')}:{quote(password, safe='')}@{host}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        credentials = f"{quote(identity, safe='')}:{quote(password, safe='')}"
+        urls = []
+        for url in server_urls(base_url):
+            parts = urlsplit(url)
+            host = parts.netloc.rsplit("@", 1)[-1]
+            urls.append(urlunsplit(parts._replace(netloc=f"{credentials}@{host}")))
+        return ",".join(urls)
 
 
-def provision_streams(url: str, generated: str = "generated") -> None:
-    """Create or update the platform's streams as the operator, before any service starts."""
-    streams = importlib.import_module(f"{generated}.platform").STREAMS
+def stream_replicas(env: Mapping[str, str], default: int = 1) -> int:
+    """`A4CO_STREAM_REPLICAS` (1, 3 or 5), else `default`: how many copies of each stream."""
+    raw = env.get(STREAM_REPLICAS_ENV, "").strip() or str(default)
+    if raw not in ("1", "3", "5"):
+        raise ConfigurationError(f"{STREAM_REPLICAS_ENV}={raw!r} should be 1, 3 or 5")
+    return int(raw)
+
+
+def provision_streams(url: str, generated: str = "generated", *, replicas: int = 1) -> None:
+    """Create or update the platform's streams as the operator, before any service starts.
+
+    Each stream gets `replicas` copies, whatever `contracts/platform.yaml` says: the number
+    belongs to the deployment (1 on one server, 3 on a cluster), not to the contract.
+    """
+    specs = importlib.import_module(f"{generated}.platform").STREAMS
+    streams = tuple(replace(spec, replicas=replicas) for spec in specs)
     with ThreadPoolExecutor(max_workers=1) as pool:  # works whether or not a loop runs here
         pool.submit(asyncio.run, _provision(url, streams)).result()
 
 
 async def _provision(url: str, streams: tuple[object, ...]) -> None:
     try:
-        nc = await nats.connect(url, connect_timeout=5, max_reconnect_attempts=0, name="a4co")
+        nc = await connect(
+            url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=0.5, name="a4co"
+        )
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS as the operator: {exc}") from exc
     try:
-        await ensure_streams(nc.jetstream(), streams)  # type: ignore[arg-type]
+        await ensure_streams(nc.jetstream(timeout=PROVISION_TIMEOUT), streams)  # type: ignore[arg-type]
     finally:
         await nc.close()
 

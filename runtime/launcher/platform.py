@@ -3,6 +3,7 @@
 Every service gets a free port and one shared environment: the servers' URLs, every
 service's `A4CO_<SERVICE>_PORT` and `A4CO_<SERVICE>_URL`. Output goes to `<data_dir>/logs/`.
 Each service's `A4CO_DATABASE_URL` is its own role's (`runtime.launcher.db_roles`).
+With `nats_cluster=3` the bus is three clustered nats-servers and every stream is R3.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from runtime.infra import (
     free_port,
     start_infra,
 )
-from runtime.launcher.bus_auth import BusAuth, provision_streams
+from runtime.infra.nats_cluster import EmbeddedNatsCluster
+from runtime.launcher.bus_auth import BusAuth, provision_streams, stream_replicas
 from runtime.launcher.connections import make_room
 from runtime.launcher.db_roles import ServiceRole, provision_roles
 from runtime.launcher.errors import LaunchError
@@ -77,6 +79,8 @@ class Platform:
 
     `services` names the services (module `<module_prefix>.<name>`) or maps each name to
     its module. `env` is laid over `os.environ` for the servers' settings and the children.
+    `nats_cluster` is how many embedded nats-servers to cluster (1, 3 or 5); streams then
+    get as many replicas unless `A4CO_STREAM_REPLICAS` says otherwise.
     """
 
     def __init__(
@@ -88,7 +92,11 @@ class Platform:
         module_prefix: str = "services",
         ready_timeout: float = 60.0,
         stop_timeout: float = 10.0,
+        nats_cluster: int = 1,
     ) -> None:
+        if nats_cluster not in (1, 3, 5):
+            raise ConfigurationError(f"nats_cluster={nats_cluster!r} should be 1, 3 or 5")
+        self._nats_cluster = nats_cluster
         self._modules = _service_modules(services, module_prefix)
         self._data_dir = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).resolve()
         self._overrides = dict(env or {})
@@ -232,6 +240,12 @@ class Platform:
             process.kill()
             raise
 
+    @property
+    def nats_cluster(self) -> EmbeddedNatsCluster | None:
+        """The embedded NATS cluster while it runs (fault tests kill its nodes), else None."""
+        nats = None if self._infra is None else self._infra.nats
+        return nats if isinstance(nats, EmbeddedNatsCluster) else None
+
     def restart_nats(self) -> None:
         """Restart the embedded NATS server on the same port and store (fault tests)."""
         if self._infra is None or self._infra.nats is None:
@@ -253,6 +267,11 @@ class Platform:
         """Start the servers, the embedded NATS with the contracts' users, and the streams."""
         identities = [_identity(module) or name for name, module in self._modules.items()]
         if base.get(NATS_URL_ENV):
+            if self._nats_cluster != 1:
+                raise ConfigurationError(
+                    f"a cluster of {self._nats_cluster} embedded nats-servers was asked for, but "
+                    f"{NATS_URL_ENV} names an external NATS: unset it, or leave out the cluster"
+                )
             self._bus = BusAuth.external(base, identities)
             infra = start_infra(self._data_dir, env=base)
         else:
@@ -262,10 +281,12 @@ class Platform:
                 env=base,
                 nats_authorization=self._bus.authorization,
                 nats_secrets=self._bus.secrets,
+                nats_cluster=self._nats_cluster,
             )
         self._infra = infra
         if infra.nats is not None:  # the services may not create streams: the operator does
-            provision_streams(self.infra.nats_url or "")
+            replicas = stream_replicas(base, default=self._nats_cluster)
+            provision_streams(self.infra.nats_url or "", replicas=replicas)
 
     def _provision_roles(self) -> None:
         """A database role per service schema, made with the admin URL (the servers')."""

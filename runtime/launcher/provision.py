@@ -21,17 +21,16 @@ from dataclasses import replace
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-import nats
 from nats.errors import Error as NatsError
 
 from runtime.bus.base import StreamSpec
+from runtime.bus.nats_connect import connect
 from runtime.bus.nats_publisher import ensure_streams
 from runtime.errors import ConfigurationError, InfraError
+from runtime.launcher.bus_auth import PROVISION_TIMEOUT, STREAM_REPLICAS_ENV, stream_replicas
 from runtime.launcher.db_roles import ROLES_FILE, provision_roles, role_name
 
 __all__ = ["STREAM_REPLICAS_ENV", "database_password_env", "main", "provision"]
-
-STREAM_REPLICAS_ENV = "A4CO_STREAM_REPLICAS"
 
 logger = logging.getLogger(__name__)
 
@@ -49,28 +48,26 @@ def provision(
     missing += [database_password_env(s) for s in services if not env.get(database_password_env(s))]
     if missing:
         raise ConfigurationError(f"provisioning needs {', '.join(missing)}")
-    raw = env.get(STREAM_REPLICAS_ENV, "1")
-    if raw not in ("1", "3", "5"):
-        raise ConfigurationError(f"{STREAM_REPLICAS_ENV}={raw!r} should be 1, 3 or 5")
+    replicas = stream_replicas(env)
     admin_url = env["A4CO_DATABASE_URL"]
     database = unquote(urlsplit(admin_url).path.lstrip("/"))
     if not database:
         raise ConfigurationError("A4CO_DATABASE_URL names no database (…/a4co at its end)")
-    asyncio.run(_streams(env["A4CO_NATS_URL"], [replace(s, replicas=int(raw)) for s in streams]))
+    asyncio.run(_streams(env["A4CO_NATS_URL"], [replace(s, replicas=replicas) for s in streams]))
     passwords = {role_name(database, s): env[database_password_env(s)] for s in services}
     with tempfile.TemporaryDirectory() as folder:  # the roles' passwords, as db_roles keeps them
         Path(folder, ROLES_FILE).write_text(json.dumps(passwords), encoding="utf-8")
         roles = provision_roles(admin_url, services, Path(folder))
-    logger.info("%d streams at R%s and %d roles are in place", len(streams), raw, len(roles))
+    logger.info("%d streams at R%s and %d roles are in place", len(streams), replicas, len(roles))
 
 
 async def _streams(url: str, streams: list[StreamSpec]) -> None:
     try:
-        nc = await nats.connect(url, connect_timeout=10, max_reconnect_attempts=3, name="a4co")
+        nc = await connect(url, connect_timeout=10, max_reconnect_attempts=3, name="a4co")
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS as the operator: {exc}") from exc
     try:
-        await ensure_streams(nc.jetstream(), tuple(streams))
+        await ensure_streams(nc.jetstream(timeout=PROVISION_TIMEOUT), tuple(streams))
     finally:
         await nc.close()
 

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-import nats
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
@@ -24,6 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from runtime.bus.base import StreamSpec, Subscription, bind_handlers
+from runtime.bus.nats_connect import connect
 from runtime.bus.nats_consumer import ConsumerRunner
 from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
 from runtime.bus.permissions import inbox_prefix
@@ -110,7 +110,7 @@ class ServiceHost:
                     "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.migrate.{name}.tables"
                 )
                 await self.definition.migrate(connection)
-        self._nc = await nats.connect(
+        self._nc = await connect(  # every server of a cluster's list, reconnecting forever
             self.settings.nats_url,
             name=f"a4co-{name}",
             max_reconnect_attempts=-1,
