@@ -33,6 +33,7 @@ async def nats_connection(url: str | None) -> AsyncIterator[Client]:
             max_reconnect_attempts=2,
             reconnect_time_wait=0.2,
             name="a4co-cli",
+            error_cb=_attempt_failed,
         )
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS at {redact(url)}: {exc}") from exc
@@ -40,6 +41,10 @@ async def nats_connection(url: str | None) -> AsyncIterator[Client]:
         yield nc
     finally:
         await nc.close()
+
+
+async def _attempt_failed(exc: Exception) -> None:
+    """Keep nats-py from printing a traceback per failed attempt; the command says the last."""
 
 
 @asynccontextmanager
