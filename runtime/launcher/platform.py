@@ -2,7 +2,8 @@
 
 Every service gets a free port and one shared environment: the servers' URLs, every
 service's `A4CO_<SERVICE>_PORT` and `A4CO_<SERVICE>_URL`. Output goes to `<data_dir>/logs/`.
-Each service's `A4CO_DATABASE_URL` is its own role's (`runtime.launcher.db_roles`).
+Each service's `A4CO_DATABASE_URL` is its own role's (`runtime.launcher.db_roles`), on the
+shared PostgreSQL or on the one its `A4CO_<SERVICE>_DATABASE_URL` names.
 With `nats_cluster=3` the bus is three clustered nats-servers and every stream is R3.
 """
 
@@ -37,7 +38,12 @@ from runtime.launcher.connections import make_room
 from runtime.launcher.db_roles import ServiceRole, provision_roles
 from runtime.launcher.errors import LaunchError
 from runtime.launcher.process import ServiceProcess, ServiceSpec
-from runtime.service.settings import LISTEN_PORT_ENV, STREAMS_PROVISIONED_ENV
+from runtime.service.settings import (
+    LISTEN_PORT_ENV,
+    STREAMS_PROVISIONED_ENV,
+    database_url_env,
+    own_database_url,
+)
 
 __all__ = [
     "BOOTSTRAP_ADMIN_ENV",
@@ -80,7 +86,9 @@ class Platform:
     `services` names the services (module `<module_prefix>.<name>`) or maps each name to
     its module. `env` is laid over `os.environ` for the servers' settings and the children.
     `nats_cluster` is how many embedded nats-servers to cluster (1, 3 or 5); streams then
-    get as many replicas unless `A4CO_STREAM_REPLICAS` says otherwise.
+    get as many replicas unless `A4CO_STREAM_REPLICAS` says otherwise. `databases` maps a
+    service to the admin URL of a PostgreSQL of its own (as `A4CO_<SERVICE>_DATABASE_URL`
+    does): its schema and role are made there, the others stay on the shared server.
     """
 
     def __init__(
@@ -93,6 +101,7 @@ class Platform:
         ready_timeout: float = 60.0,
         stop_timeout: float = 10.0,
         nats_cluster: int = 1,
+        databases: Mapping[str, str] | None = None,
     ) -> None:
         if nats_cluster not in (1, 3, 5):
             raise ConfigurationError(f"nats_cluster={nats_cluster!r} should be 1, 3 or 5")
@@ -100,11 +109,16 @@ class Platform:
         self._modules = _service_modules(services, module_prefix)
         self._data_dir = Path(DEFAULT_DATA_DIR if data_dir is None else data_dir).resolve()
         self._overrides = dict(env or {})
+        for name, url in (databases or {}).items():
+            schema = _identity(self._modules[self._known(name)]) or name
+            self._overrides[database_url_env(schema)] = url
         self._ready_timeout = ready_timeout
         self._stop_timeout = stop_timeout
         self._infra: InfraStack | None = None
         self._bus: BusAuth | None = None
         self._roles: dict[str, ServiceRole] = {}
+        self._admin_urls: dict[str, str] = {}
+        """Schema -> the admin URL of the server it lives on."""
         self._env: dict[str, str] = {}
         self._processes: dict[str, ServiceProcess] = {}
 
@@ -141,8 +155,8 @@ class Platform:
 
     def database_url(self, name: str) -> str:
         """The database URL a service connects with, as its own role (see `db_roles`)."""
-        role = self._roles.get(_identity(self._modules[self._known(name)]) or name)
-        admin_url = None if self._infra is None else self._infra.urls.database_url
+        schema = _identity(self._modules[self._known(name)]) or name
+        role, admin_url = self._roles.get(schema), self._admin_urls.get(schema)
         if role is None or admin_url is None:
             raise LaunchError(f"the platform in {self._data_dir} is not started", service=name)
         return role.url(admin_url)
@@ -185,7 +199,7 @@ class Platform:
             self._start_servers(base)
             assert self._infra is not None
             make_room(self._infra.postgres, len(self._modules))
-            self._provision_roles()
+            self._provision_roles(base)
             if on_servers is not None:
                 on_servers(self.infra)
             self._processes = {
@@ -288,13 +302,22 @@ class Platform:
             replicas = stream_replicas(base, default=self._nats_cluster)
             provision_streams(self.infra.nats_url or "", replicas=replicas)
 
-    def _provision_roles(self) -> None:
-        """A database role per service schema, made with the admin URL (the servers')."""
-        admin_url = None if self._infra is None else self._infra.urls.database_url
-        if admin_url is not None:
-            schemas = {_identity(module) or name for name, module in self._modules.items()}
-            roles = provision_roles(admin_url, schemas, self._data_dir)
-            self._roles = {role.schema: role for role in roles}
+    def _provision_roles(self, base: Mapping[str, str]) -> None:
+        """A database role per service schema, made on the server that hosts the schema.
+
+        That is the server of `A4CO_<SERVICE>_DATABASE_URL` when set, else the shared one.
+        """
+        shared = None if self._infra is None else self._infra.urls.database_url
+        if shared is None:
+            return
+        schemas = {_identity(module) or name for name, module in self._modules.items()}
+        self._admin_urls = {schema: own_database_url(schema, base) or shared for schema in schemas}
+        servers: dict[str, set[str]] = {}
+        for schema, admin_url in self._admin_urls.items():
+            servers.setdefault(admin_url, set()).add(schema)
+        for admin_url, hosted in servers.items():
+            roles = provision_roles(admin_url, hosted, self._data_dir)
+            self._roles.update({role.schema: role for role in roles})
 
     def _child_env(self, base: Mapping[str, str], infra: Infra) -> dict[str, str]:
         env = dict(base)
@@ -304,6 +327,8 @@ class Platform:
             (REDIS_URL_ENV, infra.redis_url),
         )
         env.update({var: url for var, url in servers if url is not None})
+        for schema in self._admin_urls:  # admin URLs stay with the launcher, as the shared one
+            env.pop(database_url_env(schema), None)
         for name, process in self._processes.items():
             env[port_env(name)] = str(process.spec.port)
             env[url_env(name)] = process.spec.url
@@ -326,7 +351,9 @@ class Platform:
             env[NATS_URL_ENV] = self._bus.url(nats_url, identity)
             env[STREAMS_PROVISIONED_ENV] = "1"
         if self._roles:  # its own role's URL; the admin's stays with the launcher
-            env[DATABASE_URL_ENV] = self.database_url(process.spec.name)
+            own_url = self.database_url(process.spec.name)
+            env[DATABASE_URL_ENV] = own_url
+            env[database_url_env(_identity(process.spec.module) or process.spec.name)] = own_url
         return env
 
     def _wait_ready(
