@@ -52,15 +52,19 @@ class Settings:
         else 0 (any free port).
         """
         source = os.environ if env is None else env
-        missing = [k for k in ("A4CO_NATS_URL",) if not source.get(k)]
-        database_url = service_database_url(service, source)
-        if database_url is None:
-            missing.append(f"{database_url_env(service)} or {DATABASE_URL_ENV}")
+        database_url = service_database_url(service, source) or ""
+        missing = [
+            name
+            for name, value in (
+                ("A4CO_NATS_URL", source.get("A4CO_NATS_URL")),
+                (f"{database_url_env(service)} or {DATABASE_URL_ENV}", database_url),
+            )
+            if not value
+        ]
         if missing:
             raise ConfigurationError(
                 f"the {service} service needs {' and '.join(missing)}; `make run` sets them"
             )
-        assert database_url is not None  # else it is missing
         port_var = f"A4CO_{service.upper()}_PORT"
         raw_port = (
             source.get(LISTEN_PORT_ENV)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from runtime.errors import ConfigurationError
+from runtime.launcher import Platform
+from runtime.launcher.errors import LaunchError
 from runtime.service.settings import Settings, database_url_env, service_database_url
 
 SHARED = "postgresql://a4co@db-main:5432/a4co"
@@ -62,3 +64,8 @@ def test_a_socket_url_is_accepted() -> None:
 def test_no_url_at_all_names_both_variables() -> None:
     with pytest.raises(ConfigurationError, match="A4CO_ORDER_DATABASE_URL or A4CO_DATABASE_URL"):
         Settings.from_env("order", NATS)
+
+
+def test_a_platform_refuses_a_database_for_a_service_it_does_not_run() -> None:
+    with pytest.raises(LaunchError, match="no service named 'paymnet'"):
+        Platform(["order", "payment"], databases={"paymnet": OWN})
