@@ -33,6 +33,9 @@ def add_parser(
         parents=[common],
         help="start the servers and the services; Ctrl-C stops all",
         description=__doc__,
+        epilog="A4CO_<SERVICE>_DATABASE_URL (e.g. A4CO_PAYMENT_DATABASE_URL) puts that "
+        "service's schema on a PostgreSQL of its own; the others use A4CO_DATABASE_URL's, "
+        "else the embedded one.",
     )
     parser.add_argument(
         "--ready-timeout",
