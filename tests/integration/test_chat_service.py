@@ -108,12 +108,14 @@ async def service(nats_url: str, database_url: str) -> AsyncIterator[Running]:
         await user_host.stop()
 
 
-def bearer(user_id: UUID, *roles: str) -> dict[str, str]:
+def bearer(user_id: UUID, *roles: str, lifetime: int = 900) -> dict[str, str]:
     """Headers of a caller with these roles."""
-    return {"Authorization": f"Bearer {KEY.issue(user_id, roles or ('customer',))}"}
+    token = KEY.issue(user_id, roles or ("customer",), lifetime=lifetime)
+    return {"Authorization": f"Bearer {token}"}
 
 
-ADMIN = bearer(uuid.uuid4(), "admin")
+# Made at import, so it must outlive a whole suite run, not only this module's tests.
+ADMIN = bearer(uuid.uuid4(), "admin", lifetime=86_400)
 
 
 async def register(service: Running, full_name: str, role: str = "customer") -> UUID:
