@@ -23,8 +23,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from nats.aio.client import Client
 from nats.errors import Error as NatsError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NotFoundError
 
+from runtime.bus.base import StreamSpec
 from runtime.bus.nats_connect import connect, server_urls
 from runtime.bus.nats_publisher import ensure_streams
 from runtime.bus.permissions import (
@@ -41,6 +45,7 @@ __all__ = [
     "PROVISION_TIMEOUT",
     "STREAM_REPLICAS_ENV",
     "BusAuth",
+    "ensure_streams_in_time",
     "provision_streams",
     "stream_replicas",
 ]
@@ -48,8 +53,9 @@ __all__ = [
 CREDENTIALS_FILE = "nats-credentials.json"
 STREAM_REPLICAS_ENV = "A4CO_STREAM_REPLICAS"
 """How many copies of each stream the operator makes: 1 on one server, 3 on a cluster."""
-PROVISION_TIMEOUT = 30.0
-"""Seconds JetStream may take to create a stream: an R3 stream on a busy cluster is slow."""
+PROVISION_TIMEOUT = 90.0
+"""Seconds JetStream may take to answer for every stream: a cluster elects leaders first."""
+_ATTEMPT_TIMEOUT = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +140,7 @@ def provision_streams(url: str, generated: str = "generated", *, replicas: int =
         pool.submit(asyncio.run, _provision(url, streams)).result()
 
 
-async def _provision(url: str, streams: tuple[object, ...]) -> None:
+async def _provision(url: str, streams: tuple[StreamSpec, ...]) -> None:
     try:
         nc = await connect(
             url, connect_timeout=5, max_reconnect_attempts=3, reconnect_time_wait=0.5, name="a4co"
@@ -142,9 +148,34 @@ async def _provision(url: str, streams: tuple[object, ...]) -> None:
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS as the operator: {exc}") from exc
     try:
-        await ensure_streams(nc.jetstream(timeout=PROVISION_TIMEOUT), streams)  # type: ignore[arg-type]
+        await ensure_streams_in_time(nc, streams)
     finally:
         await nc.close()
+
+
+async def ensure_streams_in_time(nc: Client, streams: tuple[StreamSpec, ...]) -> None:
+    """`ensure_streams`, tried again until `PROVISION_TIMEOUT` seconds have passed.
+
+    After a cluster starts, a stream answers only once its replicas have elected a leader,
+    and a request sent before that is never answered: each attempt waits a few seconds, not
+    the whole time. A refusal other than a timeout or a missing stream is raised at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + PROVISION_TIMEOUT
+    js = nc.jetstream(timeout=_ATTEMPT_TIMEOUT)
+    while True:
+        try:
+            await ensure_streams(js, streams)
+            return
+        except (NatsTimeoutError, ConfigurationError) as exc:
+            cause = exc if isinstance(exc, NatsTimeoutError) else exc.__cause__
+            if not isinstance(cause, NatsTimeoutError | NotFoundError):
+                raise
+            if loop.time() > deadline:
+                raise InfraError(
+                    f"JetStream did not provision the streams within {PROVISION_TIMEOUT:g} s: {exc}"
+                ) from exc
+        await asyncio.sleep(0.5)
 
 
 def _permissions(generated: str, services: list[str]) -> dict[str, BusPermissions]:

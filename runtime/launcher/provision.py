@@ -25,9 +25,8 @@ from nats.errors import Error as NatsError
 
 from runtime.bus.base import StreamSpec
 from runtime.bus.nats_connect import connect
-from runtime.bus.nats_publisher import ensure_streams
 from runtime.errors import ConfigurationError, InfraError
-from runtime.launcher.bus_auth import PROVISION_TIMEOUT, STREAM_REPLICAS_ENV, stream_replicas
+from runtime.launcher.bus_auth import STREAM_REPLICAS_ENV, ensure_streams_in_time, stream_replicas
 from runtime.launcher.db_roles import ROLES_FILE, provision_roles, role_name
 
 __all__ = ["STREAM_REPLICAS_ENV", "database_password_env", "main", "provision"]
@@ -67,7 +66,7 @@ async def _streams(url: str, streams: list[StreamSpec]) -> None:
     except (OSError, NatsError, TimeoutError) as exc:
         raise InfraError(f"could not connect to NATS as the operator: {exc}") from exc
     try:
-        await ensure_streams(nc.jetstream(timeout=PROVISION_TIMEOUT), tuple(streams))
+        await ensure_streams_in_time(nc, tuple(streams))
     finally:
         await nc.close()
 
