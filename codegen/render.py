@@ -20,7 +20,7 @@ from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
 from codegen.permissions import render_permissions
-from codegen.pytypes import FORMAT_CHECKS, param_declaration
+from codegen.pytypes import FORMAT_CHECKS, param_declaration, with_format_bounds
 from codegen.typescript import render_typescript
 from codegen.validate import service_bundle
 
@@ -124,7 +124,7 @@ def _platform(env: Environment, workspace: Workspace, catalog: Catalog) -> str:
 
 def _models(header: str, service: str, schema: dict[str, Any]) -> str:
     source = dcg.generate(
-        schema,
+        with_format_bounds(schema),
         input_file_type=dcg.InputFileType.JsonSchema,
         output_model_type=DataModelType.PydanticV2BaseModel,
         target_python_version=dcg.PythonVersion.PY_311,

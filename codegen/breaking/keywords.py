@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Literal
 
+from codegen.pytypes import INTEGER_FORMATS
+
 if TYPE_CHECKING:
     from codegen.loader import Ref
     from codegen.rules import Level
@@ -255,6 +257,8 @@ def bound(node: dict[str, Any], side: str, *, integer: bool) -> tuple[Decimal, b
     """The tightest `min`/`max` bound as (value, exclusive); integers made inclusive."""
     plain, exclusive = node.get(f"{side}imum"), node.get(f"exclusive{side.title()}imum")
     found: list[tuple[Decimal, bool]] = []
+    if node.get("format") in INTEGER_FORMATS:  # int32 and int64 are bounds of their own
+        found.append((Decimal(INTEGER_FORMATS[node["format"]][side == "max"]), False))
     if isinstance(plain, int | float) and not isinstance(plain, bool):
         found.append((Decimal(str(plain)), exclusive is True))
     if isinstance(exclusive, int | float) and not isinstance(exclusive, bool):
@@ -282,13 +286,20 @@ def number(w: Node, r: Node, path: str, *, integer: bool) -> Iterator[Issue]:
         wb = bound(wn, side, integer=integer)
         if rb is None:
             continue
+        implicit = wb is None and integer
+        if implicit:
+            # Every integer of the platform is an int64 (PostgreSQL's bigint, the models'
+            # bound of an `int64` format): stating that format narrows nothing.
+            wb = (Decimal(INTEGER_FORMATS["int64"][side == "max"]), False)
         tighter = (
             wb is None
             or (wb[0] < rb[0] if side == "min" else wb[0] > rb[0])
             or (wb[0] == rb[0] and rb[1] and not wb[1])
         )
         if tighter:
-            was = "unbounded" if wb is None else f"{'exclusive ' if wb[1] else ''}{wb[0]}"
+            was = (
+                "unbounded" if wb is None or implicit else f"{'exclusive ' if wb[1] else ''}{wb[0]}"
+            )
             now = f"{'exclusive ' if rb[1] else ''}{rb[0]}"
             yield issue(
                 "constraint", w, r, path, f"the reader's {word} is {now}, the writer's {was}"

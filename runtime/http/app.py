@@ -83,7 +83,10 @@ def create_app(
         correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.state.correlation_id = correlation_id
         if (where := _holding_nul(request)) is not None:
-            problem = Problem(title="Unprocessable Content", status=422, detail=where)
+            # A path holding one names no resource (400, as the gateway answers any path it
+            # cannot forward); a query parameter holding one is a value refused (422).
+            status = 400 if where.startswith("path") else 422
+            problem = Problem(title=_TITLES[status], status=status, detail=where)
             return _problem_response(problem, correlation_id)
         if tracing:
             parent = parse_traceparent(request.headers.get("traceparent"))

@@ -105,8 +105,8 @@ def remove_reservation_id(repo: Path) -> None:
 
 
 CARD = (
-    "        card_token: {type: string, minLength: 1, maxLength: 64, "
-    "description: Tokenised card.}\n"
+    "        card_token: {type: string, pattern: '^[^\\x00-\\x1F\\x7F]*$', minLength: 1, "
+    "maxLength: 64, description: Tokenised card.}\n"
 )
 
 

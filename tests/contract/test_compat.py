@@ -159,6 +159,32 @@ CASES = {
         ERR_CONSTRAINT,
     ),
     "not is not decided": ({"type": "string"}, {"type": "string", "not": {"const": "x"}}, WARN),
+    # Every integer of the platform is an int64: saying so narrows nothing, int32 does.
+    "int64 format on an unbounded integer": (
+        {"type": "integer", "minimum": 0},
+        {"type": "integer", "format": "int64", "minimum": 0},
+        [],
+    ),
+    "int32 format on an unbounded integer": (
+        {"type": "integer"},
+        {"type": "integer", "format": "int32"},
+        ERR_CONSTRAINT,
+    ),
+    "int32 format widened to int64": (
+        {"type": "integer", "format": "int32"},
+        {"type": "integer", "format": "int64"},
+        [],
+    ),
+    "int64 format against a lower maximum": (
+        {"type": "integer", "format": "int64"},
+        {"type": "integer", "maximum": 100},
+        ERR_CONSTRAINT,
+    ),
+    "an integer above int64 is no integer of the platform": (
+        {"type": "integer"},
+        {"type": "integer", "maximum": 2**70},
+        [],
+    ),
 }
 
 
@@ -267,3 +293,10 @@ def test_writer_all_of_with_one_fitting_branch(tmp_path: Path) -> None:
 def test_reader_all_of_is_checked_branch_by_branch(tmp_path: Path) -> None:
     reader = {"allOf": [{"type": "string"}, {"maxLength": 3}]}
     assert kinds(issues(tmp_path, {"type": "string"}, reader)) == ERR_CONSTRAINT
+
+
+def test_an_unbounded_integer_writer_is_named_unbounded_not_by_int64s_limit(
+    tmp_path: Path,
+) -> None:
+    found = issues(tmp_path, {"type": "integer"}, {"type": "integer", "maximum": 5})
+    assert [i.reason for i in found] == ["the reader's maximum is 5, the writer's unbounded"]

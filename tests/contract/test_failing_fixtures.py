@@ -182,8 +182,10 @@ def test_field_not_snake_case(mini_copy: Callable[[], Path]) -> None:
     root = mini_copy()
     edit(
         root / "openapi/shop.yaml",
-        "        quantity: {type: integer, minimum: 1, description: Units.}\n    Order:",
-        "        orderQuantity: {type: integer, minimum: 1, description: Units.}\n    Order:",
+        "        quantity: {type: integer, minimum: 1, maximum: 1000, description: Units.}\n"
+        "    Order:",
+        "        orderQuantity: {type: integer, minimum: 1, maximum: 1000, description: Units.}\n"
+        "    Order:",
     )
     edit(root / "openapi/shop.yaml", "required: [quantity]", "required: [orderQuantity]")
     edit(

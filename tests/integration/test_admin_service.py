@@ -209,12 +209,20 @@ async def test_dead_letters_are_listed_newest_first_and_redriven_once(service: R
 
 
 @pytest.mark.parametrize("sequence", [2**63, 2**64, 15960925683785462664134656])
-async def test_a_sequence_no_stream_reaches_is_a_404_not_a_500(
+async def test_a_sequence_beyond_int64_is_a_422_naming_it_not_a_500(
     service: Running, sequence: int
 ) -> None:
-    unknown = await service.http.post(f"/dlq/{sequence}/redrive", headers=ADMIN)
+    """The contract says `format: int64`, which the generated route enforces."""
+    refused = await service.http.post(f"/dlq/{sequence}/redrive", headers=ADMIN)
 
-    assert unknown.status_code == 404
+    assert refused.status_code == 422, refused.text
+    assert "stream_sequence" in refused.json()["detail"]
+
+
+async def test_the_largest_int64_sequence_is_merely_unknown(service: Running) -> None:
+    unknown = await service.http.post(f"/dlq/{2**63 - 1}/redrive", headers=ADMIN)
+
+    assert unknown.status_code == 404, unknown.text
 
 
 async def test_a_malformed_message_given_up_by_its_consumer_is_redriven_to_it(

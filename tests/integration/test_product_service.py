@@ -380,4 +380,6 @@ async def test_bad_searches_are_problems(service: Running) -> None:
     assert other_filters.status_code == 400
     assert unknown.status_code == 404
     assert json.loads(unknown.text)["status"] == 404
-    assert huge.status_code == 200  # a bound beyond bigint is no bound, not a 500
+    # A price bound is a price: at most a million euros (the contract's maximum), not a 500.
+    assert huge.status_code == 422, huge.text
+    assert "max_price_minor" in huge.json()["detail"]

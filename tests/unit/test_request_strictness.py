@@ -14,8 +14,11 @@ from uuid import UUID
 import httpx
 import pytest
 
+from generated.admin.api import build_router as admin_router
+from generated.admin.models import AdminRedrive
 from generated.calendar.api import build_router as calendar_router
 from generated.calendar.models import LocalEvent, LocalEventList, PublishLocalEventRequest
+from generated.inventory.models import StockAdjusted
 from generated.user.api import build_router as user_router
 from generated.user.models import UserPreferences
 from runtime.http import create_app
@@ -62,9 +65,21 @@ class UserStub:
         return body
 
 
+class AdminStub:
+    """Redrives any dead letter it is asked for."""
+
+    async def redrive_dead_letter(self, principal: Principal, stream_sequence: int) -> AdminRedrive:
+        return AdminRedrive(
+            stream_sequence=stream_sequence,
+            original_subject="order.created.v1",
+            redriven_at=datetime.now(UTC),
+        )
+
+
 @pytest.fixture
 async def http() -> Any:
-    routers = [calendar_router(CalendarStub()), user_router(UserStub())]  # type: ignore[arg-type]
+    stubs = [calendar_router(CalendarStub()), user_router(UserStub())]  # type: ignore[arg-type]
+    routers = [*stubs, admin_router(AdminStub())]  # type: ignore[arg-type]
     app = create_app("strict", routers, verifier=KEY)
     transport = httpx.ASGITransport(app=app)
     headers = {"Authorization": f"Bearer {KEY.issue(uuid.uuid4(), ['admin'])}"}
@@ -167,27 +182,78 @@ async def test_a_nul_deep_in_a_list_names_its_place(http: httpx.AsyncClient) -> 
 
 
 @pytest.mark.parametrize(
-    ("url", "named"),
+    ("url", "status", "named"),
     [
-        ("/events?province=ja%00en", "query.province:"),
-        ("/events?pro%00vince=jaen", "query.province:"),
-        ("/users/%00/preferences", "path:"),
+        ("/events?province=ja%00en", 422, "query.province:"),
+        ("/events?pro%00vince=jaen", 422, "query.province:"),
+        ("/users/%00/preferences", 400, "path:"),
     ],
 )
-async def test_a_nul_in_the_url_is_a_422_before_any_route_reads_it(
-    http: httpx.AsyncClient, url: str, named: str
+async def test_a_nul_in_the_url_is_refused_before_any_route_reads_it(
+    http: httpx.AsyncClient, url: str, status: int, named: str
 ) -> None:
     response = await http.get(url)
-    assert response.status_code == 422, response.text
+    assert response.status_code == status, response.text
     detail = response.json()["detail"]
     assert detail.startswith(named) and "U+0000" in detail, detail
     assert response.headers["x-correlation-id"]
 
 
-async def test_other_text_still_passes_with_tabs_newlines_and_accents(
-    http: httpx.AsyncClient,
+@pytest.mark.parametrize("character", ["\u0001", "\t", "\n", "\r", "\u001b", "\u007f"])
+async def test_a_control_character_in_a_one_line_text_is_a_422_naming_the_field(
+    http: httpx.AsyncClient, character: str
 ) -> None:
-    body = {**EVENT, "title": "Cata de aceites\tde Jaén\nen Úbeda"}
+    """The contract's pattern says a title is one line of text: no C0 control, nor DEL."""
+    response = await http.post("/events", json={**EVENT, "title": f"Cata{character}de aceites"})
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"].startswith("body.title:"), response.text
+
+
+async def test_accents_and_symbols_pass_in_a_one_line_text(http: httpx.AsyncClient) -> None:
+    body = {**EVENT, "title": "Cata de aceites de Jaén · Úbeda «2026» \u2013 10 €"}
     response = await http.post("/events", json=body)
     assert response.status_code == 201, response.text
     assert response.json()["title"] == body["title"]
+
+
+def test_a_multi_line_text_keeps_tabs_and_newlines_and_refuses_other_controls() -> None:
+    """A chat message is free text: TAB, LF and CR pass, other C0 controls and DEL do not."""
+    from pydantic import ValidationError
+
+    from generated.chat.models import SendChatMessageRequest
+
+    sender = uuid.uuid4()
+    kept = SendChatMessageRequest(sender_id=sender, body="Hola,\r\n\t¿queda aceite Picual?")
+    assert kept.body == "Hola,\r\n\t¿queda aceite Picual?"
+    for character in ("\u0000", "\u0007", "\u000b", "\u000c", "\u001f", "\u007f"):
+        with pytest.raises(ValidationError, match="body"):
+            SendChatMessageRequest(sender_id=sender, body=f"Hola{character}")
+
+
+INT64_MAX = 2**63 - 1
+
+
+async def test_a_path_integer_beyond_int64_is_a_422_not_a_database_error(
+    http: httpx.AsyncClient,
+) -> None:
+    """`stream_sequence` is `format: int64`: the generated route bounds it, as PostgreSQL's
+    bigint would only later, with a 500."""
+    beyond = await http.post(f"/dlq/{INT64_MAX + 1}/redrive")
+    assert beyond.status_code == 422, beyond.text
+    assert "stream_sequence" in beyond.text
+    largest = await http.post(f"/dlq/{INT64_MAX}/redrive")
+    assert largest.status_code == 202, largest.text
+    assert largest.json()["stream_sequence"] == INT64_MAX
+
+
+def test_a_message_integer_of_format_int64_is_bounded_by_the_generated_model() -> None:
+    now = datetime.now(UTC)
+    fields = {
+        "product_id": uuid.uuid4(),
+        "artisan_id": uuid.uuid4(),
+        "reserved": 0,
+        "adjusted_at": now,
+    }
+    assert StockAdjusted(**fields, available=INT64_MAX).available == INT64_MAX
+    with pytest.raises(ValueError, match="available"):
+        StockAdjusted(**fields, available=INT64_MAX + 1)
