@@ -132,7 +132,7 @@ def require_coupon(repo: Path) -> None:
 def narrow_level(repo: Path) -> None:
     edit(
         repo / INVENTORY,
-        "level: {type: integer, minimum: 0, description: Units left available.}",
+        "level: {type: integer, format: int64, minimum: 0, description: Units left available.}",
         "level: {type: string, description: Units left available.}",
     )
     edit(repo / INVENTORY, "            level: 3\n", "            level: '3'\n")
@@ -152,7 +152,8 @@ def remove_enum_value(repo: Path) -> None:
 
 def add_optional_field(repo: Path) -> None:
     line = (
-        "        threshold: {type: integer, minimum: 0, description: The artisan's alert level.}\n"
+        "        threshold: {type: integer, format: int64, minimum: 0, "
+        "description: The artisan's alert level.}\n"
     )
     edit(
         repo / INVENTORY,
