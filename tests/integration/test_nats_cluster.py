@@ -102,16 +102,32 @@ async def stored_ids(nc: Client) -> list[str]:
     config = ConsumerConfig(
         deliver_policy=DeliverPolicy.ALL, filter_subject=SUBJECT, inactive_threshold=60
     )
-    subscription = await js.pull_subscribe(SUBJECT, durable=None, stream=STREAM, config=config)
-    found: list[str] = []
+    deadline = asyncio.get_running_loop().time() + WAIT
     while True:
+        try:  # right after an election the new leader may not answer the first request
+            subscription = await js.pull_subscribe(
+                SUBJECT, durable=None, stream=STREAM, config=config
+            )
+            break
+        except (NatsError, TimeoutError):
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.2)
+    # Read as many as the consumer says the stream holds (doubles included), however slowly
+    # a busy machine delivers them, rather than until the first quiet moment.
+    stored = (await subscription.consumer_info()).num_pending or 0
+    found: list[str] = []
+    while len(found) < stored:
         try:
             batch = await subscription.fetch(100, timeout=2)
         except NatsTimeoutError:
-            return found
+            if asyncio.get_running_loop().time() > deadline:
+                pytest.fail(f"read {len(found)} of the {stored} stored messages in {WAIT} s")
+            continue
         for message in batch:
             found.append(message.data.decode())
             await message.ack()
+    return found
 
 
 async def test_streams_are_replicated_on_three_nodes(cluster: Cluster) -> None:
