@@ -21,6 +21,7 @@ from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
 from codegen.permissions import render_permissions
 from codegen.pytypes import FORMAT_CHECKS, param_declaration, with_format_bounds
+from codegen.tolerant import read_tolerantly, tolerant_models
 from codegen.typescript import render_typescript
 from codegen.validate import service_bundle
 
@@ -28,6 +29,10 @@ __all__ = ["render_all"]
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates" / "python"
 _ROOT_CLASS = "BundleRoot"
+_TOLERANCE = (
+    "\n\nThe messages it receives ignore fields they do not declare (tolerant readers); the\n"
+    "messages it sends and its REST bodies refuse them.\n"
+)
 
 
 def _env() -> Environment:
@@ -100,7 +105,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
             described = dict(document["$defs"][messages[message.name]])
             described["description"] = _doc(message.summary or message.title, message.description)
             document["$defs"][messages[message.name]] = described
-        files[f"{name}/models.py"] = _models(header, name, document)
+        tolerant = tolerant_models(bundle, service, messages)
+        files[f"{name}/models.py"] = _models(header, name, document, tolerant)
         if service.asyncapi:
             files[f"{name}/events.py"] = _events(env, header, catalog, service, messages)
         if service.openapi:
@@ -122,7 +128,7 @@ def _platform(env: Environment, workspace: Workspace, catalog: Catalog) -> str:
     )
 
 
-def _models(header: str, service: str, schema: dict[str, Any]) -> str:
+def _models(header: str, service: str, schema: dict[str, Any], tolerant: set[str]) -> str:
     source = dcg.generate(
         with_format_bounds(schema),
         input_file_type=dcg.InputFileType.JsonSchema,
@@ -145,9 +151,11 @@ def _models(header: str, service: str, schema: dict[str, Any]) -> str:
     source = re.sub(rf"\nclass {_ROOT_CLASS}\(RootModel\[Any\]\):\n    root: Any\n", "\n", source)
     source = re.sub(r"\A(#[^\n]*\n)*\n*", "", source)
     source = re.sub(r'"""\n\s+([^\n]*)\n\s+"""', r'"""\1"""', source)
+    source = read_tolerantly(source, tolerant)
     names = [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
     exports = "__all__ = [" + ", ".join(f'"{n}"' for n in sorted(names)) + "]\n"
-    doc = f'"""Models of the {service} service\'s messages and REST bodies."""\n\n'
+    summary = f"Models of the {service} service's messages and REST bodies."
+    doc = f'"""{summary}{_TOLERANCE if tolerant else ""}"""\n\n'
     imports_end = _after_imports(source)
     return f"{header}\n{doc}{source[:imports_end]}\n{exports}\n{source[imports_end:]}"
 

@@ -47,6 +47,12 @@ class Channel(Generic[M]):
         """CloudEvents type of the messages on this channel (`a4co.order.created.v1`)."""
         return f"a4co.{self.subject}"
 
+    def read(self, data: bytes) -> M:
+        """A received payload as its model, ignoring fields the model does not declare at any
+        depth: readers tolerate what a newer producer adds (a nested class such as `Money`
+        is shared with closed writers, so the class alone cannot say it)."""
+        return self.model.model_validate_json(data, extra="ignore")
+
 
 @dataclass(frozen=True, slots=True)
 class ConsumerPolicy:

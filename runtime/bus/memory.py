@@ -59,11 +59,8 @@ class InMemoryEventSink:
 
     def payloads(self, channel: Channel[M]) -> list[M]:
         """The payloads stored on `channel`, decoded as its model."""
-        return [
-            channel.model.model_validate_json(sent.data)
-            for sent in self.messages
-            if sent.subject == channel.subject
-        ]
+        sent_on = [sent for sent in self.messages if sent.subject == channel.subject]
+        return [channel.read(sent.data) for sent in sent_on]
 
     async def deliver(self, bound: tuple[BoundSubscription, ...]) -> int:
         """Hand each subscription the messages it has not seen yet; return how many."""
@@ -78,6 +75,6 @@ class InMemoryEventSink:
                 context = parse_context(
                     sent.headers, bus_subject=sent.subject, stream_sequence=sent.sequence
                 )
-                await item.handle(sub.channel.model.model_validate_json(sent.data), context)
+                await item.handle(sub.channel.read(sent.data), context)
                 count += 1
         return count

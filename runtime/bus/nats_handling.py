@@ -112,7 +112,7 @@ class MessageHandling:
         self._batch = batch
         channel = bound.subscription.channel
         self._ce_type = channel.ce_type
-        self._validate = channel.model.model_validate_json
+        self._validate = channel.read
         self.ack_wait = bound.subscription.policy.ack_wait
 
     async def process(self, msgs: Sequence[Msg], clock: HandlerClock) -> None:
