@@ -4,6 +4,10 @@
 each side's workspace, and returns `Issue`s; no issue means compatible. What cannot be
 decided (regular-expression inclusion, `not`, conditionals, unions that only a mix of
 branches covers) is an issue at level WARN: nothing undecidable passes silently.
+
+A tolerant reader (`tolerant=True`: the generated models of received messages) ignores the
+fields it does not declare, so a field it lacks is no issue even where its schema says
+`additionalProperties: false`: that keyword binds the writer only.
 """
 
 from __future__ import annotations
@@ -46,9 +50,10 @@ class Schema:
     place: Ref
 
 
-def compare(writer: Schema, reader: Schema) -> list[Issue]:
-    """Every issue that keeps `reader` from accepting all that `writer` allows."""
-    walk = _Walk(writer.workspace, reader.workspace)
+def compare(writer: Schema, reader: Schema, *, tolerant: bool = False) -> list[Issue]:
+    """Every issue that keeps `reader` from accepting all that `writer` allows; a `tolerant`
+    reader ignores undeclared fields instead of rejecting them."""
+    walk = _Walk(writer.workspace, reader.workspace, tolerant)
     w = Node(*writer.workspace.resolve(writer.place))
     r = Node(*reader.workspace.resolve(reader.place))
     return list(dict.fromkeys(walk.compare(w, r, "")))
@@ -58,6 +63,7 @@ def compare(writer: Schema, reader: Schema) -> list[Issue]:
 class _Walk:
     ws_w: Workspace
     ws_r: Workspace
+    tolerant: bool
     active: set[tuple[Ref, Ref]] = field(default_factory=set)
     done: set[tuple[Ref, Ref]] = field(default_factory=set)
 
@@ -73,6 +79,10 @@ class _Walk:
             return Node(ref, node)
         ws = self.ws_w if side == "w" else self.ws_r
         return Node(*ws.resolve(ref))
+
+    def _fresh(self) -> _Walk:
+        """A walk of its own (for one branch of a union), with the same reader."""
+        return _Walk(self.ws_w, self.ws_r, self.tolerant)
 
     def compare(self, w: Node, r: Node, path: str) -> Iterator[Issue]:
         """Issues of one pair of sub-schemas; a pair met again inside itself is assumed fine."""
@@ -111,7 +121,7 @@ class _Walk:
 
     def _writer_all_of(self, w: Node, r: Node, path: str) -> Iterator[Issue]:
         branches = [self.child("w", w, "allOf", i) for i in range(len(w.node["allOf"]))]
-        results = [list(_Walk(self.ws_w, self.ws_r).compare(b, r, path)) for b in branches]
+        results = [list(self._fresh().compare(b, r, path)) for b in branches]
         if len(results) == 1:
             yield from results[0]
         elif results and not all(results):
@@ -170,7 +180,7 @@ class _Walk:
                 f"no branch of the reader's {key} accepts {t or 'untyped'} values",
             )
             return
-        results = [list(_Walk(self.ws_w, self.ws_r).compare(w, b, path)) for b in fitting]
+        results = [list(self._fresh().compare(w, b, path)) for b in fitting]
         clean = sum(1 for issues in results if not issues)
         if clean == 1 or (clean and key == "anyOf"):
             return
@@ -189,12 +199,13 @@ class _Walk:
         wn, rn = obj(w.node), obj(r.node)
         w_props, r_props = wn.get("properties") or {}, rn.get("properties") or {}
         w_open, r_closed = wn.get("additionalProperties", True), rn.get("additionalProperties")
+        rejects_unknown = r_closed is False and not self.tolerant
         for name in w_props:
             sub = _join(path, name)
             w_child = self.child("w", w, "properties", name)
             if name in r_props:
                 yield from self.compare(w_child, self.child("r", r, "properties", name), sub)
-            elif r_closed is False:
+            elif rejects_unknown:
                 yield issue(
                     "field-unknown",
                     w_child,
@@ -222,7 +233,7 @@ class _Walk:
         """A writer without `additionalProperties: false` may send any other field."""
         wn, rn = obj(w.node), obj(r.node)
         extra = self.child("w", w, "additionalProperties")
-        if rn.get("additionalProperties") is False:
+        if rn.get("additionalProperties") is False and not self.tolerant:
             yield issue(
                 "field-unknown",
                 w,

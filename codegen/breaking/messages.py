@@ -3,6 +3,8 @@
 A payload is compared in the directions its stream's compatibility mode names (modes.py):
 backward, the new subscriber reads what the previous producer wrote and the stream still
 retains; forward, subscribers still on the previous contract read what the new producer writes.
+Subscribers are tolerant readers (their generated models ignore undeclared fields), so adding
+an optional field, or removing one, is compatible under every mode.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ if TYPE_CHECKING:
 __all__: list[str] = []
 
 _BY_KIND: dict[tuple[str, str], str] = {
-    ("backward", "field-unknown"): "MESSAGE_FIELD_NO_DELETE",
     ("forward", "field-missing"): "MESSAGE_FIELD_NO_DELETE",
     ("backward", "field-missing"): "MESSAGE_FIELD_REQUIRED_NO_ADD",
     ("backward", "field-optional"): "MESSAGE_FIELD_REQUIRED_NO_ADD",
@@ -35,7 +36,6 @@ _BY_KIND: dict[tuple[str, str], str] = {
     ("forward", "constraint"): "MESSAGE_FIELD_TYPE_NO_WIDEN",
     ("backward", "enum"): "MESSAGE_ENUM_VALUE_NO_DELETE",
     ("forward", "enum"): "MESSAGE_ENUM_VALUE_NO_ADD",
-    ("forward", "field-unknown"): "MESSAGE_FIELD_ADD_TO_CLOSED",
 }
 _CATCH_ALL = "MESSAGE_PAYLOAD_COMPATIBLE"
 _CHANGE = {
@@ -45,7 +45,6 @@ _CHANGE = {
     "MESSAGE_FIELD_TYPE_NO_WIDEN": "{field} was widened",
     "MESSAGE_ENUM_VALUE_NO_DELETE": "a value of {field} was removed",
     "MESSAGE_ENUM_VALUE_NO_ADD": "a value was added to {field}",
-    "MESSAGE_FIELD_ADD_TO_CLOSED": "{field} was added to a closed payload",
     _CATCH_ALL: "{field} changed",
 }
 _CONSEQUENCE = {
@@ -73,7 +72,12 @@ def _payload(rule: str, previous: Contracts, current: Contracts) -> Iterator[Fin
         seen: set[str] = set()
         for direction in directions(applied_mode(current, new.subject)):
             issues = compared(
-                previous, old.message.payload, current, new.message.payload, direction
+                previous,
+                old.message.payload,
+                current,
+                new.message.payload,
+                direction,
+                tolerant=True,
             )
             for issue in issues:
                 if _BY_KIND.get((direction, issue.kind), _CATCH_ALL) != rule or issue.field in seen:
@@ -98,15 +102,18 @@ def _say(
 
 @BREAKING.rule("MESSAGE_FIELD_NO_DELETE", "message", "field")
 def field_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """A field of a published message is not removed: retained messages and old subscribers
-    still carry or require it."""
+    """A required field of a published message is not removed where subscribers still on the
+    previous contract read the new messages (FORWARD, FULL): they require it. An optional
+    field may go under every mode: old subscribers do without it, and new ones ignore it in
+    retained messages."""
     return _payload("MESSAGE_FIELD_NO_DELETE", previous, current)
 
 
 @BREAKING.rule("MESSAGE_FIELD_REQUIRED_NO_ADD", "message", "field")
 def field_required_no_add(previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """A published message gains no required field, and no optional field becomes required:
-    retained messages lack it."""
+    """A published message gains no required field, and no optional field becomes required,
+    where new subscribers read retained messages (BACKWARD, FULL): those lack it. An added
+    optional field is compatible under every mode: old subscribers ignore it."""
     return _payload("MESSAGE_FIELD_REQUIRED_NO_ADD", previous, current)
 
 
@@ -135,13 +142,6 @@ def enum_value_no_add(previous: Contracts, current: Contracts) -> Iterator[Findi
     """No value is added to an enum of a published message under a FORWARD mode: old
     subscribers reject it."""
     return _payload("MESSAGE_ENUM_VALUE_NO_ADD", previous, current)
-
-
-@BREAKING.rule("MESSAGE_FIELD_ADD_TO_CLOSED", "message", "field", level="WARN")
-def field_add_to_closed(previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """A field added to a closed payload is rejected by subscribers still on the previous
-    contract (generated models forbid unknown fields): upgrade subscribers first."""
-    return _payload("MESSAGE_FIELD_ADD_TO_CLOSED", previous, current)
 
 
 @BREAKING.rule("MESSAGE_PAYLOAD_COMPATIBLE", "message")

@@ -19,12 +19,20 @@ __all__ = ["compared", "field_name", "finding", "unique"]
 
 
 def compared(
-    previous: Contracts, old: Ref, current: Contracts, new: Ref, direction: Direction
+    previous: Contracts,
+    old: Ref,
+    current: Contracts,
+    new: Ref,
+    direction: Direction,
+    *,
+    tolerant: bool = False,
 ) -> list[Issue]:
     """Issues of `direction`: backward reads the old writer with the new reader; forward the
-    new writer with the old reader."""
+    new writer with the old reader (`tolerant`: one that ignores undeclared fields)."""
     before, after = Schema(previous.workspace, old), Schema(current.workspace, new)
-    return compare(before, after) if direction == "backward" else compare(after, before)
+    if direction == "backward":
+        return compare(before, after, tolerant=tolerant)
+    return compare(after, before, tolerant=tolerant)
 
 
 def finding(

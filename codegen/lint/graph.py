@@ -97,7 +97,9 @@ def _receptions(workspace: Workspace, catalog: Catalog) -> Iterator[tuple[Operat
             writers = {c.message.payload for c in senders.get(op.channel.subject, [])}
             for writer in sorted(writers):
                 for reader in sorted(readers - {writer}):
-                    for issue in compare(Schema(workspace, writer), Schema(workspace, reader)):
+                    # Receivers read tolerantly: a field they do not declare is ignored.
+                    writes, reads = Schema(workspace, writer), Schema(workspace, reader)
+                    for issue in compare(writes, reads, tolerant=True):
                         yield op, reader, issue
 
 

@@ -1,4 +1,5 @@
-"""Each breaking-change rule against its fixture folder: previous/, current/, expected.txt."""
+"""Each breaking-change rule against its fixture folder: previous/, current/, expected.txt;
+and the changes tolerant readers make compatible (compatible/) under every mode."""
 
 from __future__ import annotations
 
@@ -9,13 +10,19 @@ from pathlib import Path
 import pytest
 
 from codegen.breaking import BREAKING, Contracts, run_breaking
-from codegen.breaking.modes import weaker
+from codegen.breaking.modes import Direction, weaker
+from codegen.breaking.payloads import compared
 from codegen.build import build_catalog
 from codegen.errors import Finding
-from codegen.loader import Workspace
+from codegen.loader import Ref, Workspace
 
 FIXTURES = Path(__file__).resolve().parent / "breaking"
 FOLDERS = sorted(p.name for p in FIXTURES.iterdir() if p.is_dir())
+COMPATIBLE = Path(__file__).resolve().parent / "compatible"
+CHANGES = sorted(p.name for p in COMPATIBLE.iterdir() if p.is_dir())
+SIDES = ("previous", "current")
+DIRECTIONS: tuple[Direction, ...] = ("backward", "forward")
+MODES = [f"{kind}{end}" for kind in ("BACKWARD", "FORWARD", "FULL") for end in ("", "_TRANSITIVE")]
 
 
 def contracts(root: Path) -> Contracts:
@@ -90,3 +97,45 @@ def _with_previous_enum(folder: Path) -> list[Finding]:
         shutil.copytree(folder / "previous", base)
         shutil.copy(folder / "current" / "platform.yaml", base / "platform.yaml")
         return run_breaking(contracts(base), contracts(folder / "current"))
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("change", CHANGES)
+def test_an_optional_message_field_added_or_removed_passes_every_mode(
+    change: str, mode: str, tmp_path: Path
+) -> None:
+    # Subscribers ignore fields they do not declare: the old one a new producer's field,
+    # the new one the field a retained message still carries.
+    previous, current = (_in_mode(COMPATIBLE / change / side, mode, tmp_path) for side in SIDES)
+    assert run_breaking(previous, current) == []
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_compatible_changes_would_break_a_reader_that_rejects_unknown_fields(
+    change: str,
+) -> None:
+    previous, current = (contracts(COMPATIBLE / change / side) for side in SIDES)
+    old, new = _payload(previous), _payload(current)
+    closed = [
+        issue
+        for direction in DIRECTIONS
+        for issue in compared(previous, old, current, new, direction)
+    ]
+    assert {issue.kind for issue in closed} == {"field-unknown"}
+    assert all(not compared(previous, old, current, new, d, tolerant=True) for d in DIRECTIONS)
+
+
+def _in_mode(side: Path, mode: str, tmp_path: Path) -> Contracts:
+    """A copy of a fixture side whose stream has compatibility `mode`."""
+    root = tmp_path / side.name
+    shutil.copytree(side, root)
+    platform = root / "platform.yaml"
+    text = platform.read_text(encoding="utf-8")
+    assert "compatibility: FULL}" in text
+    platform.write_text(text.replace("compatibility: FULL}", f"compatibility: {mode}}}"))
+    return contracts(root)
+
+
+def _payload(side: Contracts) -> Ref:
+    (channel,) = side.catalog.channels.values()
+    return channel.message.payload

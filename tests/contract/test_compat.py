@@ -13,7 +13,9 @@ from codegen.breaking.compat import Issue, Schema, compare
 from codegen.loader import Ref, Workspace
 
 
-def issues(tmp_path: Path, writer: Any, reader: Any, **files: Any) -> list[Issue]:
+def issues(
+    tmp_path: Path, writer: Any, reader: Any, *, tolerant: bool = False, **files: Any
+) -> list[Issue]:
     """Compare `writer` with `reader`, written into one document (plus any other `files`)."""
     root = tmp_path / "contracts"
     root.mkdir(exist_ok=True)
@@ -24,6 +26,7 @@ def issues(tmp_path: Path, writer: Any, reader: Any, **files: Any) -> list[Issue
     return compare(
         Schema(ws, Ref("contracts/s.yaml", "/writer")),
         Schema(ws, Ref("contracts/s.yaml", "/reader")),
+        tolerant=tolerant,
     )
 
 
@@ -236,6 +239,35 @@ def test_additional_properties_schema_reads_extra_fields(tmp_path: Path) -> None
 def test_open_writer_against_closed_reader(tmp_path: Path) -> None:
     found = issues(tmp_path, obj({"a": S}, ["a"], closed=True), obj({"a": S}, ["a"]))
     assert kinds(found) == [("field-unknown", "ERR")]
+
+
+def test_a_tolerant_reader_ignores_a_field_it_does_not_declare(tmp_path: Path) -> None:
+    removed = issues(tmp_path, obj({"a": S, "b": S}, ["a"]), obj({"a": S}, ["a"]), tolerant=True)
+    added = issues(tmp_path, obj({"a": S, "b": S}, []), obj({"a": S}, []), tolerant=True)
+    assert removed == [] and added == []
+
+
+def test_a_tolerant_reader_still_requires_what_it_requires(tmp_path: Path) -> None:
+    found = issues(tmp_path, obj({"b": S}, ["b"]), obj({"a": S}, ["a"]), tolerant=True)
+    assert [(i.kind, i.field) for i in found] == [("field-missing", "a")]
+
+
+def test_a_tolerant_reader_still_reads_extra_fields_with_its_additional_properties(
+    tmp_path: Path,
+) -> None:
+    reader = obj({"a": S}, ["a"], closed={"type": "integer"})
+    found = issues(tmp_path, obj({"a": S, "b": S}, ["a"]), reader, tolerant=True)
+    assert [(i.kind, i.field) for i in found] == [("type", "b")]
+
+
+def test_an_open_writer_against_a_tolerant_reader_is_judged_on_the_readers_fields(
+    tmp_path: Path,
+) -> None:
+    writer = obj({"a": S}, [], closed=True)
+    same = issues(tmp_path, writer, obj({"a": S}, []), tolerant=True)
+    more = issues(tmp_path, writer, obj({"a": S, "b": S}, []), tolerant=True)
+    assert same == []
+    assert [(i.kind, i.field) for i in more] == [("type", "b")]
 
 
 def test_open_writer_may_already_send_a_new_field(tmp_path: Path) -> None:
