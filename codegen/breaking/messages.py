@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codegen.breaking.base import BREAKING, Contracts
 from codegen.breaking.modes import applied_mode, directions, promised, transitive
 from codegen.breaking.payloads import compared, field_name, finding
 from codegen.errors import Finding
-from codegen.loader import join_pointer
+from codegen.loader import Ref, join_pointer
 
 if TYPE_CHECKING:
     from codegen.breaking.compat import Issue
@@ -115,6 +116,45 @@ def field_required_no_add(previous: Contracts, current: Contracts) -> Iterator[F
     where new subscribers read retained messages (BACKWARD, FULL): those lack it. An added
     optional field is compatible under every mode: old subscribers ignore it."""
     return _payload("MESSAGE_FIELD_REQUIRED_NO_ADD", previous, current)
+
+
+@BREAKING.rule("MESSAGE_FIELD_NO_RENAME", "message", "field", level="WARN")
+def field_no_rename(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field of a published message is not renamed in place. Subscribers ignore names they
+    do not know, so a rename passes every mode and they silently miss the value: an old one
+    the new name, a new one the old name in retained messages. A WARN, since a field removed
+    and another added in one change may be two changes; rename through a new major version."""
+    if previous.depth:
+        return
+    for old, new in _pairs(previous, current):
+        was, now = _Fields.of(previous, old), _Fields.of(current, new)
+        gone = " and ".join(sorted(was.names - now.names))
+        for name in sorted(now.names - was.names - now.required) if gone else []:
+            yield Finding(
+                now.place.file,
+                join_pointer(now.place.pointer, "properties", name),
+                f"{new.message.name} on {new.subject}: field {gone} was removed and optional "
+                f"field {name} added in one change, so if it was renamed, subscribers "
+                "silently miss its value",
+                "MESSAGE_FIELD_NO_RENAME",
+                "WARN",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fields:
+    """The top-level fields of a channel's payload, and where the payload is written."""
+
+    place: Ref
+    names: frozenset[str]
+    required: frozenset[str]
+
+    @classmethod
+    def of(cls, version: Contracts, channel: Channel) -> _Fields:
+        place, node = version.workspace.resolve(channel.message.payload)
+        node = node if isinstance(node, dict) else {}
+        names, required = node.get("properties") or {}, node.get("required") or []
+        return cls(place, frozenset(names), frozenset(required))
 
 
 @BREAKING.rule("MESSAGE_FIELD_TYPE_NO_NARROW", "message", "field", "type")
