@@ -150,7 +150,7 @@ async def test_a_forged_message_amid_a_batch_is_dead_lettered_before_any_handler
     setup: Setup,
 ) -> None:
     # A valid envelope around a payload its contract forbids (a NUL-laden string where an
-    # integer goes, an unknown field), published between valid ones.
+    # integer goes; its unknown field alone would be ignored), published between valid ones.
     await setup.publish(ticks(10))
     channel = setup.names.channel
     headers = build_headers(channel, aggregate_id="k")
