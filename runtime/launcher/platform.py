@@ -266,6 +266,15 @@ class Platform:
             raise LaunchError(f"the platform in {self._data_dir} is not started")
         self._infra.nats.restart()  # an external server refuses with an InfraError
 
+    def restart_postgres(self) -> None:
+        """Restart the embedded PostgreSQL on the same data folder and socket (fault tests).
+
+        A fast shutdown: every service's connections are cut, committed data is kept.
+        """
+        if self._infra is None or self._infra.postgres is None:
+            raise LaunchError(f"the platform in {self._data_dir} is not started")
+        self._infra.postgres.restart()  # an external server refuses with an InfraError
+
     def __enter__(self) -> Platform:
         return self.start()
 
