@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-contract-fuzz test-api bench bench-platform clean
+.PHONY: install generate validate check lint lint-rules breaking breaking-rules typecheck run demo status dlq test test-unit test-contract test-integration test-e2e test-slow test-chaos test-contract-fuzz test-api bench bench-platform clean
 
 install: $(STAMP)
 
@@ -68,10 +68,11 @@ status: install
 dlq: install
 	$(PY) -m runtime.cli dlq list $(if $(SERVICE),--service $(SERVICE))
 
-## test: the whole suite (unit, contract, integration on real servers it starts itself);
-## installs TypeScript and Chromium first, which the SDK and browser tests need
+## test: the whole suite (unit, contract, integration on real servers it starts itself) but the
+## chaos scenarios (`make test-chaos`); installs TypeScript and Chromium first, which the SDK and
+## browser tests need
 test: install install-node install-browser
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
@@ -96,7 +97,11 @@ test-e2e: install
 
 ## test-slow: only the slow fault tests (CI runs them as part of `make test` too)
 test-slow: install
-	$(PY) -m pytest -m slow $(PYTEST_ARGS)
+	$(PY) -m pytest -m "slow and not chaos" $(PYTEST_ARGS)
+
+## test-chaos: faults (a cluster node, a stream leader, an order process, PostgreSQL) during a burst of orders on a 3-node NATS cluster; prints a table per fault (A4CO_CHAOS_RATE, A4CO_CHAOS_SECONDS)
+test-chaos: install
+	$(PY) -m pytest tests/chaos -m chaos -s $(PYTEST_ARGS)
 
 ## bench: the benchmarks (figures go to docs/benchmarks.md by hand)
 bench: install
