@@ -211,31 +211,39 @@ class _Puller:
                 return
             self._credits -= 1
             self._queue.put_nowait(msg)
-        else:
-            self._on_status(msg)
+        elif not self._on_status(msg):
+            return  # the watchdog asks again once the silence has lasted a request's life
         if self._credits + self._queue.qsize() <= self._low_water and not self._stopping:
             await self._pull()
 
-    def _on_status(self, msg: Msg) -> None:
-        """A status from the server about one of our pull requests."""
+    def _on_status(self, msg: Msg) -> bool:
+        """A status from the server about one of our pull requests: may we pull again now?
+
+        Not after an error such as 503 (no responders: the consumer has no leader while a
+        cluster elects one). Its answer comes at once, so asking again at once would spin,
+        thousands of requests and warnings a second on every consumer of every service,
+        taking the CPU the cluster needs to recover.
+        """
         headers = msg.headers or {}
         status = headers.get(STATUS, "")
         if status == "100":  # idle heartbeat
-            return
+            return True
         pending = headers.get(PENDING_MESSAGES)
         if pending is not None and pending.isdigit():
             # 408: a request expired with this many messages undelivered.
             self._credits = max(0, self._credits - int(pending))
-            return
-        if status not in ("404", "408"):
-            log.warning(
-                "pull on %s: status %s %s",
-                self._bound.subscription.durable,
-                status,
-                headers.get("Description", ""),
-            )
+            return True
         # A status that does not say how much it cancels: start the count again.
         self._credits = 0
+        if status in ("404", "408"):
+            return True
+        log.warning(
+            "pull on %s: status %s %s",
+            self._bound.subscription.durable,
+            status,
+            headers.get("Description", ""),
+        )
+        return False
 
     async def _watch(self) -> None:
         """Re-issue the pull if nothing came back for longer than a request lives.
