@@ -5,7 +5,8 @@ PlatformError
  ├── ConcurrencyError
  │    └── VersionConflictError   an append whose expected version is not the stream's
  └── EventStoreError
-      └── DuplicateEventError    an event id that is already recorded
+      ├── DuplicateEventError    an event id that is already recorded
+      └── StoreUnavailableError  the database is unreachable or cut the connection
 
 A backend implements `Transaction` and `EventStore.transaction()`; every other operation
 of `EventStore` opens its own transaction. No driver is imported here.
@@ -33,6 +34,7 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
+    "StoreUnavailableError",
     "Transaction",
     "VersionConflictError",
     "retrying",
@@ -51,6 +53,12 @@ class DuplicateEventError(EventStoreError):
     def __init__(self, event_id: uuid.UUID) -> None:
         super().__init__(f"event {event_id} is already recorded")
         self.event_id = event_id
+
+
+class StoreUnavailableError(EventStoreError):
+    """The database could not be reached, or cut the connection mid-transaction (a restart,
+    a failover): the same work may pass on a retry. Only a cut during the commit itself
+    leaves unknown whether the transaction committed."""
 
 
 class VersionConflictError(ConcurrencyError):

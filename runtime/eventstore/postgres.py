@@ -23,6 +23,7 @@ from runtime.eventstore.base import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StoreUnavailableError,
     Transaction,
     VersionConflictError,
 )
@@ -38,6 +39,14 @@ __all__ = [
 ]
 
 _SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,49}")
+_CONNECTION_LOST = (
+    OSError,  # refused, reset, or the unix socket gone while the server is down
+    asyncpg.PostgresConnectionError,  # class 08
+    asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.AdminShutdownError,  # 57P01: a fast shutdown cut the session
+    asyncpg.CrashShutdownError,  # 57P02
+    asyncpg.exceptions.InternalClientError,  # asyncpg's protocol state after a cut
+)
 _VERSION_KEY = "events_stream_version_key"
 
 _DDL = """
@@ -299,12 +308,30 @@ class PostgresEventStore(EventStore):
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[PostgresTransaction]:
-        """A transaction committed when the block ends, rolled back if it raises."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            tx = PostgresTransaction(conn, self.schema)
-            yield tx
+        """A transaction committed when the block ends, rolled back if it raises.
+
+        A lost connection, whether met by the block or by the commit, is a
+        `StoreUnavailableError`.
+        """
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                tx = PostgresTransaction(conn, self.schema)
+                yield tx
+        except (*_CONNECTION_LOST, asyncpg.InterfaceError) as exc:
+            if not _connection_lost(exc):
+                raise
+            raise StoreUnavailableError(f"PostgreSQL unavailable: {exc}") from exc
         if tx.appended:
             self.appends.set()
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach, not what a handler did."""
+    if isinstance(exc, TimeoutError):  # an OSError too, but a handler's own wait may raise it
+        return False
+    if isinstance(exc, asyncpg.InterfaceError):  # else a misuse of the driver
+        return "closed" in str(exc)
+    return isinstance(exc, _CONNECTION_LOST)
 
 
 def _duplicate_id(events: list[NewEvent], exc: Exception) -> uuid.UUID:

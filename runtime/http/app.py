@@ -16,6 +16,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.eventstore.base import StoreUnavailableError
 from runtime.http.bodies import NUL_DETAIL
 from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
@@ -32,6 +33,8 @@ LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
 """200 once every readiness check passes (servers reached), else 503 problem+json."""
 ReadinessCheck = Callable[[], Awaitable[bool]]
+STORE_RETRY_AFTER = "1"
+"""Seconds a client is told to wait when the database is out of reach (a restart takes ~1 s)."""
 
 
 def _problem_response(problem: Problem, correlation_id: str | None = None) -> JSONResponse:
@@ -185,9 +188,20 @@ def _install_errors(app: FastAPI) -> None:
             response.headers["Allow"] = _allowed_methods(request)
         return response
 
+    async def on_store_unavailable(request: Request, exc: Exception) -> Response:
+        problem = Problem(
+            title="Service Unavailable",
+            status=503,
+            detail="the service's database is unavailable; try again in a moment",
+        )
+        response = _problem_response(problem, correlation(request))
+        response.headers["Retry-After"] = STORE_RETRY_AFTER
+        return response
+
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(StoreUnavailableError, on_store_unavailable)
 
 
 _TITLES = {

@@ -18,6 +18,7 @@ from runtime.eventstore import (
     DuplicateEventError,
     EventStore,
     NewEvent,
+    StoreUnavailableError,
     Transaction,
     VersionConflictError,
     retrying,
@@ -265,6 +266,31 @@ async def test_migrate_is_idempotent_and_creates_the_tables(pg_store: PostgresEv
             pg_store.schema,
         )
     assert {row["table_name"] for row in tables} == {"events", "snapshots", "inbox", "checkpoints"}
+
+
+async def test_a_connection_cut_mid_transaction_is_store_unavailable(
+    pg_store: PostgresEventStore, database_url: str
+) -> None:
+    admin = await asyncpg.connect(database_url)
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            async with pg_store.transaction() as tx:
+                pid = await tx.connection.fetchval("SELECT pg_backend_pid()")
+                await admin.execute("SELECT pg_terminate_backend($1)", pid)  # as a restart does
+                await tx.connection.fetchval("SELECT 1")
+    finally:
+        await admin.close()
+    assert isinstance(caught.value.__cause__, asyncpg.PostgresError | asyncpg.InterfaceError)
+    async with pg_store.transaction() as tx:  # the pool replaces the connection it lost
+        assert await tx.connection.fetchval("SELECT 1") == 1
+
+
+async def test_a_handlers_error_inside_a_transaction_is_left_as_it_is(
+    pg_store: PostgresEventStore,
+) -> None:
+    with pytest.raises(TimeoutError):
+        async with pg_store.transaction():
+            raise TimeoutError("a handler's own wait")
 
 
 async def test_a_handlers_sql_commits_with_its_inbox_record(pg_store: PostgresEventStore) -> None:

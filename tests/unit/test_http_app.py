@@ -22,6 +22,7 @@ from generated.order.models import (
     PlaceOrderRequest,
     StockLine,
 )
+from runtime.eventstore import StoreUnavailableError
 from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, ProblemError, create_app
 from runtime.http.auth import Principal, SigningKey
 
@@ -131,6 +132,25 @@ async def test_domain_problem_reaches_the_client_as_problem_error(http: httpx.As
     with pytest.raises(ProblemError) as caught:
         await client.get_order(uuid.uuid4())
     assert caught.value.status == 404 and caught.value.problem.title == "Not Found"
+
+
+async def test_a_lost_database_is_a_503_problem_with_retry_after() -> None:
+    class Unavailable(OrdersApi):
+        async def get_order(self, principal: Principal, order_id: UUID) -> Order:
+            raise StoreUnavailableError("PostgreSQL unavailable: connection was closed")
+
+    app = create_app("order", [build_router(Unavailable())], verifier=KEY)
+    token = KEY.issue(uuid.uuid4(), ["admin"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://order"
+    ) as client:
+        response = await client.get(
+            f"/orders/{uuid.uuid4()}", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert response.status_code == 503
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert response.headers["retry-after"] == "1"
+    assert "closed" not in response.text  # the driver's words stay in the service's log
 
 
 async def test_malformed_json_is_a_400_problem(http: httpx.AsyncClient) -> None:
