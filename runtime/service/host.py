@@ -39,7 +39,14 @@ from runtime.service.context import ServiceContext
 from runtime.service.jetstream import JetStreamRawPublisher
 from runtime.service.settings import Settings
 
-__all__ = ["DEFAULT_TRACE_RATIO", "Job", "ServiceDefinition", "ServiceHost", "serve"]
+__all__ = [
+    "DEFAULT_TRACE_RATIO",
+    "Job",
+    "ServiceDefinition",
+    "ServiceHost",
+    "migrate_tables",
+    "serve",
+]
 
 DEFAULT_TRACE_RATIO = 0.01
 
@@ -104,12 +111,8 @@ class ServiceHost:
         store = PostgresEventStore(self._pool, name)
         await store.migrate()
         if self.definition.migrate is not None:
-            async with self._pool.acquire() as connection, connection.transaction():
-                # Replicas start together; CREATE ... IF NOT EXISTS races without this lock.
-                await connection.execute(
-                    "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.migrate.{name}.tables"
-                )
-                await self.definition.migrate(connection)
+            async with self._pool.acquire() as connection:
+                await migrate_tables(connection, name, self.definition.migrate)
         self._nc = await connect(  # every server of a cluster's list, reconnecting forever
             self.settings.nats_url,
             name=f"a4co-{name}",
@@ -223,6 +226,25 @@ class ServiceHost:
 
     async def _bus_ready(self) -> bool:
         return self._nc is not None and self._nc.is_connected
+
+
+async def migrate_tables(
+    connection: Any, name: str, migrate: Callable[[Any], Awaitable[None]]
+) -> None:
+    """Run a service's own migration, one replica at a time, each statement on its own.
+
+    Not in one transaction: `CREATE INDEX IF NOT EXISTS` takes a SHARE lock on its table
+    even when the index exists, and a transaction would hold each lock to its end. A
+    replica restarted under load then held the orders view's lock while waiting for the
+    sagas table's, as the running replica's orders took them the other way: a deadlock,
+    and a failed start. Replicas start together, so a session lock keeps them apart.
+    """
+    key = f"a4co.migrate.{name}.tables"
+    await connection.execute("SELECT pg_advisory_lock(hashtext($1))", key)
+    try:
+        await migrate(connection)
+    finally:
+        await connection.execute("SELECT pg_advisory_unlock(hashtext($1))", key)
 
 
 async def _keep_session(connection: Any) -> None:
