@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
@@ -59,7 +59,6 @@ class Chaos:
     story: Story
     nc: Client
     supervision: Supervision
-    notes: dict[str, str] = field(default_factory=dict)
 
 
 async def leaders(nc: Client, streams: Iterable[str]) -> dict[str, str | None]:
