@@ -24,6 +24,7 @@ from codegen.model import (
     Stream,
 )
 from codegen.naming import handler_name
+from codegen.slo import SLO_KEY, read_slo
 
 __all__ = ["build_catalog", "parse_duration"]
 
@@ -233,6 +234,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             consumer=consumer,
             durable=durable,
             place=place,
+            slo=read_slo(op.get(SLO_KEY), Ref(file, join_pointer(place.pointer, SLO_KEY))),
         )
         (service.sends if operation.action == "send" else service.receives).append(operation)
 
@@ -308,6 +310,7 @@ def _endpoint(workspace: Workspace, service: str, path: str, method: str, place:
         place=place,
         secured=_secured(workspace, place, op),
         roles=tuple(sorted(op.get("x-roles") or ())),
+        slo=read_slo(op.get(SLO_KEY), Ref(place.file, join_pointer(place.pointer, SLO_KEY))),
     )
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "ConsumerDefaults",
     "Endpoint",
     "Example",
+    "LatencyObjective",
     "Message",
     "Operation",
     "Parameter",
@@ -87,6 +88,25 @@ class ConsumerDefaults:
 
 
 @dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    """An operation's service level (`x-slo`): `percentile` % of calls finish within `latency`."""
+
+    percentile: float
+    latency: float
+    """Seconds (written in milliseconds in the contract)."""
+    place: Ref
+
+    @property
+    def budget(self) -> float:
+        """The fraction of calls allowed to be slower than `latency` (1 - percentile/100)."""
+        return round(1.0 - self.percentile / 100.0, 6)
+
+    def __str__(self) -> str:
+        percentile = f"{self.percentile:g}"
+        return f"p{percentile} < {self.latency * 1000:g} ms"
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """A message: its name, docs, payload schema and examples."""
 
@@ -133,6 +153,8 @@ class Operation:
     consumer: ConsumerDefaults
     durable: str | None
     place: Ref
+    slo: LatencyObjective | None = None
+    """The handler's latency objective (`x-slo` of a receive operation), if it declares one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +207,8 @@ class Endpoint:
     """Whether the operation's effective `security` asks for a bearer token."""
     roles: tuple[str, ...] = ()
     """The roles of `x-roles`: the caller must hold one of them."""
+    slo: LatencyObjective | None = None
+    """The operation's latency objective (`x-slo`), if it declares one."""
 
     @property
     def success(self) -> Response:
