@@ -135,3 +135,28 @@ def test_example_round_trips_through_its_model(service: str, model: str, example
     parsed = cls.model_validate_json(json.dumps(example.value))
     dumped = json.loads(parsed.model_dump_json(exclude_unset=True))
     assert dumped == example.value, f"{example.place.file}#{example.place.pointer}"
+
+
+SEED_LEVELS = {
+    ("auth", "introspectToken"): (99.0, 0.05),
+    ("inventory", "getAvailability"): (99.0, 0.1),
+    ("product", "searchProducts"): (99.0, 0.2),
+    ("user", "getProfile"): (99.0, 0.1),
+}
+"""The seed's service levels: token checks, stock, search and profile reads."""
+
+
+def test_every_rest_operation_carries_the_service_level_its_description_states() -> None:
+    for service in catalog().services.values():
+        for endpoint in service.endpoints:
+            slo = endpoint.slo
+            assert slo is not None, f"{service.name}.{endpoint.operation_id} has no x-slo"
+            stated = f"P{slo.percentile:g} < {slo.latency * 1000:g} ms"
+            assert stated in " ".join(endpoint.description.split()), endpoint.operation_id
+    levels = {
+        (s.name, e.operation_id): (e.slo.percentile, e.slo.latency)
+        for s in catalog().services.values()
+        for e in s.endpoints
+        if e.slo is not None and (s.name, e.operation_id) in SEED_LEVELS
+    }
+    assert levels == SEED_LEVELS
