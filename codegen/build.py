@@ -148,6 +148,10 @@ def _compatibility(stream: dict[str, Any], place: Ref) -> str:
 def _alerts(raw: dict[str, Any], place: Ref) -> AlertPolicy:
     """`platform.yaml`'s `alerts`: durations and the handler error ratio, defaults elsewhere."""
     base = AlertPolicy()
+    unknown = sorted(set(raw) - set(AlertPolicy.__dataclass_fields__), key=str)
+    if unknown:
+        pointer = join_pointer(place.pointer, unknown[0])
+        raise ContractError(Finding(place.file, pointer, f"alerts has no setting '{unknown[0]}'"))
     durations = {
         key: parse_duration(
             raw.get(key, getattr(base, key)), Ref(place.file, join_pointer(place.pointer, key))

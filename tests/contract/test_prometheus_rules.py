@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 from codegen.build import build_catalog
+from codegen.errors import ContractError
 from codegen.loader import Workspace
 from codegen.prometheus import render_rules
 from runtime.observability import LATENCY_BUCKETS
@@ -76,6 +77,31 @@ def test_every_objective_and_durable_gets_its_rules() -> None:
     assert burning == declared and len(declared) > 50
     names = {r["alert"] for r in alerts}
     assert {"A4coDeadLetters", "A4coSagaPastDeadline", "A4coOutboxBacklogGrowing"} <= names
+
+
+@pytest.mark.parametrize(
+    ("setting", "pointer"),
+    [
+        ("lag_for: soon", "/alerts/lag_for"),
+        ("error_ratio: 5", "/alerts/error_ratio"),
+        ("lag_after: 5m", "/alerts/lag_after"),
+    ],
+)
+def test_a_bad_alert_setting_names_its_file_and_pointer(
+    tmp_path: Path, setting: str, pointer: str
+) -> None:
+    contracts = tmp_path / "contracts"
+    shutil.copytree(MINI, contracts)
+    platform = contracts / "platform.yaml"
+    platform.write_text(
+        platform.read_text(encoding="utf-8") + f"alerts:\n  {setting}\n", encoding="utf-8"
+    )
+    with pytest.raises(ContractError) as raised:
+        build_catalog(Workspace(contracts))
+    assert (raised.value.finding.file, raised.value.finding.pointer) == (
+        "contracts/platform.yaml",
+        pointer,
+    )
 
 
 def test_a_consumers_max_lag_overrides_the_default_bound(tmp_path: Path) -> None:
