@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from functools import cache
 from typing import Any
@@ -14,7 +15,7 @@ from codegen.model import Catalog, Example
 from codegen.pipeline import load_catalog
 from codegen.validate import service_bundle
 from generated.platform import SERVICES, STREAMS
-from tests.contract.conftest import CONTRACTS, GENERATED
+from tests.contract.conftest import CONTRACTS, GENERATED, REPO
 
 SEED_EVENTS = [
     "OrderCreated",
@@ -160,3 +161,14 @@ def test_every_rest_operation_carries_the_service_level_its_description_states()
         if e.slo is not None and (s.name, e.operation_id) in SEED_LEVELS
     }
     assert levels == SEED_LEVELS
+
+
+def test_the_benchmarks_read_their_targets_from_the_contracts() -> None:
+    spec = importlib.util.spec_from_file_location("objectives", REPO / "bench" / "objectives.py")
+    assert spec is not None and spec.loader is not None
+    objectives = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(objectives)
+    assert objectives.latency_target("auth", "introspectToken") == 0.05
+    assert objectives.latency_target("order", "placeOrder") == 0.5
+    with pytest.raises(KeyError, match="declares no x-slo"):
+        objectives.latency_target("order", "noSuchOperation")
