@@ -69,15 +69,15 @@ dlq: install
 	$(PY) -m runtime.cli dlq list $(if $(SERVICE),--service $(SERVICE))
 
 ## test: the whole suite (unit, contract, integration on real servers it starts itself) but the
-## chaos scenarios (`make test-chaos`); installs TypeScript and Chromium first, which the SDK and
-## browser tests need
-test: install install-node install-browser
+## chaos scenarios (`make test-chaos`); installs TypeScript, Chromium and promtool first, which
+## the SDK, browser and alert-rule tests need
+test: install install-node install-browser install-prometheus
 	$(PY) -m pytest -m "not chaos" $(PYTEST_ARGS)
 
 test-unit: install
 	$(PY) -m pytest tests/unit $(PYTEST_ARGS)
 
-test-contract: install install-node
+test-contract: install install-node install-prometheus
 	$(PY) -m pytest tests/contract $(PYTEST_ARGS)
 
 ## test-contract-fuzz: Schemathesis fuzzing and stateful phases on every service (slow; CI runs them in `make test` too)
@@ -137,6 +137,13 @@ install-browser:
 	@test -x /usr/bin/chromium || { \
 	  test "$$(id -u)" = 0 || { echo "the browser tests need Debian's chromium: run 'sudo make install-browser' once"; exit 1; }; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
+
+## install-prometheus: Debian's prometheus (promtool, for the alert rules' tests; `a4co up` runs it), unless it is there
+.PHONY: install-prometheus
+install-prometheus:
+	@command -v promtool >/dev/null || { \
+	  test "$$(id -u)" = 0 || { echo "the alert rules' tests need Debian's prometheus: run 'sudo make install-prometheus' once"; exit 1; }; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
 
 clean:
 	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache

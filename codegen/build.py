@@ -10,6 +10,7 @@ from codegen.errors import ContractError, ContractErrors, Finding
 from codegen.loader import Ref, Workspace, join_pointer
 from codegen.model import (
     COMPATIBILITY_MODES,
+    AlertPolicy,
     Body,
     Catalog,
     Channel,
@@ -24,6 +25,7 @@ from codegen.model import (
     Stream,
 )
 from codegen.naming import handler_name
+from codegen.slo import SLO_KEY, read_slo
 
 __all__ = ["build_catalog", "parse_duration"]
 
@@ -103,6 +105,7 @@ def _read_platform(workspace: Workspace, catalog: Catalog) -> None:
     here = Ref(file, "/consumer_defaults")
     catalog.defaults = _consumer(raw, ConsumerDefaults(), here)
     catalog.dlq_operators = tuple(doc.get("dlq_operators", ()))
+    catalog.alerts = _alerts(doc.get("alerts") or {}, Ref(file, "/alerts"))
     for i, s in enumerate(doc.get("streams", [])):
         place = Ref(file, join_pointer("/streams", i))
         catalog.streams.append(
@@ -142,6 +145,31 @@ def _compatibility(stream: dict[str, Any], place: Ref) -> str:
     return str(mode)
 
 
+def _alerts(raw: dict[str, Any], place: Ref) -> AlertPolicy:
+    """`platform.yaml`'s `alerts`: durations and the handler error ratio, defaults elsewhere."""
+    base = AlertPolicy()
+    unknown = sorted(set(raw) - set(AlertPolicy.__dataclass_fields__), key=str)
+    if unknown:
+        pointer = join_pointer(place.pointer, unknown[0])
+        raise ContractError(Finding(place.file, pointer, f"alerts has no setting '{unknown[0]}'"))
+    durations = {
+        key: parse_duration(
+            raw.get(key, getattr(base, key)), Ref(place.file, join_pointer(place.pointer, key))
+        )
+        for key in ("lag_for", "backlog_for", "error_for", "saga_overdue_for")
+    }
+    ratio = raw.get("error_ratio", base.error_ratio)
+    if not isinstance(ratio, int | float) or isinstance(ratio, bool) or not 0 < ratio < 1:
+        raise ContractError(
+            Finding(
+                place.file,
+                join_pointer(place.pointer, "error_ratio"),
+                f"error_ratio {ratio!r} is not a number between 0 and 1 exclusive",
+            )
+        )
+    return AlertPolicy(error_ratio=float(ratio), **durations)
+
+
 def _consumer(raw: dict[str, Any], base: ConsumerDefaults, place: Ref) -> ConsumerDefaults:
     return ConsumerDefaults(
         max_deliver=int(raw.get("max_deliver", base.max_deliver)),
@@ -151,6 +179,7 @@ def _consumer(raw: dict[str, Any], base: ConsumerDefaults, place: Ref) -> Consum
         concurrency=int(raw.get("concurrency", base.concurrency)),
         batch=int(raw.get("batch", base.batch)),
         linger=parse_duration(raw.get("linger", base.linger), place),
+        max_lag=int(raw.get("max_lag", base.max_lag)),
     )
 
 
@@ -233,6 +262,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             consumer=consumer,
             durable=durable,
             place=place,
+            slo=read_slo(op.get(SLO_KEY), Ref(file, join_pointer(place.pointer, SLO_KEY))),
         )
         (service.sends if operation.action == "send" else service.receives).append(operation)
 
@@ -308,6 +338,7 @@ def _endpoint(workspace: Workspace, service: str, path: str, method: str, place:
         place=place,
         secured=_secured(workspace, place, op),
         roles=tuple(sorted(op.get("x-roles") or ())),
+        slo=read_slo(op.get(SLO_KEY), Ref(place.file, join_pointer(place.pointer, SLO_KEY))),
     )
 
 

@@ -9,12 +9,14 @@ from codegen.loader import Ref
 
 __all__ = [
     "COMPATIBILITY_MODES",
+    "AlertPolicy",
     "Body",
     "Catalog",
     "Channel",
     "ConsumerDefaults",
     "Endpoint",
     "Example",
+    "LatencyObjective",
     "Message",
     "Operation",
     "Parameter",
@@ -73,6 +75,8 @@ class ConsumerDefaults:
     """How many messages a worker may handle in one transaction (1: each its own)."""
     linger: float = 0.0
     """How long a worker waits for more messages to handle in one transaction with one."""
+    max_lag: int = 1000
+    """Messages waiting for the durable above which, for `AlertPolicy.lag_for`, it alerts."""
 
     def policy_args(self) -> str:
         """The keyword arguments of the runtime's `ConsumerPolicy` for these settings."""
@@ -84,6 +88,40 @@ class ConsumerDefaults:
         if self.batch != 1:
             args += f", batch={self.batch}"
         return f"{args}, linger={self.linger}" if self.linger else args
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyObjective:
+    """An operation's service level (`x-slo`): `percentile` % of calls finish within `latency`."""
+
+    percentile: float
+    latency: float
+    """Seconds (written in milliseconds in the contract)."""
+    place: Ref
+
+    @property
+    def budget(self) -> float:
+        """The fraction of calls allowed to be slower than `latency` (1 - percentile/100)."""
+        return round(1.0 - self.percentile / 100.0, 6)
+
+    def __str__(self) -> str:
+        percentile = f"{self.percentile:g}"
+        return f"p{percentile} < {self.latency * 1000:g} ms"
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """How long a symptom lasts before it alerts (`platform.yaml`'s `alerts`), in seconds."""
+
+    lag_for: float = 300.0
+    """A durable's lag above its `max_lag` this long."""
+    backlog_for: float = 600.0
+    """An outbox backlog that grows this long."""
+    error_ratio: float = 0.05
+    """Failed handlings (retry, dead letter) over all handlings of an operation, over 5m."""
+    error_for: float = 300.0
+    saga_overdue_for: float = 300.0
+    """A saga past its deadline, not timed out by the scanner, this long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +171,8 @@ class Operation:
     consumer: ConsumerDefaults
     durable: str | None
     place: Ref
+    slo: LatencyObjective | None = None
+    """The handler's latency objective (`x-slo` of a receive operation), if it declares one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +225,8 @@ class Endpoint:
     """Whether the operation's effective `security` asks for a bearer token."""
     roles: tuple[str, ...] = ()
     """The roles of `x-roles`: the caller must hold one of them."""
+    slo: LatencyObjective | None = None
+    """The operation's latency objective (`x-slo`), if it declares one."""
 
     @property
     def success(self) -> Response:
@@ -216,6 +258,7 @@ class Catalog:
     defaults: ConsumerDefaults = field(default_factory=ConsumerDefaults)
     dlq_operators: tuple[str, ...] = ()
     """Services that read, remove and redrive dead letters (`platform.yaml`)."""
+    alerts: AlertPolicy = field(default_factory=AlertPolicy)
 
     def stream_of(self, subject: str) -> list[Stream]:
         """The streams whose subject filters capture `subject`."""

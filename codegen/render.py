@@ -20,6 +20,7 @@ from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
 from codegen.permissions import render_permissions
+from codegen.prometheus import render_rules
 from codegen.pytypes import FORMAT_CHECKS, param_declaration, with_format_bounds
 from codegen.tolerant import read_tolerantly, tolerant_models
 from codegen.typescript import render_typescript
@@ -91,6 +92,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
     asyncapi = sorted(s.asyncapi for s in catalog.services.values() if s.asyncapi)
     files.update(render_permissions(_header(workspace, [top], asyncapi), catalog))
     files.update(render_deploy(_header(workspace, [top], asyncapi), workspace, catalog))
+    openapi = sorted(s.openapi for s in catalog.services.values() if s.openapi)
+    files.update(render_rules(_header(workspace, [top], asyncapi + openapi), catalog))
     for name in sorted(catalog.services):
         service = catalog.services[name]
         bundle, messages = service_bundle(workspace, service)

@@ -1,7 +1,9 @@
 """Metrics (Prometheus) and trace propagation (OpenTelemetry) of a running service.
 
 `PlatformMetrics` holds the service's registry: handler latency and outcomes,
-redeliveries, consumer lag, outbox backlog, sagas by step, HTTP requests. `Tracing` starts
+redeliveries, consumer lag, outbox backlog, sagas by step and overdue, dead letters; the
+HTTP app adds request latency by operation. The alert rules generated from the contracts
+(`generated/prometheus/`) read these names. `Tracing` starts
 a span per handled message, child of the message's `traceparent`, so every message a
 handler sends carries the trace on (`current_traceparent`).
 """
@@ -19,9 +21,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 if TYPE_CHECKING:
     from runtime.bus.base import MessageContext, Subscription
 
-__all__ = ["PlatformMetrics", "Tracing", "current_traceparent", "parse_traceparent"]
+__all__ = [
+    "LATENCY_BUCKETS",
+    "PlatformMetrics",
+    "Tracing",
+    "current_traceparent",
+    "parse_traceparent",
+]
 
-_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0)
+"""Latency histogram bounds (seconds); every `x-slo` latency of the contracts is one of them,
+so a burn-rate rule counts the calls within the objective exactly (0.2: product search)."""
 
 
 class PlatformMetrics:
@@ -35,7 +45,7 @@ class PlatformMetrics:
             "a4co_handler_seconds",
             "Time in message handlers",
             labels,
-            buckets=_BUCKETS,
+            buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
         self.outcomes = Counter(
@@ -64,6 +74,18 @@ class PlatformMetrics:
         )
         self.sagas = Gauge(
             "a4co_sagas", "Sagas by step", ["service", "step"], registry=self.registry
+        )
+        self.sagas_overdue = Gauge(
+            "a4co_sagas_overdue",
+            "Sagas past their step's deadline that no scanner has timed out yet",
+            ["service"],
+            registry=self.registry,
+        )
+        self.dead_letters = Gauge(
+            "a4co_dead_letters",
+            "Dead letters waiting in the DLQ stream, by the consumer that gave up on them",
+            ["service", "durable"],
+            registry=self.registry,
         )
 
     def handled(

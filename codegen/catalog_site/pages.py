@@ -10,7 +10,7 @@ from markupsafe import Markup
 from codegen.bundle import Bundle
 from codegen.catalog_site.html import STREAM_HEADERS, Flow, Row, Site, code, prose
 from codegen.catalog_site.schema import definitions, field_rows
-from codegen.model import Endpoint, Operation, Service
+from codegen.model import Endpoint, LatencyObjective, Operation, Service
 
 __all__ = ["message_page", "service_page"]
 
@@ -41,13 +41,13 @@ def service_page(site: Site, service: Service) -> str:
         ],
         endpoints=site.table(
             "rest-table",
-            ["Method", "Path", "Operation", "Summary", "Success", "Auth", "Emits"],
+            ["Method", "Path", "Operation", "Summary", "Success", "Auth", "Emits", "SLO"],
             endpoints,
         ),
         sends=site.table("send-table", ["Message", "Kind", "Subject", "Consumers", "Why"], sends),
         receives=site.table(
             "receive-table",
-            ["Message", "Kind", "Subject", "Producers", "Durable", "What it does"],
+            ["Message", "Kind", "Subject", "Producers", "Durable", "What it does", "SLO"],
             receives,
         ),
         streams=site.table(
@@ -72,7 +72,7 @@ def _endpoint_row(site: Site, e: Endpoint) -> Row:
         for s in sorted(e.emits)
     ]
     cells: list[Any] = [code(e.method), code(e.path), e.operation_id, e.summary]
-    cells += [e.success.status, auth, Markup(", ").join(emits)]
+    cells += [e.success.status, auth, Markup(", ").join(emits), _objective(e.slo)]
     return "", cells
 
 
@@ -87,8 +87,13 @@ def _receive_row(site: Site, op: Operation) -> Row:
     flow = site.flows[op.channel.message.name]
     cells: list[Any] = [site.message_link(flow.name, _UP), op.channel.kind]
     cells += [code(op.channel.subject), site.service_links(flow.producers, _UP)]
-    cells += [code(op.durable or ""), op.summary]
+    cells += [code(op.durable or ""), op.summary, _objective(op.slo)]
     return "", cells
+
+
+def _objective(slo: LatencyObjective | None) -> str:
+    """An operation's latency objective as the SLO column shows it (`p99 < 500 ms`)."""
+    return str(slo) if slo is not None else ""
 
 
 def message_page(site: Site, flow: Flow) -> str:

@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from codegen.errors import CodegenError, Finding
-from codegen.lint import bounds, docs, graph, naming, operations, payloads, suppress
+from codegen.lint import bounds, docs, graph, levels, naming, operations, payloads, suppress
 from codegen.lint.base import LINT, LintFn
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LINT", "LintFn", "run_lint"]
 
-_MODULES = (bounds, docs, graph, naming, operations, payloads, suppress)  # each registers its rules
+# Each module registers its rules on import.
+_MODULES = (bounds, docs, graph, levels, naming, operations, payloads, suppress)
 
 
 def run_lint(

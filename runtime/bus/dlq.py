@@ -23,7 +23,14 @@ if TYPE_CHECKING:
 
     from nats.js import JetStreamContext
 
-__all__ = ["DeadLetter", "dead_letter", "dlq_subject", "list_dead_letters", "redrive"]
+__all__ = [
+    "DeadLetter",
+    "dead_letter",
+    "dead_letter_counts",
+    "dlq_subject",
+    "list_dead_letters",
+    "redrive",
+]
 
 DLQ_PREFIX = "a4co-dlq-"
 ORIGINAL_SUBJECT = "a4co-dlq-subject"
@@ -86,6 +93,19 @@ async def dead_letter(
         await js.publish(target, data, headers=headers)
     except NatsError as exc:
         raise PublishError(f"could not dead-letter {subject} #{sequence} to {target}") from exc
+
+
+async def dead_letter_counts(js: JetStreamContext) -> dict[tuple[str, str], int]:
+    """How many dead letters wait in the DLQ stream, by (service, durable) of their consumer."""
+    try:
+        info = await js.stream_info(DLQ_STREAM, subjects_filter="dlq.>")
+    except NotFoundError:
+        return {}
+    counts: dict[tuple[str, str], int] = {}
+    for subject, n in (info.state.subjects or {}).items():
+        _, service, durable = subject.split(".", 2)
+        counts[service, durable] = n
+    return counts
 
 
 async def list_dead_letters(

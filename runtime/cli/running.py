@@ -16,6 +16,7 @@ from runtime.cli.readiness import ReadinessView
 from runtime.cli.state import PlatformState, find_state, remove_state
 from runtime.cli.static import SITES, StaticServer
 from runtime.errors import ConfigurationError
+from runtime.infra.prometheus import EmbeddedPrometheus, find_prometheus
 from runtime.launcher import Platform
 from runtime.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
 
@@ -66,6 +67,7 @@ class RunningPlatform:
         )
         self._console = console
         self._static: StaticServer | None = None
+        self._prometheus: EmbeddedPrometheus | None = None
         self.state: PlatformState | None = None
 
     def start(self) -> PlatformState:
@@ -88,15 +90,30 @@ class RunningPlatform:
             if not self._console.is_terminal:
                 self._console.line()  # piped, Live leaves its last frame without a line end
             self._static = StaticServer(self.platform.urls.get("gateway")).start()
+            self._prometheus = self._start_prometheus()
             self.state = self._write_state(self._static.url)
         except BaseException:
             self.stop()
             raise
         return self.state
 
+    def _start_prometheus(self) -> EmbeddedPrometheus | None:
+        """Prometheus on every service's /metrics with the generated rules; None if absent."""
+        binary = find_prometheus()
+        if binary is None:
+            return None
+        prometheus = EmbeddedPrometheus(
+            binary, self.platform.data_dir / "prometheus", self.platform.urls
+        )
+        prometheus.start()
+        return prometheus
+
     def stop(self) -> None:
-        """Stop the static server, the services and the servers; remove the state file."""
+        """Stop Prometheus, the static server, the services and the servers; remove the state."""
         atexit.unregister(self.stop)
+        prometheus, self._prometheus = self._prometheus, None
+        if prometheus is not None:
+            prometheus.stop()
         static, self._static = self._static, None
         if static is not None:
             static.stop()
@@ -126,6 +143,7 @@ class RunningPlatform:
             database_url=platform.infra.database_url,
             redis_url=platform.infra.redis_url,
             static={name: f"{static_url}/{name}/" for name in SITES},
+            prometheus=self._prometheus.url if self._prometheus is not None else None,
             admin_email=email if "auth" in platform.urls else "",
             admin_password=password if "auth" in platform.urls else "",
         )

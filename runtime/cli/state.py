@@ -37,6 +37,8 @@ class PlatformState:
     """`catalog` and `storefront` URLs of the static server."""
     admin_email: str = ""
     admin_password: str = ""
+    prometheus: str | None = None
+    """Prometheus' URL, None when it is not installed."""
 
     @property
     def gateway(self) -> str | None:

@@ -17,6 +17,7 @@ from runtime.cli.state import PlatformState, state_path
 from runtime.cli.static import missing_sites
 from runtime.errors import PlatformError
 from runtime.infra.base import redact
+from runtime.infra.prometheus import MISSING_PROMETHEUS
 from runtime.launcher import DEFAULT_SERVICES, LaunchError, Supervisor
 from runtime.launcher.platform import DEV_BOOTSTRAP_ADMIN
 
@@ -134,6 +135,8 @@ def print_table(console: Console, state: PlatformState) -> None:
         table.add_row(
             label, url, "[yellow]not built yet (see below)[/yellow]" if name in missing else ""
         )
+    if state.prometheus:
+        table.add_row("prometheus (metrics, alerts)", f"{state.prometheus}/alerts", "")
     table.add_section()
     for name, server in (
         ("nats", state.nats_url),
@@ -145,6 +148,8 @@ def print_table(console: Console, state: PlatformState) -> None:
     console.print(table)
     for line in missing.values():
         console.print(f"[yellow]note:[/yellow] {line}")
+    if not state.prometheus:
+        console.print(f"[yellow]note:[/yellow] {MISSING_PROMETHEUS}")
     if state.admin_email:
         dev = f"{state.admin_email}:{state.admin_password}" == DEV_BOOTSTRAP_ADMIN
         shown = state.admin_password if dev else "(from A4CO_BOOTSTRAP_ADMIN)"

@@ -3,6 +3,7 @@ a request body limit and the revoked sessions' check of bearer tokens."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -13,14 +14,20 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanKind
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from runtime.eventstore.base import StoreUnavailableError
 from runtime.http.bodies import NUL_DETAIL
 from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
-from runtime.observability import parse_traceparent
+from runtime.observability import LATENCY_BUCKETS, parse_traceparent
 
 if TYPE_CHECKING:
     from runtime.http.auth import RevocationList, TokenVerifier
@@ -71,6 +78,13 @@ def create_app(
     requests = Counter(
         "http_requests", "HTTP requests answered", ["service", "status"], registry=metrics
     )
+    latency = Histogram(
+        "a4co_http_request_seconds",
+        "Time to answer a request, by the contract's operationId",
+        ["service", "operation"],
+        buckets=LATENCY_BUCKETS,
+        registry=metrics,
+    )
     tracer = trace.get_tracer(f"a4co.{service}.http")
     for router in routers:
         app.include_router(router)
@@ -83,6 +97,7 @@ def create_app(
     async def correlate(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
+        started = time.perf_counter()
         correlation_id = request.headers.get(CORRELATION_HEADER) or str(uuid.uuid4())
         request.state.correlation_id = correlation_id
         if (where := _holding_nul(request)) is not None:
@@ -102,6 +117,8 @@ def create_app(
             response = await call_next(request)
         response.headers[CORRELATION_HEADER] = correlation_id
         requests.labels(service, str(response.status_code)).inc()
+        if (operation := _operation_id(request)) is not None:
+            latency.labels(service, operation).observe(time.perf_counter() - started)
         return response
 
     @app.get(LIVENESS_PATH, include_in_schema=False)
@@ -122,6 +139,12 @@ def create_app(
         return PlainTextResponse(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _operation_id(request: Request) -> str | None:
+    """The contract's operationId of the route that answered, or None (health, metrics, 404)."""
+    route = request.scope.get("route")
+    return route.operation_id if isinstance(route, APIRoute) and route.operation_id else None
 
 
 def _holding_nul(request: Request) -> str | None:

@@ -59,6 +59,10 @@ class SagaStore(Protocol):
         """How many sagas are in each step (a metric)."""
         ...
 
+    async def count_overdue(self, tx: Transaction, now: datetime) -> int:
+        """How many sagas are past their deadline at `now`, not yet timed out (a metric)."""
+        ...
+
 
 TimeoutHandler = Callable[[Transaction, SagaState], Awaitable[None]]
 

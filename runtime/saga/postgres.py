@@ -93,6 +93,15 @@ class PostgresSagaStore:
         )
         return [_state(r) for r in rows]
 
+    async def count_overdue(self, tx: Transaction, now: datetime) -> int:
+        """How many sagas are past their deadline at `now` (the deadline index answers it)."""
+        return int(
+            await connection_of(tx).fetchval(
+                f"SELECT count(*) FROM {self._table} WHERE deadline IS NOT NULL AND deadline <= $1",
+                now,
+            )
+        )
+
     async def count_by_step(self, tx: Transaction) -> dict[str, int]:
         """How many sagas are in each step."""
         rows = await connection_of(tx).fetch(

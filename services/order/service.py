@@ -50,9 +50,11 @@ def definition(
             metrics = ctx.extras.get("metrics")
             async with ctx.transaction() as tx:
                 steps = await sagas.count_by_step(tx)
+                overdue = await sagas.count_overdue(tx, ctx.clock())
             if metrics is not None:
                 for step, n in steps.items():
                     metrics.sagas.labels(NAME, step).set(n)
+                metrics.sagas_overdue.labels(NAME).set(overdue)
 
         return [
             Job("order deadline scanner", scan_interval, scan),

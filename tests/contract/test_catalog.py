@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 from functools import cache
 from typing import Any
@@ -14,7 +15,7 @@ from codegen.model import Catalog, Example
 from codegen.pipeline import load_catalog
 from codegen.validate import service_bundle
 from generated.platform import SERVICES, STREAMS
-from tests.contract.conftest import CONTRACTS, GENERATED
+from tests.contract.conftest import CONTRACTS, GENERATED, REPO
 
 SEED_EVENTS = [
     "OrderCreated",
@@ -135,3 +136,39 @@ def test_example_round_trips_through_its_model(service: str, model: str, example
     parsed = cls.model_validate_json(json.dumps(example.value))
     dumped = json.loads(parsed.model_dump_json(exclude_unset=True))
     assert dumped == example.value, f"{example.place.file}#{example.place.pointer}"
+
+
+SEED_LEVELS = {
+    ("auth", "introspectToken"): (99.0, 0.05),
+    ("inventory", "getAvailability"): (99.0, 0.1),
+    ("product", "searchProducts"): (99.0, 0.2),
+    ("user", "getProfile"): (99.0, 0.1),
+}
+"""The seed's service levels: token checks, stock, search and profile reads."""
+
+
+def test_every_rest_operation_carries_the_service_level_its_description_states() -> None:
+    for service in catalog().services.values():
+        for endpoint in service.endpoints:
+            slo = endpoint.slo
+            assert slo is not None, f"{service.name}.{endpoint.operation_id} has no x-slo"
+            stated = f"P{slo.percentile:g} < {slo.latency * 1000:g} ms"
+            assert stated in " ".join(endpoint.description.split()), endpoint.operation_id
+    levels = {
+        (s.name, e.operation_id): (e.slo.percentile, e.slo.latency)
+        for s in catalog().services.values()
+        for e in s.endpoints
+        if e.slo is not None and (s.name, e.operation_id) in SEED_LEVELS
+    }
+    assert levels == SEED_LEVELS
+
+
+def test_the_benchmarks_read_their_targets_from_the_contracts() -> None:
+    spec = importlib.util.spec_from_file_location("objectives", REPO / "bench" / "objectives.py")
+    assert spec is not None and spec.loader is not None
+    objectives = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(objectives)
+    assert objectives.latency_target("auth", "introspectToken") == 0.05
+    assert objectives.latency_target("order", "placeOrder") == 0.5
+    with pytest.raises(KeyError, match="declares no x-slo"):
+        objectives.latency_target("order", "noSuchOperation")

@@ -128,3 +128,13 @@ def test_the_mini_catalog_renders_a_site() -> None:
     files = render_site(*_load(MINI))
     assert {"index.html", "search.js", "style.css"} <= set(files)
     assert any(p.startswith("messages/") for p in files)
+
+
+def test_a_service_page_shows_each_operations_latency_objective() -> None:
+    files = render_site(*_load(MINI))
+    shop = files["services/shop.html"]
+    rest = shop[shop.index('id="rest-table"') :]
+    rest = rest[: rest.index("</table>")]
+    assert "p99 &lt; 500 ms" in rest and "p99 &lt; 100 ms" in rest
+    receive = shop[shop.index('id="receive-table"') :]
+    assert "p99.9 &lt; 250 ms" in receive[: receive.index("</table>")]

@@ -281,3 +281,29 @@ async def _payload(js: Any, letter: dict[str, Any]) -> bytes:
     raw = await js.get_msg("DLQ", seq=letter["stream_sequence"])
     data: bytes = raw.data or b""
     return data
+
+
+async def test_the_dead_letter_gauge_counts_each_consumers_letters_until_redriven(
+    service: Running,
+) -> None:
+    probe = f"p{uuid.uuid4().hex[:10]}"
+    subject = f"cms.admin_probe_{probe}.v1"
+    durable = f"{probe}_on_admin_probe"
+    series = f'a4co_dead_letters{{durable="{durable}",service="{probe}"}}'
+    await bury(service, durable, subject, 1)
+    await bury(service, durable, subject, 2)
+
+    async def gauge() -> str | None:
+        text = (await service.http.get("/metrics")).text
+        return next((line for line in text.splitlines() if line.startswith(series)), None)
+
+    assert await eventually(lambda: _equals(gauge, f"{series} 2.0"), timeout=30)
+    listed = await service.http.get("/dlq", params={"service": probe}, headers=ADMIN)
+    for item in listed.json()["items"]:
+        redriven = await service.http.post(f"/dlq/{item['stream_sequence']}/redrive", headers=ADMIN)
+        assert redriven.status_code == 202, redriven.text
+    assert await eventually(lambda: _equals(gauge, f"{series} 0.0"), timeout=30)
+
+
+async def _equals(read: Any, expected: str) -> bool:
+    return bool(await read() == expected)

@@ -232,3 +232,28 @@ async def _dead_letter(platform: PlatformState, service: str) -> None:
         )
     finally:
         await nc.close()
+
+
+def test_up_runs_prometheus_on_every_service_with_the_generated_rules(
+    platform: PlatformState,
+) -> None:
+    assert platform.prometheus, "prometheus is installed (make install-prometheus), so up runs it"
+    api = f"{platform.prometheus}/api/v1"
+
+    def targets_up() -> set[str]:
+        active = httpx.get(f"{api}/targets", timeout=10).json()["data"]["activeTargets"]
+        return {t["labels"]["process"] for t in active if t["health"] == "up"}
+
+    def lag_series() -> set[str]:
+        query = {"query": 'a4co_consumer_pending{service="order"}'}
+        found = httpx.get(f"{api}/query", params=query, timeout=10).json()["data"]["result"]
+        return {r["metric"]["durable"] for r in found}
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (targets_up() == set(SERVICES) and lag_series()):
+        time.sleep(1)
+    assert targets_up() == set(SERVICES)
+    assert "order_on_stock_reserved" in lag_series()
+    groups = httpx.get(f"{api}/rules", timeout=10).json()["data"]["groups"]
+    names = {rule["name"] for group in groups for rule in group["rules"]}
+    assert {"A4coConsumerLag", "A4coDeadLetters", "A4coLatencyBudgetBurn"} <= names

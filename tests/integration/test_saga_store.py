@@ -105,6 +105,24 @@ async def test_scanner_times_out_each_due_saga_once_even_with_two_scanners(
         }
 
 
+async def test_a_saga_counts_as_overdue_from_its_deadline_until_it_moves_on(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, sagas = store
+    async with events.transaction() as tx:
+        await sagas.put(tx, SagaState("late", "processing_payment", {}, NOW))
+        await sagas.put(tx, SagaState("early", "processing_payment", {}, NOW + timedelta(hours=1)))
+        await sagas.put(tx, SagaState("settled", "done", {}, None))
+    async with events.transaction() as tx:
+        assert await sagas.count_overdue(tx, NOW - timedelta(seconds=1)) == 0
+        assert await sagas.count_overdue(tx, NOW) == 1
+        late = await sagas.get(tx, "late")
+        assert late is not None
+        await sagas.put(tx, late.move("done", now=NOW, timeout=None))
+    async with events.transaction() as tx:
+        assert await sagas.count_overdue(tx, NOW) == 0
+
+
 async def test_a_second_scanner_claims_nothing_while_one_sweeps(
     store: tuple[PostgresEventStore, PostgresSagaStore],
 ) -> None:

@@ -196,6 +196,21 @@ async def test_readiness_follows_its_checks_and_metrics_count_requests(
     assert 'http_requests_total{service="order",status="503"}' in metrics
 
 
+async def test_request_latency_is_observed_by_operation_id_and_not_for_unrouted_paths(
+    http: httpx.AsyncClient,
+) -> None:
+    order = await OrderClient("http://order", http=http).place_order(place())
+    await http.get(f"/orders/{order.order_id}")
+    await http.get("/nowhere")
+    metrics = (await http.get("/metrics")).text
+    placed = 'operation="placeOrder",service="order"'
+    assert f"a4co_http_request_seconds_count{{{placed}}} 1.0" in metrics
+    assert f'a4co_http_request_seconds_bucket{{le="0.5",{placed}}} 1.0' in metrics
+    assert 'a4co_http_request_seconds_count{operation="getOrder",service="order"} 1.0' in metrics
+    observed = [line for line in metrics.splitlines() if line.startswith("a4co_http_request_")]
+    assert not any('operation=""' in line or "healthz" in line for line in observed)
+
+
 async def test_missing_role_is_a_403_and_missing_token_a_401() -> None:
     app = create_app("order", [build_router(OrdersApi())], verifier=KEY)
     transport = httpx.ASGITransport(app=app)

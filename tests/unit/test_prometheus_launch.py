@@ -1,0 +1,41 @@
+"""`a4co up`'s Prometheus: the scrape configuration it writes, and the one line it prints
+when prometheus is not installed."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from runtime.cli.state import PlatformState
+from runtime.cli.up import print_table
+from runtime.infra.prometheus import MISSING_PROMETHEUS, RULES, scrape_config
+
+
+def test_every_process_is_a_target_labelled_by_process_with_the_generated_rules() -> None:
+    config = scrape_config({"order_2": "http://127.0.0.1:8102", "order": "http://127.0.0.1:8101"})
+    assert config["rule_files"] == [str(RULES)] and RULES.is_file()
+    (job,) = config["scrape_configs"]
+    assert job["static_configs"] == [
+        {"targets": ["127.0.0.1:8101"], "labels": {"process": "order"}},
+        {"targets": ["127.0.0.1:8102"], "labels": {"process": "order_2"}},
+    ]
+
+
+def _printed(state: PlatformState) -> str:
+    out = io.StringIO()
+    print_table(Console(file=out, width=400, color_system=None), state)
+    return out.getvalue()
+
+
+def test_up_prints_prometheus_url_or_the_command_that_installs_it() -> None:
+    state = PlatformState(pid=1, data_dir="/tmp/a4co", services={"order": "http://127.0.0.1:1"})
+    without = _printed(state)
+    assert [line for line in without.splitlines() if "prometheus" in line] == [
+        f"note: {MISSING_PROMETHEUS}"
+    ]
+    running = PlatformState(
+        pid=1, data_dir="/tmp/a4co", services={}, prometheus="http://127.0.0.1:9999"
+    )
+    text = _printed(running)
+    assert "http://127.0.0.1:9999/alerts" in text and "install-prometheus" not in text
