@@ -16,6 +16,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from codegen.catalog_site import render_site
 from codegen.deploy import render_deploy
+from codegen.grafana import render_dashboard
 from codegen.loader import Workspace
 from codegen.model import Catalog, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
@@ -99,6 +100,7 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
         bundle, messages = service_bundle(workspace, service)
         own = [f for f in (service.asyncapi, service.openapi) if f]
         header = _header(workspace, own, [p.file for p in bundle.places().values()])
+        files.update(render_dashboard(header, service))
         files[f"{name}/__init__.py"] = env.get_template("package.py.j2").render(
             header=header, doc=_doc(service.title, service.description)
         )
