@@ -143,6 +143,9 @@ class Tracing:
                 "messaging.destination.name": subscription.channel.subject,
                 "messaging.message.id": context.id,
                 "messaging.consumer.group.name": subscription.durable,
+                # The aggregate the message is about (the order, in the order saga):
+                # how `a4co trace <order-id>` finds an order's trace.
+                "cloudevents.event_subject": context.subject,
             },
         ):
             yield

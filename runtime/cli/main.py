@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from runtime.cli import demo, dlq, status, up
+from runtime.cli import demo, dlq, status, trace, up
 from runtime.errors import PlatformError
 from runtime.infra import DEFAULT_DATA_DIR
 
@@ -44,6 +44,6 @@ def parser() -> argparse.ArgumentParser:
         help=f"embedded servers' data, logs and the state file (default {DEFAULT_DATA_DIR})",
     )
     commands = top.add_subparsers(dest="name", required=True, metavar="COMMAND")
-    for module in (up, demo, status, dlq):
+    for module in (up, demo, status, dlq, trace):
         module.add_parser(commands, common)
     return top

@@ -44,6 +44,7 @@ from runtime.service.settings import (
     database_url_env,
     own_database_url,
 )
+from runtime.spans import TRACE_FILE, TRACE_FILE_ENV
 
 __all__ = [
     "BOOTSTRAP_ADMIN_ENV",
@@ -344,6 +345,7 @@ class Platform:
         env["PYTHONUNBUFFERED"] = "1"  # so a log tail shows what a failing service last said
         # A development administrator, so someone can log in to verify artisans.
         env.setdefault(BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN)
+        env.setdefault(TRACE_FILE_ENV, str(self._data_dir / TRACE_FILE))  # for `a4co trace`
         return env
 
     def _env_of(self, process: ServiceProcess) -> dict[str, str]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,9 +17,6 @@ import asyncpg
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from nats.aio.client import Client
-from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
 from runtime.bus.base import StreamSpec, Subscription, bind_handlers
 from runtime.bus.nats_connect import connect
@@ -38,17 +34,15 @@ from runtime.outbox.relay import OutboxRelay
 from runtime.service.context import ServiceContext
 from runtime.service.jetstream import JetStreamRawPublisher
 from runtime.service.settings import Settings
+from runtime.spans import install_tracer_provider
 
 __all__ = [
-    "DEFAULT_TRACE_RATIO",
     "Job",
     "ServiceDefinition",
     "ServiceHost",
     "migrate_tables",
     "serve",
 ]
-
-DEFAULT_TRACE_RATIO = 0.01
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +121,7 @@ class ServiceHost:
         self.metrics = PlatformMetrics(name)
         self.context.extras["metrics"] = self.metrics
         self.context.extras["nats"] = self._nc
-        _install_tracer_provider()
+        install_tracer_provider(name)
         # The relay gets connections of its own: behind busy handlers on the shared pool it
         # would publish late, and late publishing starves every service downstream.
         self._outbox_pool = await asyncpg.create_pool(
@@ -256,24 +250,6 @@ async def _keep_session(connection: Any) -> None:
     are `SET LOCAL`, and the one LISTEN holds its connection until the service stops.
     asyncpg still rolls back a transaction left open and drops listeners on release.
     """
-
-
-def _install_tracer_provider() -> None:
-    """Give the process a recording tracer provider (once), so spans carry real ids.
-
-    No exporter is configured here: traces propagate in `traceparent`; exporting them
-    (OTLP to a collector) is a deployment choice. Recording every span costs more CPU
-    than the rest of a message's handling, so by default 1 trace in 100 is recorded;
-    `OTEL_TRACES_SAMPLER`/`OTEL_TRACES_SAMPLER_ARG` choose otherwise.
-    """
-    if isinstance(trace.get_tracer_provider(), TracerProvider):
-        return
-    if os.environ.get("OTEL_TRACES_SAMPLER"):  # the SDK reads its standard variables
-        trace.set_tracer_provider(TracerProvider())
-    else:  # record 1 trace in 100; ids still propagate on every message (flags 00)
-        trace.set_tracer_provider(
-            TracerProvider(sampler=ParentBased(TraceIdRatioBased(DEFAULT_TRACE_RATIO)))
-        )
 
 
 async def _supervise(what: str, run: Callable[[], Awaitable[None]]) -> None:
