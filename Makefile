@@ -31,7 +31,7 @@ lint: install
 	$(PY) -m codegen validate
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy codegen runtime generated services
+	$(VENV)/bin/mypy a4co codegen runtime generated services
 
 ## lint-rules: print the contract lint rules (id, level, default, categories, purpose)
 lint-rules: install
@@ -47,26 +47,26 @@ breaking-rules: install
 	$(PY) -m codegen breaking --list
 
 typecheck: install
-	$(VENV)/bin/mypy codegen runtime generated services
+	$(VENV)/bin/mypy a4co codegen runtime generated services
 
 ## run: start NATS, PostgreSQL, Redis and the services (a process each), print the URLs; Ctrl-C stops all
 run: install
 	@test -f storefront/dist/storefront/app.js || $(MAKE) --no-print-directory storefront \
 		|| echo "note: the storefront could not be built (above); the platform runs without it"
-	$(PY) -m runtime.cli up $(if $(REPLICAS),--replicas $(REPLICAS)) $(SERVICES)
+	$(PY) -m a4co.cli up $(if $(REPLICAS),--replicas $(REPLICAS)) $(SERVICES)
 
 ## demo: N orders (default 100) through the gateway of the running platform, or of one it starts
 N ?= 100
 demo: install
-	$(PY) -m runtime.cli demo --start -n $(N)
+	$(PY) -m a4co.cli demo --start -n $(N)
 
 ## status: consumer lag per durable, outbox backlog per service, sagas by step
 status: install
-	$(PY) -m runtime.cli status
+	$(PY) -m a4co.cli status
 
 ## dlq: list the dead letters (redrive one with `.venv/bin/a4co dlq redrive <seq>`)
 dlq: install
-	$(PY) -m runtime.cli dlq list $(if $(SERVICE),--service $(SERVICE))
+	$(PY) -m a4co.cli dlq list $(if $(SERVICE),--service $(SERVICE))
 
 ## test: the whole suite (unit, contract, integration on real servers it starts itself) but the
 ## chaos scenarios (`make test-chaos`); installs TypeScript, Chromium and promtool first, which

@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from objectives import latency_target
 
-from runtime.launcher import Platform
+from a4co.launcher import Platform
 
 PASSWORD = "bench-password"
 

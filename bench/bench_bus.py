@@ -23,11 +23,11 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import api
 
+from a4co.infra import start_nats
 from generated.order.events import ORDER_CREATED, Publisher
 from generated.order.models import OrderCreated
 from runtime.bus import ConsumerPolicy, MessageContext, StreamSpec, Subscription, bind_handlers
 from runtime.bus.nats import ConsumerRunner, NatsEventSink, ensure_streams
-from runtime.infra import start_nats
 
 ROOT = Path(__file__).resolve().parent.parent
 STREAM = StreamSpec(name="ORDER", subjects=("order.>",), max_age=3600.0)

@@ -22,10 +22,10 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from a4co.infra import start_nats
 from runtime.bus.dlq import dead_letter, list_dead_letters
 from runtime.bus.nats import ensure_streams
 from runtime.bus.nats_publisher import DLQ_STREAM
-from runtime.infra import start_nats
 
 NEWEST = 100
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 from bench_auth import log_in, open_loop, percentile
 
-from runtime.launcher import Platform
+from a4co.launcher import Platform
 
 
 async def run(rate: float, seconds: float) -> None:

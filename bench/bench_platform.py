@@ -53,16 +53,16 @@ from platform_probe import (
     subtract_idle,
 )
 
-from runtime.cli.bus import nats_connection, postgres_connection
-from runtime.cli.cast import STOCK, Cast, prepare_cast
-from runtime.cli.gateway import Gateway
-from runtime.cli.orders import declined, place_orders
-from runtime.cli.report import percentile
-from runtime.cli.signals import StopRequestedError, ignore_stop_signals, raise_on_stop_signals
-from runtime.cli.watch import OUTCOMES, BusWatch
-from runtime.infra import DATABASE_URL_ENV, NATS_URL_ENV, REDIS_URL_ENV
-from runtime.launcher import DEFAULT_SERVICES, Platform
-from runtime.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
+from a4co.cli.bus import nats_connection, postgres_connection
+from a4co.cli.cast import STOCK, Cast, prepare_cast
+from a4co.cli.gateway import Gateway
+from a4co.cli.orders import declined, place_orders
+from a4co.cli.report import percentile
+from a4co.cli.signals import StopRequestedError, ignore_stop_signals, raise_on_stop_signals
+from a4co.cli.watch import OUTCOMES, BusWatch
+from a4co.infra import DATABASE_URL_ENV, NATS_URL_ENV, REDIS_URL_ENV
+from a4co.launcher import DEFAULT_SERVICES, Platform
+from a4co.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
 
 GATEWAY_LIMITS = {
     "A4CO_GATEWAY_RATE_LIMIT": "100000/second",

@@ -31,10 +31,10 @@ import httpx
 import nats
 from nats.aio.msg import Msg
 
+from a4co.launcher import Platform
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
 from runtime.bus.nats_publisher import NatsEventSink
-from runtime.launcher import Platform
 
 SAGA_SERVICES = ("auth", "user", "inventory", "payment", "order")
 SAGA_CHAIN = (

@@ -30,10 +30,10 @@ from typing import Any
 
 import httpx
 
+from a4co.infra import start_infra
 from generated.platform import STREAMS
 from generated.product.models import NewProductListed
 from runtime.eventstore.postgres import connection_of
-from runtime.infra import start_infra
 from runtime.service import ServiceHost, Settings
 from services.product.catalogue import Catalogue
 from services.product.service import definition

@@ -20,8 +20,8 @@ from typing import Any
 from nats.js import JetStreamContext
 from objectives import latency_target
 
-from runtime.cli.status import consumer_lag
-from runtime.launcher import Platform
+from a4co.cli.status import consumer_lag
+from a4co.launcher import Platform
 
 __all__ = [
     "COMMAND_P99_TARGET",

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from runtime.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
-from runtime.launcher import DEFAULT_SERVICES
-from runtime.launcher.connections import make_room
+from a4co.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
+from a4co.launcher import DEFAULT_SERVICES
+from a4co.launcher.connections import make_room
 
 
 @pytest.fixture(scope="session")

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from a4co.launcher.db_roles import role_name
+from a4co.launcher.provision import STREAM_REPLICAS_ENV, database_password_env
 from codegen.deploy.spec import DeploySpec, ServiceSpec
 from runtime.bus.permissions import OPERATOR
 from runtime.http.app import LIVENESS_PATH, READINESS_PATH
-from runtime.launcher.db_roles import role_name
-from runtime.launcher.provision import STREAM_REPLICAS_ENV, database_password_env
 
 __all__ = ["CONFIG", "SECRET", "config_map", "deployment", "provision_job", "secret_example"]
 
@@ -208,7 +208,7 @@ def provision_job(spec: DeploySpec) -> Object:
     container = {
         "name": "provision",
         "image": spec.image,
-        "command": ["python", "-m", "runtime.launcher.provision"],
+        "command": ["python", "-m", "a4co.launcher.provision"],
         "envFrom": [{"configMapRef": {"name": CONFIG}}],
         "env": env,
         "resources": {

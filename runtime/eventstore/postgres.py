@@ -105,7 +105,7 @@ async def migrate(conn: Any, schema: str) -> None:
     """Create `schema` and its tables if missing; concurrent callers wait for each other.
 
     A schema that exists is not created again: a service's own role (see
-    `runtime.launcher.db_roles`) owns its schema but may not create schemas.
+    `a4co.launcher.db_roles`) owns its schema but may not create schemas.
     """
     ddl = _DDL.format(s=checked_schema(schema))
     async with conn.transaction():

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
-from runtime.launcher import Platform
-from runtime.launcher.supervisor import RestartPolicy, Supervisor
+from a4co.launcher import Platform
+from a4co.launcher.supervisor import RestartPolicy, Supervisor
 from tests.e2e.story import Story
 
 STEPDOWN = "$JS.API.STREAM.LEADER.STEPDOWN.{stream}"

@@ -20,9 +20,9 @@ from uuid import UUID
 import httpx
 import pytest
 
+from a4co.cli.running import with_replicas
+from a4co.launcher import Platform
 from runtime.bus.nats_connect import connect
-from runtime.cli.running import with_replicas
-from runtime.launcher import Platform
 from tests.chaos.burst import CUSTOMERS, Burst, BurstResult
 from tests.chaos.cluster import (
     Chaos,

@@ -12,7 +12,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from runtime.launcher import Platform
+from a4co.launcher import Platform
 from tests.e2e.harness import serve_jwks
 from tests.e2e.story import Story
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from a4co.infra import find_nats_server
 from codegen.build import build_catalog
 from codegen.errors import ContractErrors
 from codegen.loader import Workspace
@@ -15,7 +16,6 @@ from codegen.model import Catalog
 from codegen.permissions import bus_permissions
 from generated.bus_permissions import BUS_PERMISSIONS
 from runtime.bus.permissions import OPERATOR, password_variable
-from runtime.infra import find_nats_server
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "generated" / "nats" / "authorization.conf"

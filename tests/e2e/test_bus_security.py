@@ -25,13 +25,13 @@ from nats.aio.client import Client
 from nats.errors import Error as NatsError
 from nats.js.errors import NotFoundError
 
+from a4co.launcher import Platform
 from generated.bus_permissions import BUS_PERMISSIONS
 from generated.payment.events import Publisher as PaymentPublisher
 from generated.payment.models import PaymentSucceeded
 from runtime.bus.dlq import dead_letter
 from runtime.bus.failures import PublishError
 from runtime.bus.nats_publisher import NatsEventSink
-from runtime.launcher import Platform
 from tests.e2e.harness import TEST_KEY, eventually, serve_jwks
 from tests.e2e.story import Story
 

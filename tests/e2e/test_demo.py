@@ -19,7 +19,7 @@ from typing import IO
 import asyncpg
 import pytest
 
-from runtime.cli.state import find_state, state_path
+from a4co.cli.state import find_state, state_path
 
 ROOT = Path(__file__).resolve().parents[2]
 ORDERS = 20
@@ -42,7 +42,7 @@ def test_demo_starts_the_platform_settles_every_order_and_sums_up() -> None:
         data_dir = Path(folder) / "data"
         command = ["demo", "--start", "-n", str(ORDERS), "--data-dir", str(data_dir)]
         done = subprocess.run(
-            [sys.executable, "-m", "runtime.cli", *command],
+            [sys.executable, "-m", "a4co.cli", *command],
             cwd=ROOT,
             env={**os.environ, **EMBEDDED},
             stdin=subprocess.DEVNULL,
@@ -68,7 +68,7 @@ def test_demo_starts_the_platform_settles_every_order_and_sums_up() -> None:
 
 def _a4co(data_dir: Path, log: IO[str], *argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", *argv, "--data-dir", str(data_dir)],
+        [sys.executable, "-m", "a4co.cli", *argv, "--data-dir", str(data_dir)],
         cwd=ROOT,
         env={**os.environ, **EMBEDDED},
         stdin=subprocess.DEVNULL,

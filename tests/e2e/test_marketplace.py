@@ -50,6 +50,9 @@ from uuid import UUID
 
 import pytest
 
+from a4co.infra import ServerHandle
+from a4co.launcher import DEFAULT_SERVICES
+from a4co.launcher.connections import make_room
 from generated.analytics.client import AnalyticsClient
 from generated.analytics.models import AnalyticsDashboard
 from generated.artisan.client import ArtisanClient
@@ -69,9 +72,6 @@ from generated.user.client import UserClient
 from generated.user.models import TrackBehaviorRequest, UserProfile
 from runtime.bus.base import Subscription
 from runtime.http import ProblemError
-from runtime.infra import ServerHandle
-from runtime.launcher import DEFAULT_SERVICES
-from runtime.launcher.connections import make_room
 from services.admin.service import definition as admin
 from services.analytics.service import definition as analytics
 from services.artisan.domain import TierRule

@@ -12,8 +12,8 @@ import pytest
 from nats.aio.client import Client
 from nats.errors import Error as NatsError
 
+from a4co.launcher import Platform
 from runtime.bus.nats_connect import connect, server_urls
-from runtime.launcher import Platform
 from tests.e2e.harness import eventually, serve_jwks
 from tests.e2e.story import Story
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import nats
 import pytest
 
-from runtime.launcher import Platform
+from a4co.launcher import Platform
 from runtime.spans import TRACE_RATIO_ENV
 from tests.e2e.harness import eventually, serve_jwks
 from tests.e2e.story import Story
@@ -62,7 +62,7 @@ async def traced() -> AsyncIterator[tuple[Story, Path]]:
 
 
 def a4co_trace(data_dir: Path, order_id: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "runtime.cli", "trace", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "a4co.cli", "trace", "--data-dir", str(data_dir)]
     return subprocess.run(
         [*command, order_id], capture_output=True, text=True, cwd=REPO, timeout=60
     )

@@ -13,8 +13,8 @@ import httpx
 import nats
 import pytest
 
-from runtime.cli.running import with_replicas
-from runtime.launcher import Platform
+from a4co.cli.running import with_replicas
+from a4co.launcher import Platform
 from tests.e2e.harness import eventually, serve_jwks
 from tests.e2e.story import Story
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from runtime.launcher import DEFAULT_SERVICES, Platform
-from runtime.launcher.platform import BOOTSTRAP_ADMIN_ENV
+from a4co.launcher import DEFAULT_SERVICES, Platform
+from a4co.launcher.platform import BOOTSTRAP_ADMIN_ENV
 from services.gateway.config import SERVICES as BEHIND_GATEWAY
 
 pytestmark = pytest.mark.slow

@@ -14,6 +14,7 @@ import pytest
 from nats.aio.client import Client
 from pydantic import BaseModel, ConfigDict
 
+from a4co.infra import EmbeddedNats
 from runtime.bus import (
     Channel,
     ConsumerPolicy,
@@ -34,7 +35,6 @@ from runtime.bus.nats import (
     redrive,
 )
 from runtime.errors import ConfigurationError, ContractError
-from runtime.infra import EmbeddedNats
 
 FAST = ConsumerPolicy(max_deliver=3, ack_wait=5.0, backoff=(0.05, 0.1), concurrency=4)
 

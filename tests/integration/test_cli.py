@@ -22,12 +22,12 @@ import httpx
 import nats
 import pytest
 
+from a4co.cli import main
+from a4co.cli.state import PlatformState, find_state, state_path
 from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
 from runtime.bus.dlq import dead_letter
 from runtime.bus.nats_publisher import NatsEventSink
-from runtime.cli import main
-from runtime.cli.state import PlatformState, find_state, state_path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["auth", "gateway", "user", "inventory", "payment", "order"]
@@ -42,7 +42,7 @@ def platform() -> Iterator[PlatformState]:
         data_dir = Path(folder) / "data"
         log = (Path(folder) / "up.log").open("w+")
         process = subprocess.Popen(
-            [sys.executable, "-m", "runtime.cli", "up", "--data-dir", str(data_dir), *SERVICES],
+            [sys.executable, "-m", "a4co.cli", "up", "--data-dir", str(data_dir), *SERVICES],
             cwd=ROOT,
             env={**os.environ, **EMBEDDED},
             stdin=subprocess.DEVNULL,

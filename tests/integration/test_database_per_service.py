@@ -21,9 +21,9 @@ import asyncpg
 import nats
 import pytest
 
-from runtime.infra import EmbeddedPostgres
-from runtime.launcher import Platform
-from runtime.launcher.db_roles import role_name
+from a4co.infra import EmbeddedPostgres
+from a4co.launcher import Platform
+from a4co.launcher.db_roles import role_name
 from tests.e2e.harness import serve_jwks
 from tests.e2e.story import Story
 

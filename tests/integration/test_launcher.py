@@ -24,8 +24,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from runtime.infra.ports import can_connect
-from runtime.launcher import LaunchError, Platform, RestartPolicy, Supervisor
+from a4co.infra.ports import can_connect
+from a4co.launcher import LaunchError, Platform, RestartPolicy, Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -77,7 +77,7 @@ def stand_ins(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def child_env(stand_ins: Path) -> dict[str, str]:
-    """PYTHONPATH with the stand-ins and this repository (for `python -m runtime.launcher`)."""
+    """PYTHONPATH with the stand-ins and this repository (for `python -m a4co.launcher`)."""
     paths = [str(stand_ins), str(ROOT), os.environ.get("PYTHONPATH", "")]
     return {"PYTHONPATH": os.pathsep.join(path for path in paths if path)}
 
@@ -268,7 +268,7 @@ def read_lines(stream: IO[str], lines: queue.Queue[str]) -> None:
 
 
 def test_the_command_serves_until_sigint_and_stops_cleanly(stand_ins: Path, data_dir: Path) -> None:
-    command = [sys.executable, "-m", "runtime.launcher", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "a4co.launcher", "--data-dir", str(data_dir)]
     command += ["alpha=fake_alpha", "beta=fake_beta"]
     env = {**os.environ, **child_env(stand_ins)}
     child = subprocess.Popen(
@@ -301,7 +301,7 @@ def test_the_command_serves_until_sigint_and_stops_cleanly(stand_ins: Path, data
 def test_the_command_fails_in_one_line_naming_the_crashed_service(
     stand_ins: Path, data_dir: Path
 ) -> None:
-    command = [sys.executable, "-m", "runtime.launcher", "--data-dir", str(data_dir)]
+    command = [sys.executable, "-m", "a4co.launcher", "--data-dir", str(data_dir)]
     command += ["alpha=fake_alpha", "crash=fake_crash"]
     env = {**os.environ, **child_env(stand_ins)}
 

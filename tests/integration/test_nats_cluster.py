@@ -20,10 +20,10 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
+from a4co.infra.nats_cluster import EmbeddedNatsCluster
+from a4co.launcher.bus_auth import BusAuth, provision_streams
 from runtime.bus.nats_connect import connect, server_urls
 from runtime.bus.permissions import OPERATOR
-from runtime.infra.nats_cluster import EmbeddedNatsCluster
-from runtime.launcher.bus_auth import BusAuth, provision_streams
 
 pytestmark = pytest.mark.slow
 

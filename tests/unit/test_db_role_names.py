@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from runtime.launcher.db_roles import ServiceRole, role_name
+from a4co.launcher.db_roles import ServiceRole, role_name
 
 
 def test_a_role_is_named_for_its_database_and_schema() -> None:

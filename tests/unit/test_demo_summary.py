@@ -7,8 +7,8 @@ import re
 
 from rich.console import Console
 
-from runtime.cli.orders import NOT_PLACED, UNSETTLED, OrderRun, Outcome
-from runtime.cli.report import print_summary
+from a4co.cli.orders import NOT_PLACED, UNSETTLED, OrderRun, Outcome
+from a4co.cli.report import print_summary
 
 
 def summary(run: OrderRun, requested: int) -> str:

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from a4co.infra.base import redact
+from a4co.infra.nats import ClusterRole
+from a4co.infra.nats_cluster import EmbeddedNatsCluster
+from a4co.launcher.bus_auth import STREAM_REPLICAS_ENV, BusAuth, stream_replicas
+from a4co.launcher.platform import Platform
 from runtime.bus.nats_connect import server_urls
 from runtime.errors import ConfigurationError
-from runtime.infra.base import redact
-from runtime.infra.nats import ClusterRole
-from runtime.infra.nats_cluster import EmbeddedNatsCluster
-from runtime.launcher.bus_auth import STREAM_REPLICAS_ENV, BusAuth, stream_replicas
-from runtime.launcher.platform import Platform
 
 CLUSTER = "nats://127.0.0.1:4222, nats://127.0.0.1:4223,nats://127.0.0.1:4224"
 

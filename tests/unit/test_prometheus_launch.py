@@ -7,9 +7,9 @@ import io
 
 from rich.console import Console
 
-from runtime.cli.state import PlatformState
-from runtime.cli.up import print_table
-from runtime.infra.prometheus import MISSING_PROMETHEUS, RULES, scrape_config
+from a4co.cli.state import PlatformState
+from a4co.cli.up import print_table
+from a4co.infra.prometheus import MISSING_PROMETHEUS, RULES, scrape_config
 
 
 def test_every_process_is_a_target_labelled_by_process_with_the_generated_rules() -> None:

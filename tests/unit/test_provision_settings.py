@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from a4co.launcher.provision import database_password_env, provision
 from runtime.bus.base import StreamSpec
 from runtime.errors import ConfigurationError
-from runtime.launcher.provision import database_password_env, provision
 
 STREAMS = (StreamSpec(name="ORDER", subjects=("order.>",)),)
 COMPLETE = {

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from a4co.launcher import Platform
+from a4co.launcher.errors import LaunchError
 from runtime.errors import ConfigurationError
-from runtime.launcher import Platform
-from runtime.launcher.errors import LaunchError
 from runtime.service.settings import Settings, database_url_env, service_database_url
 
 SHARED = "postgresql://a4co@db-main:5432/a4co"

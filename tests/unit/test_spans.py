@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.trace import SpanKind, set_span_in_context
 
-from runtime.cli.trace import order_traces, render_tree
+from a4co.cli.trace import order_traces, render_tree
 from runtime.errors import ConfigurationError
 from runtime.spans import (
     OTLP_ENDPOINT_ENV,

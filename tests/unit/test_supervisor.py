@@ -7,9 +7,9 @@ from typing import cast
 
 import pytest
 
-from runtime.cli.running import with_replicas
+from a4co.cli.running import with_replicas
+from a4co.launcher import LaunchError, Platform, RestartPolicy, Supervisor
 from runtime.errors import ConfigurationError
-from runtime.launcher import LaunchError, Platform, RestartPolicy, Supervisor
 
 
 class FakePlatform:

@@ -24,9 +24,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from runtime.cli.gateway import Gateway
-from runtime.launcher import Platform
-from runtime.launcher.platform import DEV_BOOTSTRAP_ADMIN
+from a4co.cli.gateway import Gateway
+from a4co.launcher import Platform
+from a4co.launcher.platform import DEV_BOOTSTRAP_ADMIN
 
 ROOT = Path(__file__).resolve().parents[3]
 CONFIG = Path(__file__).with_name("schemathesis.toml")
