@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import json
-import os
-import secrets
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -28,6 +26,7 @@ from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import NotFoundError
 
+from a4co.launcher.passwords import new_password, read_passwords, write_passwords
 from runtime.bus.base import StreamSpec
 from runtime.bus.nats_connect import connect, server_urls
 from runtime.bus.nats_publisher import ensure_streams
@@ -70,10 +69,10 @@ class BusAuth:
         """Identities for an embedded server: passwords from the data folder, made if new."""
         permissions = _permissions(generated, services)
         path = data_dir / CREDENTIALS_FILE
-        known = _read(path)
-        passwords = {name: known.get(name) or _new_password() for name in permissions}
+        known = read_passwords(path, "identities")
+        passwords = {name: known.get(name) or new_password() for name in permissions}
         if passwords != known:
-            _write(path, passwords)
+            write_passwords(path, passwords)
         return cls(permissions, passwords)
 
     @classmethod
@@ -194,30 +193,3 @@ def _permissions(generated: str, services: list[str]) -> dict[str, BusPermission
         raise ConfigurationError(f"{generated}.bus_permissions names no {OPERATOR!r} identity")
     chosen[OPERATOR] = by_name[OPERATOR]
     return chosen
-
-
-def _new_password() -> str:
-    """48 hex digits after a letter: safe in a URL and in the server's configuration."""
-    return f"p{secrets.token_hex(24)}"
-
-
-def _read(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise ConfigurationError(f"{path} is not JSON: remove it to make new passwords") from exc
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise ConfigurationError(f"{path} should map identities to passwords")
-    return raw
-
-
-def _write(path: Path, passwords: Mapping[str, str]) -> None:
-    """Write the passwords readable by this user only (mode 0600), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        json.dump(dict(passwords), out, indent=2, sort_keys=True)
-    temporary.replace(path)

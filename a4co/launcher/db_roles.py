@@ -21,10 +21,8 @@ import asyncio
 import base64
 import hashlib
 import hmac
-import json
 import os
 import re
-import secrets
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,6 +33,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import asyncpg
 
 from a4co.infra.base import redact
+from a4co.launcher.passwords import new_password, read_passwords, write_passwords
 from runtime.errors import ConfigurationError, InfraError
 from runtime.eventstore.postgres import checked_schema
 
@@ -125,15 +124,15 @@ async def _provision(admin_url: str, schemas: list[str], data_dir: Path) -> list
         )
         _check_admin(admin, admin_url)
         path = data_dir / ROLES_FILE
-        known = _read(path)
+        known = read_passwords(path, "role names")
         roles = [
-            ServiceRole(schema, role, known.get(role) or _new_password())
+            ServiceRole(schema, role, known.get(role) or new_password())
             for schema in schemas
             for role in [role_name(admin["database"], schema)]
         ]
         passwords = {**known, **{r.role: r.password for r in roles}}
         if passwords != known:
-            _write(path, passwords)
+            write_passwords(path, passwords)
         async with connection.transaction():
             await connection.execute("SET LOCAL lock_timeout = '10s'")
             # Two platforms starting on one database would race on the same roles.
@@ -253,30 +252,3 @@ async def _run(connection: Any, template: str, *args: str) -> None:
     await connection.execute(
         await connection.fetchval("SELECT format($1, VARIADIC $2::text[])", template, list(args))
     )
-
-
-def _new_password() -> str:
-    """48 hex digits after a letter: safe in a URL without quoting."""
-    return f"p{secrets.token_hex(24)}"
-
-
-def _read(path: Path) -> dict[str, str]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise ConfigurationError(f"{path} is not JSON: remove it to make new passwords") from exc
-    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
-        raise ConfigurationError(f"{path} should map role names to passwords")
-    return raw
-
-
-def _write(path: Path, passwords: dict[str, str]) -> None:
-    """Replace the file at once, never readable by others, not even while being written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-        json.dump(passwords, file, indent=2, sort_keys=True)
-    os.replace(temporary, path)
