@@ -34,7 +34,7 @@ from tests.chaos.cluster import (
 )
 from tests.chaos.ledger import Ledger, count_effects, settle
 from tests.chaos.report import table
-from tests.e2e.harness import eventually, serve_jwks
+from tests.e2e.harness import embedded_env, eventually, serve_jwks
 from tests.e2e.story import Story
 
 pytestmark = [pytest.mark.slow, pytest.mark.chaos]
@@ -62,13 +62,7 @@ async def chaos() -> AsyncIterator[Chaos]:
                 data_dir=Path(folder),
                 nats_cluster=3,
                 ready_timeout=120.0,
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_STREAM_REPLICAS": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                },
+                env=embedded_env(jwks_url),
             )
             await asyncio.to_thread(platform.start)
             try:

@@ -219,6 +219,19 @@ async def eventually(
         await asyncio.sleep(interval)
 
 
+def embedded_env(jwks_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a launched platform that starts servers of its own, whatever the
+    caller's `A4CO_*_URL` say, and trusts the tokens of `jwks_url`; plus `extra`."""
+    return {
+        "A4CO_NATS_URL": "",
+        "A4CO_DATABASE_URL": "",
+        "A4CO_REDIS_URL": "",
+        "A4CO_STREAM_REPLICAS": "",  # the platform's own servers decide: 1, or 3 on a cluster
+        "A4CO_JWKS_URL": jwks_url,
+        **extra,
+    }
+
+
 @contextlib.asynccontextmanager
 async def serve_jwks(key: SigningKey = TEST_KEY) -> AsyncIterator[str]:
     """Publish `key` as a JWKS over HTTP (for services run as processes); yield its URL."""

@@ -32,7 +32,7 @@ from generated.payment.models import PaymentSucceeded
 from runtime.bus.dlq import dead_letter
 from runtime.bus.failures import PublishError
 from runtime.bus.nats_publisher import NatsEventSink
-from tests.e2e.harness import TEST_KEY, eventually, serve_jwks
+from tests.e2e.harness import TEST_KEY, embedded_env, eventually, serve_jwks
 from tests.e2e.story import Story
 
 pytestmark = pytest.mark.slow
@@ -75,12 +75,7 @@ async def secured() -> AsyncIterator[tuple[Platform, Story]]:
             platform = Platform(
                 SERVICES,
                 data_dir=Path(folder),
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                },
+                env=embedded_env(jwks_url),
             )
             await asyncio.to_thread(platform.start)
             try:

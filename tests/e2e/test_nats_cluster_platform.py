@@ -14,7 +14,7 @@ from nats.errors import Error as NatsError
 
 from a4co.launcher import Platform
 from runtime.bus.nats_connect import connect, server_urls
-from tests.e2e.harness import eventually, serve_jwks
+from tests.e2e.harness import embedded_env, eventually, serve_jwks
 from tests.e2e.story import Story
 
 SERVICES = ("user", "inventory", "payment", "order")
@@ -31,13 +31,7 @@ async def test_orders_settle_on_a_cluster_that_loses_the_order_streams_leader() 
                 data_dir=Path(folder),
                 nats_cluster=3,
                 ready_timeout=120.0,
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_STREAM_REPLICAS": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                },
+                env=embedded_env(jwks_url),
             )
             await asyncio.to_thread(platform.start)
             try:

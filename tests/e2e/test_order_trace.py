@@ -16,7 +16,7 @@ import pytest
 
 from a4co.launcher import Platform
 from runtime.spans import TRACE_RATIO_ENV
-from tests.e2e.harness import eventually, serve_jwks
+from tests.e2e.harness import embedded_env, eventually, serve_jwks
 from tests.e2e.story import Story
 
 SAGA_SERVICES = ["user", "inventory", "payment", "order"]
@@ -42,13 +42,7 @@ async def traced() -> AsyncIterator[tuple[Story, Path]]:
             platform = Platform(
                 SAGA_SERVICES,
                 data_dir=Path(folder),
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                    TRACE_RATIO_ENV: "1",
-                },
+                env=embedded_env(jwks_url, **{TRACE_RATIO_ENV: "1"}),
             )
             await asyncio.to_thread(platform.start)
             try:

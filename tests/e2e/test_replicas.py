@@ -15,7 +15,7 @@ import pytest
 
 from a4co.cli.running import with_replicas
 from a4co.launcher import Platform
-from tests.e2e.harness import eventually, serve_jwks
+from tests.e2e.harness import embedded_env, eventually, serve_jwks
 from tests.e2e.story import Story
 
 ORDERS = 16
@@ -58,12 +58,7 @@ async def test_two_order_processes_share_the_work_and_confirm_each_order_once() 
             platform = Platform(
                 services,
                 data_dir=Path(folder),
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                },
+                env=embedded_env(jwks_url),
             )
             await asyncio.to_thread(platform.start)
             try:

@@ -12,7 +12,7 @@ import nats
 import pytest
 
 from a4co.launcher import Platform
-from tests.e2e.harness import serve_jwks
+from tests.e2e.harness import embedded_env, serve_jwks
 from tests.e2e.story import Story
 
 SAGA_SERVICES = ["user", "inventory", "payment", "order"]
@@ -28,12 +28,7 @@ async def run_story() -> AsyncIterator[Story]:
             platform = Platform(
                 SAGA_SERVICES,
                 data_dir=Path(folder),
-                env={
-                    "A4CO_NATS_URL": "",
-                    "A4CO_DATABASE_URL": "",
-                    "A4CO_REDIS_URL": "",
-                    "A4CO_JWKS_URL": jwks_url,
-                },
+                env=embedded_env(jwks_url),
             )
             await asyncio.to_thread(platform.start)
             try:
