@@ -103,8 +103,9 @@ async def dead_letter_counts(js: JetStreamContext) -> dict[tuple[str, str], int]
         return {}
     counts: dict[tuple[str, str], int] = {}
     for subject, n in (info.state.subjects or {}).items():
-        _, service, durable = subject.split(".", 2)
-        counts[service, durable] = n
+        # dlq.<service>.<durable>; `dlq.>` also takes a subject with no durable token.
+        service, _, durable = subject.removeprefix("dlq.").partition(".")
+        counts[service, durable] = counts.get((service, durable), 0) + n
     return counts
 
 

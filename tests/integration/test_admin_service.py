@@ -307,3 +307,23 @@ async def test_the_dead_letter_gauge_counts_each_consumers_letters_until_redrive
 
 async def _equals(read: Any, expected: str) -> bool:
     return bool(await read() == expected)
+
+
+async def test_a_dead_letter_on_a_subject_without_a_durable_does_not_stop_the_gauge(
+    service: Running,
+) -> None:
+    """`dlq.>` also captures `dlq.<one token>`, which only an operator could publish: the
+    gauge counts it under an empty durable and goes on counting the well-formed letters."""
+    forged = f"f{uuid.uuid4().hex[:10]}"
+    await service.nc.jetstream().publish(f"dlq.{forged}", b"\x00forged")
+    probe = f"p{uuid.uuid4().hex[:10]}"
+    durable = f"{probe}_on_admin_probe"
+    await bury(service, durable, f"cms.admin_probe_{probe}.v1", 1)
+    series = f'a4co_dead_letters{{durable="{durable}",service="{probe}"}}'
+    odd = f'a4co_dead_letters{{durable="",service="{forged}"}}'
+
+    async def counted() -> bool:
+        lines = (await service.http.get("/metrics")).text.splitlines()
+        return f"{series} 1.0" in lines and f"{odd} 1.0" in lines
+
+    assert await eventually(counted, timeout=30)
