@@ -26,6 +26,7 @@ from codegen.model import (
 )
 from codegen.naming import handler_name
 from codegen.slo import SLO_KEY, read_slo
+from codegen.versions import DEPRECATED_KEY, REPLACES_KEY, read_deprecation, read_replaces
 
 __all__ = ["build_catalog", "parse_duration"]
 
@@ -217,13 +218,24 @@ def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
             examples=examples,
             place=msg_place,
         )
+        subject = node.get("address", "")
         catalog.channels[place] = Channel(
             key=key,
-            subject=node.get("address", ""),
+            subject=subject,
             description=node.get("description", ""),
             owner=service.name,
             message=message,
             place=place,
+            replaces=read_replaces(
+                node.get(REPLACES_KEY),
+                subject,
+                Ref(file, join_pointer(place.pointer, REPLACES_KEY)),
+            ),
+            deprecation=read_deprecation(
+                node.get(DEPRECATED_KEY),
+                subject,
+                Ref(file, join_pointer(place.pointer, DEPRECATED_KEY)),
+            ),
         )
 
 

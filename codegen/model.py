@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Literal
 
 from codegen.loader import Ref
@@ -138,6 +139,16 @@ class Message:
 
 
 @dataclass(frozen=True, slots=True)
+class Deprecation:
+    """A channel's `x-deprecated`: the version that replaces it and the day it may go."""
+
+    sunset: date
+    replaced_by: str | None
+    note: str
+    place: Ref
+
+
+@dataclass(frozen=True, slots=True)
 class Channel:
     """A subject owned by the one service whose document defines it."""
 
@@ -147,6 +158,10 @@ class Channel:
     owner: str
     message: Message
     place: Ref
+    replaces: str | None = None
+    """The subject of the previous major version (`x-replaces`), if this channel is a new one."""
+    deprecation: Deprecation | None = None
+    """When and by what this channel is to be replaced (`x-deprecated`), if it is."""
 
     @property
     def kind(self) -> Literal["event", "command"]:

@@ -13,7 +13,17 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from codegen.errors import CodegenError, Finding
-from codegen.lint import bounds, docs, graph, levels, naming, operations, payloads, suppress
+from codegen.lint import (
+    bounds,
+    docs,
+    graph,
+    levels,
+    naming,
+    operations,
+    payloads,
+    suppress,
+    versions,
+)
 from codegen.lint.base import LINT, LintFn
 
 if TYPE_CHECKING:
@@ -23,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["LINT", "LintFn", "run_lint"]
 
 # Each module registers its rules on import.
-_MODULES = (bounds, docs, graph, levels, naming, operations, payloads, suppress)
+_MODULES = (bounds, docs, graph, levels, naming, operations, payloads, suppress, versions)
 
 
 def run_lint(

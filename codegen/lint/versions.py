@@ -1,0 +1,76 @@
+"""Version rules: `x-replaces` and `x-deprecated` are well formed and point at each other."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from codegen.errors import Finding
+from codegen.lint.base import LINT
+from codegen.lint.documents import documents
+from codegen.loader import Ref, join_pointer
+from codegen.versions import DEPRECATED_KEY, REPLACES_KEY, deprecation_problems, replaces_problems
+
+if TYPE_CHECKING:
+    from codegen.loader import Workspace
+    from codegen.model import Catalog
+
+__all__ = ["version_links"]
+
+
+@LINT.rule("VERSION_LINKS", "versions")
+def version_links(workspace: Workspace, catalog: Catalog) -> Iterator[Finding]:
+    """Each version link is well formed, names a channel of its owner, and is answered."""
+    # A channel that `x-replaces` an older one needs the older one beside it, deprecated and
+    # `replaced-by` it; a deprecated channel's `replaced-by` needs that channel to replace it.
+    for file, doc in documents(workspace):
+        if not isinstance(doc, dict) or "asyncapi" not in doc:
+            continue
+        for key, node in (doc.get("channels") or {}).items():
+            if not isinstance(node, dict) or "$ref" in node:
+                continue
+            subject = str(node.get("address", ""))
+            pointer = join_pointer("/channels", key)
+            if REPLACES_KEY in node:
+                yield from replaces_problems(
+                    node[REPLACES_KEY], subject, Ref(file, join_pointer(pointer, REPLACES_KEY))
+                )
+            if DEPRECATED_KEY in node:
+                yield from deprecation_problems(
+                    node[DEPRECATED_KEY], subject, Ref(file, join_pointer(pointer, DEPRECATED_KEY))
+                )
+    yield from _unanswered(catalog)
+
+
+def _unanswered(catalog: Catalog) -> Iterator[Finding]:
+    """Links whose other half is missing: both halves live in the owner's document."""
+    by_subject = {c.subject: c for c in catalog.channels.values()}
+    for channel in catalog.channels.values():
+        if channel.replaces is not None:
+            old = by_subject.get(channel.replaces)
+            place = join_pointer(channel.place.pointer, REPLACES_KEY)
+            if old is None:
+                # The old version is gone: retired, which is the end of a migration.
+                continue
+            if old.owner != channel.owner:
+                yield Finding(
+                    channel.place.file,
+                    place,
+                    f"'{channel.replaces}' belongs to {old.owner}, not to {channel.owner}",
+                )
+            elif old.deprecation is None or old.deprecation.replaced_by != channel.subject:
+                yield Finding(
+                    channel.place.file,
+                    place,
+                    f"'{channel.replaces}' is not deprecated with replaced-by '{channel.subject}'",
+                )
+        deprecation = channel.deprecation
+        if deprecation is not None and deprecation.replaced_by is not None:
+            newer = by_subject.get(deprecation.replaced_by)
+            if newer is None or newer.owner != channel.owner or newer.replaces != channel.subject:
+                yield Finding(
+                    deprecation.place.file,
+                    join_pointer(deprecation.place.pointer, "replaced-by"),
+                    f"'{deprecation.replaced_by}' is not a channel of {channel.owner} "
+                    f"that x-replaces '{channel.subject}'",
+                )

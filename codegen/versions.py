@@ -1,0 +1,142 @@
+"""Read a channel's version links (contracts/README.md "Versions side by side").
+
+A message's next major version is a new channel beside the old one, in the owner's
+document. The new channel names the subject it replaces; the old one says it is deprecated,
+by which subject, and from which day it may be removed:
+
+    sessionRevoked:
+      address: auth.session_revoked.v1
+      x-deprecated: {replaced-by: auth.session_revoked.v2, sunset: '2027-03-01'}
+    sessionRevokedV2:
+      address: auth.session_revoked.v2
+      x-replaces: auth.session_revoked.v1
+
+The build keeps well-formed links; the lint rule `VERSION_LINKS` names what is wrong with
+any other, including a pair whose two halves do not point at each other.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from codegen.errors import Finding
+from codegen.loader import Ref, join_pointer
+from codegen.model import Deprecation
+
+__all__ = [
+    "DEPRECATED_KEY",
+    "REPLACES_KEY",
+    "deprecation_problems",
+    "major_version",
+    "read_deprecation",
+    "read_replaces",
+    "replaces_problems",
+]
+
+REPLACES_KEY = "x-replaces"
+DEPRECATED_KEY = "x-deprecated"
+_KEYS = {"replaced-by", "sunset", "note"}
+_VERSIONED = re.compile(r"^(?P<base>[a-z0-9_.]+)\.v(?P<major>[1-9][0-9]*)$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def major_version(subject: str) -> tuple[str, int] | None:
+    """`auth.session_revoked.v2` -> (`auth.session_revoked`, 2); None for an unversioned one."""
+    match = _VERSIONED.match(subject)
+    return (match["base"], int(match["major"])) if match else None
+
+
+def replaces_problems(raw: Any, subject: str, place: Ref) -> list[Finding]:
+    """What is wrong with an `x-replaces` on the channel of `subject` (empty when well formed)."""
+    if not isinstance(raw, str):
+        return [Finding(place.file, place.pointer, "x-replaces is not a subject")]
+    new, old = major_version(subject), major_version(raw)
+    if new is None or old is None or new[0] != old[0] or old[1] != new[1] - 1:
+        return [
+            Finding(
+                place.file,
+                place.pointer,
+                f"x-replaces '{raw}' is not the previous major version of '{subject}'",
+            )
+        ]
+    return []
+
+
+def deprecation_problems(raw: Any, subject: str, place: Ref) -> list[Finding]:
+    """What is wrong with an `x-deprecated` on the channel of `subject` (empty when well formed)."""
+    if not isinstance(raw, dict):
+        return [
+            Finding(
+                place.file, place.pointer, "x-deprecated is not a mapping of sunset, replaced-by"
+            )
+        ]
+    out = [
+        Finding(
+            place.file, join_pointer(place.pointer, key), f"x-deprecated has an unknown key '{key}'"
+        )
+        for key in sorted(raw.keys() - _KEYS, key=str)
+    ]
+    if "sunset" not in raw:
+        out.append(
+            Finding(
+                place.file, join_pointer(place.pointer, "sunset"), "x-deprecated has no sunset date"
+            )
+        )
+    elif _date(raw["sunset"]) is None:
+        out.append(
+            Finding(
+                place.file,
+                join_pointer(place.pointer, "sunset"),
+                f"sunset {raw['sunset']!r} is not a date written YYYY-MM-DD",
+            )
+        )
+    if "replaced-by" in raw:
+        newer, own = major_version(str(raw["replaced-by"])), major_version(subject)
+        if newer is None or own is None or newer[0] != own[0] or newer[1] <= own[1]:
+            out.append(
+                Finding(
+                    place.file,
+                    join_pointer(place.pointer, "replaced-by"),
+                    f"replaced-by '{raw['replaced-by']}' is not a later major version"
+                    f" of '{subject}'",
+                )
+            )
+    if "note" in raw and not isinstance(raw["note"], str):
+        out.append(Finding(place.file, join_pointer(place.pointer, "note"), "note is not text"))
+    return out
+
+
+def read_replaces(raw: Any, subject: str, place: Ref) -> str | None:
+    """The subject an `x-replaces` names, or None when absent or malformed (lint reports it)."""
+    if raw is None or replaces_problems(raw, subject, place):
+        return None
+    return str(raw)
+
+
+def read_deprecation(raw: Any, subject: str, place: Ref) -> Deprecation | None:
+    """The deprecation an `x-deprecated` declares, or None when absent or malformed."""
+    if raw is None or deprecation_problems(raw, subject, place):
+        return None
+    sunset = _date(raw["sunset"])
+    assert sunset is not None  # deprecation_problems found none
+    replaced_by = raw.get("replaced-by")
+    return Deprecation(
+        sunset=sunset,
+        replaced_by=None if replaced_by is None else str(replaced_by),
+        note=str(raw.get("note", "")),
+        place=place,
+    )
+
+
+def _date(value: Any) -> date | None:
+    """A YAML date, or the text of one; None for anything else."""
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and _DATE.match(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
