@@ -31,6 +31,7 @@ __all__ = [
     "DuplicateEventError",
     "EventStore",
     "EventStoreError",
+    "Flush",
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
@@ -140,13 +141,28 @@ class Snapshot:
     state: bytes
 
 
+Flush = Callable[[], Awaitable[object]]
+"""Writes a buffer holds back (see `Transaction.buffer`), written when awaited."""
+
+
 class Transaction(Protocol):
     """One database transaction: appends, inbox records and checkpoints commit together."""
 
     async def append(
-        self, stream_id: str, expected_version: int, events: list[NewEvent]
+        self, stream_id: str, expected_version: int | None, events: list[NewEvent]
     ) -> list[RecordedEvent]:
-        """Append after `expected_version` (0 for a new stream) or raise VersionConflictError."""
+        """Append after `expected_version` (0 for a new stream) or raise VersionConflictError.
+
+        `None` appends at the stream's end, whatever its version, in the same statement: a
+        concurrent append to the stream still makes one of the two fail with
+        VersionConflictError (retry the transaction), and no version is looked up first.
+        """
+        ...
+
+    def buffer(self, flush: Flush) -> None:
+        """Have `flush()` awaited before this transaction reads events (`load`,
+        `stream_version`, `read_all`) and before it commits, so appends held back to be
+        written together are never missed by a read of the same transaction."""
         ...
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
@@ -194,7 +210,7 @@ class EventStore(ABC):
         """A transaction committed when the block ends, rolled back if it raises."""
 
     async def append(
-        self, stream_id: str, expected_version: int, events: list[NewEvent]
+        self, stream_id: str, expected_version: int | None, events: list[NewEvent]
     ) -> list[RecordedEvent]:
         """Append in a transaction of its own; see `Transaction.append`."""
         async with self.transaction() as tx:

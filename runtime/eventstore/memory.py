@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from runtime.eventstore.base import (
     DuplicateEventError,
     EventStore,
+    Flush,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -52,14 +53,26 @@ class MemoryTransaction:
         self._locks: list[asyncio.Lock] = []
         self._checkpoints: dict[str, int] = {}
         self._snapshots: dict[str, Snapshot] = {}
+        self._buffers: list[Flush] = []
+
+    def buffer(self, flush: Flush) -> None:
+        """Await `flush()` before this transaction reads events and before it commits."""
+        self._buffers.append(flush)
+
+    async def flush(self) -> None:
+        """Write what the buffers hold back (the store calls it before the commit)."""
+        for flush in self._buffers:
+            await flush()
 
     async def append(
-        self, stream_id: str, expected_version: int, events: list[NewEvent]
+        self, stream_id: str, expected_version: int | None, events: list[NewEvent]
     ) -> list[RecordedEvent]:
-        """Append after `expected_version` or raise VersionConflictError."""
+        """Append after `expected_version` (None: at the end) or raise VersionConflictError."""
         committed = len(self._state.streams.get(stream_id, []))
         self._bases.setdefault(stream_id, committed)
         current = committed + sum(1 for e in self._events if e.stream_id == stream_id)
+        if expected_version is None:
+            expected_version = current
         if expected_version != current:
             raise VersionConflictError(stream_id, expected_version, current)
         staged_ids = {e.event_id for e in self._events}
@@ -76,6 +89,7 @@ class MemoryTransaction:
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after `after_version`, this transaction's included."""
+        await self.flush()
         events = self._state.streams.get(stream_id, []) + [
             e for e in self._events if e.stream_id == stream_id
         ]
@@ -87,6 +101,7 @@ class MemoryTransaction:
 
     async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
         """Committed and own events after `after_position`, in position order."""
+        await self.flush()
         events = sorted(self._state.events + self._events, key=lambda e: e.position)
         return [e for e in events if e.position > after_position][:limit]
 
@@ -164,6 +179,7 @@ class MemoryEventStore(EventStore):
         tx = MemoryTransaction(self._state)
         try:
             yield tx
+            await tx.flush()
             tx.commit()
         finally:
             tx.release()

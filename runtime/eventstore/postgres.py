@@ -20,6 +20,7 @@ from runtime.errors import ConfigurationError
 from runtime.eventstore.base import (
     DuplicateEventError,
     EventStore,
+    Flush,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -139,33 +140,45 @@ class PostgresTransaction:
         self._s = f'"{schema}"'
         self.appended = False
         """Whether this transaction appended events (the store wakes its relay after it)."""
+        self._buffers: list[Flush] = []
+
+    def buffer(self, flush: Flush) -> None:
+        """Await `flush()` before this transaction reads events and before it commits."""
+        self._buffers.append(flush)
+
+    async def flush(self) -> None:
+        """Write what the buffers hold back (the store calls it before the commit)."""
+        for flush in self._buffers:
+            await flush()
 
     async def append(
-        self, stream_id: str, expected_version: int, events: list[NewEvent]
+        self, stream_id: str, expected_version: int | None, events: list[NewEvent]
     ) -> list[RecordedEvent]:
-        """Append after `expected_version`; a conflict aborts the transaction and raises.
+        """Append after `expected_version` (None: at the end); a conflict aborts the
+        transaction and raises.
 
-        One statement: it inserts only when the stream is at `expected_version`; an
-        interleaved append trips the (stream, version) key.
+        One statement: it inserts only when the stream is at `expected_version` (or at
+        whatever version it is, for None); an interleaved append trips the (stream,
+        version) key.
         """
         if not events:
-            current = await self.stream_version(stream_id)
-            if current != expected_version:
+            current = await self._version_of(stream_id)
+            if expected_version is not None and current != expected_version:
                 raise VersionConflictError(stream_id, expected_version, current)
             return []
         try:
             rows = await self.connection.fetch(
-                f"WITH ins AS (INSERT INTO {self._s}.events"
+                f"WITH cur AS (SELECT coalesce(max(version), 0) AS v FROM {self._s}.events"
+                " WHERE stream_id = $1),"
+                f" ins AS (INSERT INTO {self._s}.events"
                 " (stream_id, version, event_id, type, subject, aggregate_id, payload, headers)"
-                " SELECT $1, v, e, t, sj, a, p::jsonb, h::jsonb FROM unnest("
-                "$2::int[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[]"
-                ") AS u(v, e, t, sj, a, p, h)"
-                f" WHERE (SELECT coalesce(max(version), 0) FROM {self._s}.events"
-                " WHERE stream_id = $1) = $9"
+                " SELECT $1, cur.v + u.n, e, t, sj, a, p::jsonb, h::jsonb FROM cur, unnest("
+                "$2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]"
+                ") WITH ORDINALITY AS u(e, t, sj, a, p, h, n)"
+                " WHERE $8::int IS NULL OR cur.v = $8"
                 " RETURNING position, version, recorded_at)"
-                " SELECT * FROM ins",
+                " SELECT * FROM ins ORDER BY version",
                 stream_id,
-                list(range(expected_version + 1, expected_version + 1 + len(events))),
                 [e.event_id for e in events],
                 [e.type for e in events],
                 [e.subject for e in events],
@@ -176,26 +189,25 @@ class PostgresTransaction:
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_KEY:
-                raise VersionConflictError(stream_id, expected_version, None) from exc
+                raise VersionConflictError(stream_id, expected_version or 0, None) from exc
             raise DuplicateEventError(_duplicate_id(events, exc)) from exc
         if not rows:
+            assert expected_version is not None  # an append at the end always inserts
             raise VersionConflictError(
-                stream_id, expected_version, await self.stream_version(stream_id)
+                stream_id, expected_version, await self._version_of(stream_id)
             )
         self.appended = True
-        by_version = {row["version"]: row for row in rows}
         return [
-            event.recorded(
-                stream_id,
-                version,
-                by_version[version]["position"],
-                by_version[version]["recorded_at"],
-            )
-            for version, event in enumerate(events, start=expected_version + 1)
+            event.recorded(stream_id, row["version"], row["position"], row["recorded_at"])
+            for event, row in zip(events, rows, strict=True)
         ]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
+        await self.flush()
+        return await self._version_of(stream_id)
+
+    async def _version_of(self, stream_id: str) -> int:
         version: int = await self.connection.fetchval(
             f"SELECT coalesce(max(version), 0) FROM {self._s}.events WHERE stream_id = $1",
             stream_id,
@@ -204,6 +216,7 @@ class PostgresTransaction:
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after `after_version`, oldest first."""
+        await self.flush()
         rows = await self.connection.fetch(
             f"SELECT {EVENT_COLUMNS} FROM {self._s}.events"
             " WHERE stream_id = $1 AND version > $2 ORDER BY version",
@@ -214,6 +227,7 @@ class PostgresTransaction:
 
     async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
         """Up to `limit` events after `after_position`, in position order."""
+        await self.flush()
         rows = await self.connection.fetch(
             f"SELECT {EVENT_COLUMNS} FROM {self._s}.events"
             " WHERE position > $1 ORDER BY position LIMIT $2",
@@ -317,6 +331,7 @@ class PostgresEventStore(EventStore):
             async with self._pool.acquire() as conn, conn.transaction():
                 tx = PostgresTransaction(conn, self.schema)
                 yield tx
+                await tx.flush()
         except (*_CONNECTION_LOST, asyncpg.InterfaceError) as exc:
             if not _connection_lost(exc):
                 raise

@@ -21,18 +21,45 @@ _NAMESPACE = uuid.UUID("5b0c7a52-6a5e-4c1f-9a41-a4c0a4c0a4c0")
 
 
 class StreamSink:
-    """Appends every sent message to one stream, each at the next expected version."""
+    """Appends every sent message to one stream, after the version it was opened at.
 
-    def __init__(self, tx: Transaction, stream_id: str, version: int) -> None:
+    Sent messages are held back and appended together, in one statement, when the
+    transaction next reads events or commits, or when `flush()` is awaited: a handler that
+    sends three messages writes them in one round trip instead of three. A sink opened
+    `at_end` looks no version up: its append goes at the end of the stream, whatever its
+    version, and a concurrent append still fails one of the two transactions. Read
+    `recorded` after `await flush()`.
+    """
+
+    def __init__(self, tx: Transaction, stream_id: str, version: int | None) -> None:
         self._tx = tx
         self.stream_id = stream_id
-        self.version = version
-        self.recorded: list[RecordedEvent] = []
+        self._version = version
+        self._pending: list[NewEvent] = []
+        self._recorded: list[RecordedEvent] = []
+        tx.buffer(self.flush)
 
     @classmethod
     async def at_end(cls, tx: Transaction, stream_id: str) -> StreamSink:
-        """A sink appending after the stream's current version."""
-        return cls(tx, stream_id, await tx.stream_version(stream_id))
+        """A sink appending at the end of the stream (no version is looked up)."""
+        return cls(tx, stream_id, None)
+
+    @property
+    def version(self) -> int:
+        """The stream's version once what was sent is appended (an `at_end` sink knows it
+        only after a flush)."""
+        if self._version is None:
+            raise RuntimeError(
+                f"the version of {self.stream_id!r} is unknown: the sink appends at its end;"
+                " await flush() first, or open the sink at a version"
+            )
+        return self._version + len(self._pending)
+
+    @property
+    def recorded(self) -> list[RecordedEvent]:
+        """What this sink appended, as recorded; complete once flushed."""
+        self._require_flushed("recorded")
+        return self._recorded
 
     async def send(
         self,
@@ -43,23 +70,38 @@ class StreamSink:
         cause: MessageContext | None = None,
         message_id: str | None = None,
     ) -> str:
-        """Append the message; a version conflict aborts the transaction (retry it whole)."""
+        """Hold the message back for the stream; a version conflict surfaces at the flush."""
         headers = build_headers(
             channel, aggregate_id=aggregate_id, cause=cause, message_id=message_id
         )
         ce_id = headers[CE_ID]
-        event = NewEvent(
-            type=channel.ce_type,
-            subject=channel.subject,
-            payload=payload.model_dump_json(exclude_none=True).encode(),
-            aggregate_id=aggregate_id,
-            headers=headers,
-            event_id=_uuid_of(ce_id),
+        self._pending.append(
+            NewEvent(
+                type=channel.ce_type,
+                subject=channel.subject,
+                payload=payload.model_dump_json(exclude_none=True).encode(),
+                aggregate_id=aggregate_id,
+                headers=headers,
+                event_id=_uuid_of(ce_id),
+            )
         )
-        recorded = await self._tx.append(self.stream_id, self.version, [event])
-        self.version += len(recorded)
-        self.recorded += recorded
         return ce_id
+
+    async def flush(self) -> list[RecordedEvent]:
+        """Append the held-back messages in one statement; return everything recorded."""
+        if self._pending:
+            pending, self._pending = self._pending, []
+            recorded = await self._tx.append(self.stream_id, self._version, pending)
+            self._version = recorded[-1].version
+            self._recorded += recorded
+        return self._recorded
+
+    def _require_flushed(self, what: str) -> None:
+        if self._pending:
+            raise RuntimeError(
+                f"{len(self._pending)} message(s) to {self.stream_id!r} are not appended yet:"
+                f" await flush() before reading {what}"
+            )
 
 
 def _uuid_of(message_id: str) -> uuid.UUID:

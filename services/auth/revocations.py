@@ -35,8 +35,9 @@ class Revocations:
             await connection_of(tx).execute(
                 "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.auth.session.{sid}"
             )
-            sink = await StreamSink.at_end(tx, f"session-{sid}")
-            announced = sink.version == 0
+            stream = f"session-{sid}"
+            announced = await tx.stream_version(stream) == 0
+            sink = StreamSink(tx, stream, 0)
             if announced:
                 await Publisher(sink).session_revoked(
                     SessionRevoked(

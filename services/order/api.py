@@ -106,7 +106,7 @@ class OrderApi:
                     Step.RESERVING, now=now, timeout=self._saga.timeouts.stock
                 ),
             )
-            await self._saga.views.project(tx, sink.recorded)
+            await self._saga.views.project(tx, await sink.flush())
             order = await self._saga.views.get(tx, order_id)
         assert order is not None
         return order

@@ -107,7 +107,7 @@ class OrderHandlers:
                 cause=context,
             )
             await self._saga.sagas.put(tx, shipped)
-            await self._saga.views.project(tx, sink.recorded)
+            await self._saga.views.project(tx, await sink.flush())
 
     async def on_shipment_delivered(
         self, message: ShipmentDelivered, context: MessageContext
@@ -157,7 +157,7 @@ class OrderHandlers:
                     state.version,
                 ),
             )
-            await self._saga.views.project(tx, sink.recorded)
+            await self._saga.views.project(tx, await sink.flush())
 
     async def on_new_product_listed(
         self, message: NewProductListed, context: MessageContext

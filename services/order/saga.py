@@ -130,7 +130,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, sink.recorded)
+            await self.views.project(tx, await sink.flush())
             return
         state = await self.change(
             publisher, state, "stock_reserved", "Stock reserved.", now=now, cause=cause
@@ -165,7 +165,7 @@ class OrderSaga:
                 reservation_id=str(reservation_id),
             ),
         )
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
 
     async def rejected(
         self,
@@ -184,7 +184,7 @@ class OrderSaga:
         state = await self.change(publisher, state, "rejected", detail, now=now, cause=cause)
         await self._cancelled(publisher, state, reason, detail, now=now, cause=cause)
         await self.sagas.put(tx, state.move(Step.DONE, now=now, timeout=None, outcome="rejected"))
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
 
     async def compensate(
         self,
@@ -209,7 +209,7 @@ class OrderSaga:
                 Step.RELEASING, now=now, timeout=self.timeouts.release, cancel_reason=reason
             ),
         )
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
 
     async def stock_released(
         self, tx: Transaction, state: SagaState, *, now: datetime, cause: MessageContext
@@ -224,7 +224,7 @@ class OrderSaga:
         )
         await self._cancelled(publisher, state, reason, None, now=now, cause=cause)
         await self.sagas.put(tx, state.move(Step.DONE, now=now, timeout=None, outcome="cancelled"))
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
 
     async def paid(
         self,
@@ -245,7 +245,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, sink.recorded)
+            await self.views.project(tx, await sink.flush())
             return
         await publisher.commit_stock(
             CommitStock(order_id=order_id), aggregate_id=str(order_id), cause=cause
@@ -272,7 +272,7 @@ class OrderSaga:
                 Step.DONE, now=now, timeout=None, outcome="confirmed", payment_id=str(payment_id)
             ),
         )
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
 
     async def _cancelled(
         self,

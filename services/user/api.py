@@ -65,7 +65,7 @@ class UserApi:
                     ),
                     aggregate_id=str(user_id),
                 )
-            await self._views.project(tx, sink.recorded)
+            await self._views.project(tx, await sink.flush())
             profile = await self._views.get(tx, user_id)
         assert profile is not None
         return profile
@@ -104,7 +104,7 @@ class UserApi:
                     ),
                     aggregate_id=str(user_id),
                 )
-                await self._views.project(tx, sink.recorded)
+                await self._views.project(tx, await sink.flush())
             profile = await self._views.get(tx, user_id)
         assert profile is not None
         return profile
@@ -146,7 +146,7 @@ class UserApi:
                 user_id=user_id, **body.model_dump(exclude_none=True), tracked_at=now
             )
             await publisher.user_behavior_tracked(event, aggregate_id=str(user_id))
-            await self._views.project(tx, sink.recorded)
+            await self._views.project(tx, await sink.flush())
             await self._users.resegment(tx, user_id, now=now, cause=None)
         return event
 

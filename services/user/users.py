@@ -57,5 +57,5 @@ class Users:
         )
         publisher, sink = self.publisher(tx, user_id, user.version)
         await publisher.user_segment_changed(change, aggregate_id=str(user_id), cause=cause)
-        await self.views.project(tx, sink.recorded)
+        await self.views.project(tx, await sink.flush())
         return change

@@ -346,3 +346,88 @@ async def test_unseen_records_many_messages_at_once_and_names_only_the_new(
     async with store.transaction() as tx:
         assert await tx.unseen(["m1", "m2", "m3"], f"batch-{unique_id}") == set()
         assert await tx.unseen(["m1"], f"other-{unique_id}") == {"m1"}
+
+
+async def test_an_append_at_the_end_needs_no_version_and_follows_the_stream(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"order-{unique_id}"
+    await store.append(stream, 0, [order_created(1)])
+
+    recorded = await store.append(stream, None, [order_created(2), order_created(3)])
+
+    assert [e.version for e in recorded] == [2, 3]
+    assert [e.json() for e in await store.load(stream)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert [
+        e.version for e in await store.append(f"new-{unique_id}", None, [order_created(4)])
+    ] == [1]
+
+
+async def test_two_transactions_appending_at_the_end_at_once_do_not_both_commit(
+    store: EventStore, unique_id: str
+) -> None:
+    """Which one loses differs (PostgreSQL makes the second wait for the first's commit; the
+    fake checks at the commit), but one of them must."""
+    stream = f"order-{unique_id}"
+    await store.append(stream, 0, [order_created(1)])
+    first_appended = asyncio.Event()
+
+    async def first() -> None:
+        async with store.transaction() as tx:
+            await tx.append(stream, None, [order_created(2)])
+            first_appended.set()
+            await asyncio.sleep(0.2)  # hold the transaction open while the second appends
+
+    async def second() -> None:
+        await first_appended.wait()
+        async with store.transaction() as tx:
+            await tx.append(stream, None, [order_created(3)])
+
+    outcomes = await asyncio.gather(first(), second(), return_exceptions=True)
+
+    assert sorted(type(o).__name__ for o in outcomes) == ["NoneType", "VersionConflictError"]
+    loaded = [e.json() for e in await store.load(stream)]
+    assert loaded in ([{"n": 1}, {"n": 2}], [{"n": 1}, {"n": 3}])
+
+
+async def test_a_buffer_is_flushed_before_a_read_and_before_the_commit(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"order-{unique_id}"
+    flushes: list[int] = []
+
+    async with store.transaction() as tx:
+        held = [order_created(1)]
+
+        async def flush() -> None:
+            flushes.append(len(held))
+            if held:
+                await tx.append(stream, None, held.copy())
+                held.clear()
+
+        tx.buffer(flush)
+        assert [e.json() for e in await tx.load(stream)] == [{"n": 1}]  # read your own writes
+        held.append(order_created(2))
+        assert await tx.stream_version(stream) == 2
+        held.append(order_created(3))  # written by the commit
+    assert [e.json() for e in await store.load(stream)] == [{"n": 1}, {"n": 2}, {"n": 3}]
+    assert flushes == [1, 1, 1]
+
+
+async def test_a_buffer_that_fails_at_the_commit_rolls_the_transaction_back(
+    store: EventStore, unique_id: str
+) -> None:
+    stream = f"order-{unique_id}"
+    await store.append(stream, 0, [order_created(1)])
+
+    with pytest.raises(VersionConflictError):
+        async with store.transaction() as tx:
+            await tx.append(f"other-{unique_id}", 0, [order_created(2)])
+
+            async def stale() -> None:
+                await tx.append(stream, 0, [order_created(3)])
+
+            tx.buffer(stale)
+
+    assert await store.load(f"other-{unique_id}") == []
+    assert [e.json() for e in await store.load(stream)] == [{"n": 1}]

@@ -13,8 +13,8 @@ import pytest
 from generated.order.events import Publisher
 from generated.order.models import CommitStock, ReleaseStock
 from runtime.errors import ConcurrencyError
-from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import PostgresEventStore
+from runtime.eventstore.base import NewEvent, Transaction
+from runtime.eventstore.postgres import PostgresEventStore, PostgresTransaction
 from runtime.outbox.sink import StreamSink
 from runtime.saga import SagaState, scan_deadlines
 from runtime.saga.postgres import PostgresSagaStore
@@ -165,3 +165,59 @@ async def test_publisher_through_stream_sink_appends_with_envelope(
             await Publisher(StreamSink(tx, f"order-{order_id}", 1)).commit_stock(
                 CommitStock(order_id=order_id), aggregate_id=str(order_id)
             )
+
+
+async def test_stream_sink_holds_messages_back_and_appends_them_in_one_statement(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, _ = store
+    order_id = uuid.uuid4()
+    stream = f"order-{order_id}"
+    await events.append(
+        stream, 0, [NewEvent("a4co.order.created.v1", "order.created.v1", b"{}", str(order_id))]
+    )
+    async with events.transaction() as tx:
+        assert isinstance(tx, PostgresTransaction)
+        statements: list[str] = []
+        tx.connection.add_query_logger(lambda q: statements.append(q.query))
+        sink = await StreamSink.at_end(tx, stream)
+        publisher = Publisher(sink)
+        await publisher.release_stock(
+            ReleaseStock(order_id=order_id, reason="payment_failed"), aggregate_id=str(order_id)
+        )
+        await publisher.commit_stock(CommitStock(order_id=order_id), aggregate_id=str(order_id))
+        await asyncio.sleep(0.05)  # asyncpg calls query loggers with call_soon
+        assert statements == []  # nothing written yet, no version looked up
+        with pytest.raises(RuntimeError, match="await flush"):
+            _ = sink.recorded
+        recorded = await sink.flush()
+        assert [e.version for e in recorded] == [2, 3]
+        assert sink.version == 3
+        await asyncio.sleep(0.05)
+        assert len([q for q in statements if "INSERT INTO" in q]) == 1
+        await publisher.commit_stock(CommitStock(order_id=order_id), aggregate_id=str(order_id))
+        assert sink.version == 4  # counted before the commit writes it
+    stored = await events.load(stream)
+    assert [(e.version, e.subject) for e in stored] == [
+        (1, "order.created.v1"),
+        (2, "inventory.cmd.release_stock.v1"),
+        (3, "inventory.cmd.commit_stock.v1"),
+        (4, "inventory.cmd.commit_stock.v1"),
+    ]
+
+
+async def test_stream_sink_at_a_stale_version_fails_its_transaction_at_the_commit(
+    store: tuple[PostgresEventStore, PostgresSagaStore],
+) -> None:
+    events, _ = store
+    order_id = uuid.uuid4()
+    stream = f"order-{order_id}"
+    await events.append(
+        stream, 0, [NewEvent("a4co.order.created.v1", "order.created.v1", b"{}", str(order_id))]
+    )
+    with pytest.raises(ConcurrencyError):
+        async with events.transaction() as tx:
+            await Publisher(StreamSink(tx, stream, 0)).commit_stock(
+                CommitStock(order_id=order_id), aggregate_id=str(order_id)
+            )
+    assert [e.version for e in await events.load(stream)] == [1]
