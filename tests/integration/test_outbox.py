@@ -231,3 +231,104 @@ async def test_polling_publishes_what_no_signal_announced(service: Service) -> N
         await asyncio.gather(task, return_exceptions=True)
 
     assert bus.message_ids == [str(e.event_id) for e in recorded]
+
+
+def fed_outbox(service: Service) -> PostgresOutbox:
+    """The service's outbox fed what its store commits, as the service host wires it."""
+    store = service.store
+    return PostgresOutbox(
+        service.pool, store.schema, appends=store.appends, feed=store.commit_feed()
+    )
+
+
+async def test_a_fed_relay_publishes_what_commits_in_commit_order_and_marks_it(
+    service: Service,
+) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(fed_outbox(service), bus.publisher())
+    assert await relay.relay_once() == 0  # drains the (empty) outbox, then takes
+    first = await service.append("order-2", 2)
+    second = await service.append("order-1", 1)
+
+    assert await relay.relay_once() == 3
+
+    assert bus.message_ids == [str(e.event_id) for e in first + second]
+    assert bus.calls == 3
+    assert await relay.pending_count() == 0
+    assert await relay.relay_once() == 0
+
+
+async def test_a_fed_relay_leaves_young_rows_of_others_to_them_and_claims_old_ones(
+    service: Service,
+) -> None:
+    """Rows the feed does not carry (another replica appended them) wait for the poll,
+    which leaves rows younger than the grace to the live process that committed them."""
+    bus = RecordingBus()
+    young = OutboxRelay(fed_outbox(service), bus.publisher(), grace=3600)
+    old = OutboxRelay(fed_outbox(service), bus.publisher(), grace=0)
+    assert [await young.relay_once(), await old.relay_once()] == [0, 0]  # drained: taking
+    other_replica = PostgresEventStore(service.pool, service.store.schema)
+    theirs = await other_replica.append("order-7", 0, [order_created_event()])
+
+    assert await young.relay_once() == 0  # not in this process's feed
+    assert await young.poll_once() == 0  # younger than an hour
+    assert await young.pending_count() == 1
+    assert await old.poll_once() == 1
+    assert bus.message_ids == [str(theirs[0].event_id)]
+    assert await old.pending_count() == 0
+
+
+async def test_a_failed_taken_event_makes_the_relay_claim_in_order_until_drained(
+    service: Service,
+) -> None:
+    bus = RecordingBus(fail_on={2})
+    relay = OutboxRelay(fed_outbox(service), bus.publisher())
+    assert await relay.relay_once() == 0
+    recorded = await service.append("order-1", 3)
+
+    with pytest.raises(OutboxPublishError):
+        await relay.relay_once()
+
+    ids = [str(e.event_id) for e in recorded]
+    assert await relay.pending_count() == 2, "only the event before the failure is marked"
+    later = await service.append("order-1", 1, version=3)
+    assert await relay.relay_once() == 3  # claimed: the failed one first, in position order
+    assert await relay.pending_count() == 0
+    assert sorted(bus.message_ids) == sorted([*ids, str(later[0].event_id)])
+    order = [bus.message_ids.index(i) for i in ids]
+    assert order[0] < order[1], "the stream's first event reached the bus before its second"
+
+
+async def test_a_feed_that_overflowed_sends_the_relay_back_to_claiming(service: Service) -> None:
+    store = service.store
+    outbox = PostgresOutbox(
+        service.pool, store.schema, appends=store.appends, feed=store.commit_feed(limit=2)
+    )
+    bus = RecordingBus()
+    relay = OutboxRelay(outbox, bus.publisher())
+    assert await relay.relay_once() == 0
+    recorded = await service.append("order-1", 3)  # more than the feed holds: it drops them
+
+    assert await relay.relay_once() == 3  # claimed from the table instead
+
+    assert bus.message_ids == [str(e.event_id) for e in recorded]
+    assert await relay.pending_count() == 0
+
+
+async def test_a_fed_relay_running_publishes_appends_without_waiting_for_the_poll(
+    service: Service,
+) -> None:
+    bus = RecordingBus()
+    relay = OutboxRelay(fed_outbox(service), bus.publisher(), poll_interval=3600)
+    task = asyncio.create_task(relay.run())
+    try:
+        first = await service.append("order-1", 1)
+        await bus.wait_for(1)
+        second = await service.append("order-1", 2, version=1)
+        await bus.wait_for(3)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert bus.message_ids == [str(e.event_id) for e in first + second]
+    assert await relay.pending_count() == 0
