@@ -28,7 +28,6 @@ from typing import Protocol, TypeVar
 from runtime.errors import ConcurrencyError, ContractError, PlatformError
 
 __all__ = [
-    "CommitFeed",
     "DuplicateEventError",
     "EventStore",
     "EventStoreError",
@@ -144,37 +143,6 @@ class Snapshot:
 
 Flush = Callable[[], Awaitable[object]]
 """Writes a buffer holds back (see `Transaction.buffer`), written when awaited."""
-
-
-class CommitFeed:
-    """The events this process committed, in commit order, for its relay to publish at once.
-
-    The store pushes each committed transaction's events; the relay takes them, publishes
-    them and marks them, instead of finding them again in the table. Bounded: past `limit`
-    events not yet taken the feed drops them all and says so once (`take` returns None),
-    and the relay falls back to claiming pending rows, which still hold every one of them.
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self._events: list[RecordedEvent] = []
-        self._limit = limit
-        self._overflowed = False
-
-    def push(self, events: Sequence[RecordedEvent]) -> None:
-        """Add a committed transaction's events."""
-        if len(self._events) + len(events) > self._limit:
-            self._events.clear()
-            self._overflowed = True
-        else:
-            self._events.extend(events)
-
-    def take(self) -> list[RecordedEvent] | None:
-        """Every event pushed since the last take, oldest first; None once after an overflow."""
-        if self._overflowed:
-            self._overflowed = False
-            return None
-        taken, self._events = self._events, []
-        return taken
 
 
 class Transaction(Protocol):

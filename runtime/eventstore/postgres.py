@@ -18,7 +18,6 @@ import asyncpg
 
 from runtime.errors import ConfigurationError
 from runtime.eventstore.base import (
-    CommitFeed,
     DuplicateEventError,
     EventStore,
     Flush,
@@ -139,8 +138,8 @@ class PostgresTransaction:
     def __init__(self, connection: Any, schema: str) -> None:
         self.connection = connection
         self._s = f'"{schema}"'
-        self.recorded: list[RecordedEvent] = []
-        """What this transaction appended (the store hands it to its relay after the commit)."""
+        self.appended = False
+        """Whether this transaction appended events (the store wakes its relay after it)."""
         self._buffers: list[Flush] = []
 
     def buffer(self, flush: Flush) -> None:
@@ -197,12 +196,11 @@ class PostgresTransaction:
             raise VersionConflictError(
                 stream_id, expected_version, await self._version_of(stream_id)
             )
-        recorded = [
+        self.appended = True
+        return [
             event.recorded(stream_id, row["version"], row["position"], row["recorded_at"])
             for event, row in zip(events, rows, strict=True)
         ]
-        self.recorded += recorded
-        return recorded
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
@@ -316,14 +314,6 @@ class PostgresEventStore(EventStore):
         self._pool = pool
         self.schema = checked_schema(schema)
         self.appends = asyncio.Event()
-        self._feed: CommitFeed | None = None
-
-    def commit_feed(self, limit: int = 10_000) -> CommitFeed:
-        """The feed of what this store commits from now on, for the service's relay (made
-        at the first call, holding at most `limit` events not yet taken)."""
-        if self._feed is None:
-            self._feed = CommitFeed(limit)
-        return self._feed
 
     async def migrate(self) -> None:
         """Create the schema and its tables if missing."""
@@ -346,9 +336,7 @@ class PostgresEventStore(EventStore):
             if not _connection_lost(exc):
                 raise
             raise StoreUnavailableError(f"PostgreSQL unavailable: {exc}") from exc
-        if tx.recorded:
-            if self._feed is not None:
-                self._feed.push(tx.recorded)
+        if tx.appended:
             self.appends.set()
 
 

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from runtime.eventstore.base import CommitFeed, RecordedEvent
+from runtime.eventstore.base import RecordedEvent
 from runtime.eventstore.postgres import EVENT_COLUMNS, checked_schema, record
 
 __all__ = ["PostgresOutbox", "PostgresOutboxBatch"]
@@ -49,50 +49,17 @@ class PostgresOutboxBatch:
 
 
 class PostgresOutbox:
-    """The outbox of one service schema, woken by its store's `appends` signal and fed
-    the events it commits (`PostgresEventStore.commit_feed()`), if given them."""
+    """The outbox of one service schema, woken by its store's `appends` signal."""
 
-    def __init__(
-        self,
-        pool: Any,
-        schema: str,
-        *,
-        appends: asyncio.Event | None = None,
-        feed: CommitFeed | None = None,
-    ) -> None:
+    def __init__(self, pool: Any, schema: str, *, appends: asyncio.Event | None = None) -> None:
         self._pool = pool
         self._schema = checked_schema(schema)
         self._appends = appends
-        self._feed = feed
-
-    @property
-    def fed(self) -> bool:
-        """Whether the store hands this outbox what it commits (see `take_committed`)."""
-        return self._feed is not None
-
-    def take_committed(self) -> list[RecordedEvent] | None:
-        """What the store committed since the last call, oldest first (empty without a
-        feed); None when the feed overflowed and dropped some."""
-        return [] if self._feed is None else self._feed.take()
-
-    async def mark_published(self, positions: Sequence[int]) -> None:
-        """Mark these rows published, in one round trip, without waiting for the WAL flush
-        (a lost mark only means the events are published again, and the bus drops copies)."""
-        if not positions:
-            return
-        listed = ",".join(str(int(p)) for p in positions)  # integers from our own rows
-        async with self._pool.acquire() as conn:
-            await conn.execute(
-                "BEGIN; SET LOCAL synchronous_commit TO OFF;"
-                f' UPDATE "{self._schema}".events SET published_at = now()'
-                f" WHERE position IN ({listed}) AND published_at IS NULL; COMMIT"
-            )
 
     @asynccontextmanager
-    async def claim(self, limit: int, min_age: float = 0.0) -> AsyncIterator[PostgresOutboxBatch]:
+    async def claim(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:
         """Lock and mark up to `limit` pending rows in position order, skipping rows others
-        hold and rows recorded less than `min_age` seconds ago; the marks commit when the
-        block ends (rolled back if it raises).
+        hold; the marks commit when the block ends (rolled back if it raises).
 
         Three round trips: `BEGIN` with `SET LOCAL` in one simple query, the claiming
         `UPDATE ... RETURNING`, and `COMMIT`. The mark is committed without waiting for the
@@ -105,12 +72,9 @@ class PostgresOutbox:
                 rows = await conn.fetch(
                     f'UPDATE "{self._schema}".events SET published_at = now()'
                     f' WHERE position IN (SELECT position FROM "{self._schema}".events'
-                    " WHERE published_at IS NULL"
-                    " AND recorded_at <= now() - make_interval(secs => $2)"
-                    " ORDER BY position LIMIT $1"
+                    " WHERE published_at IS NULL ORDER BY position LIMIT $1"
                     f" FOR UPDATE SKIP LOCKED) RETURNING {EVENT_COLUMNS}",
                     limit,
-                    min_age,
                 )
                 events = sorted((record(row) for row in rows), key=lambda e: e.position)
                 yield PostgresOutboxBatch(conn, self._schema, events)

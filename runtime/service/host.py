@@ -131,9 +131,7 @@ class ServiceHost:
             reset=_keep_session,
             server_settings={"application_name": f"a4co-{name}-outbox"},
         )
-        self._outbox = PostgresOutbox(
-            self._outbox_pool, name, appends=store.appends, feed=store.commit_feed()
-        )
+        self._outbox = PostgresOutbox(self._outbox_pool, name, appends=store.appends)
         relay = OutboxRelay(
             self._outbox, JetStreamRawPublisher(self._nc), poll_interval=1.0, retry_delay=0.5
         )
