@@ -1,0 +1,141 @@
+"""`a4co contracts status [--json]`: every versioned message, who sends and reads each version
+(from the contracts), how many messages each reader still has to handle (from the running
+platform's JetStream), and whether each old version may be removed now."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from nats.js.errors import NotFoundError
+from rich.console import Console
+from rich.table import Table
+
+from a4co.cli.bus import nats_connection
+from a4co.cli.migration import LiveConsumer, Reader, VersionedMessage, versioned_messages
+from a4co.cli.state import server_urls
+from codegen.build import build_catalog
+from codegen.errors import CodegenError
+from codegen.loader import Workspace
+from runtime.errors import ConfigurationError, PlatformError
+
+if TYPE_CHECKING:
+    from codegen.model import Catalog
+
+__all__ = ["add_parser", "live_consumers", "load_contracts"]
+
+CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
+
+
+def add_parser(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    common: argparse.ArgumentParser,
+) -> None:
+    """Register `contracts status`."""
+    parser = commands.add_parser(
+        "contracts", help="the contracts against the running platform", description=__doc__
+    )
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    status = actions.add_parser(
+        "status",
+        parents=[common],
+        help="versions of each message, their readers and whether an old one may go",
+    )
+    status.add_argument(
+        "--contracts", type=Path, default=CONTRACTS, help=f"contracts folder (default {CONTRACTS})"
+    )
+    status.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    status.set_defaults(command=run_status)
+
+
+def run_status(args: argparse.Namespace, console: Console) -> int:
+    """Print the migration status; the live part is said to be unavailable when it is."""
+    catalog = load_contracts(args.contracts)
+    live: list[LiveConsumer] | None
+    try:
+        nats_url, _ = server_urls(args.data_dir)
+        streams = sorted(
+            {s.name for c in catalog.channels.values() for s in catalog.stream_of(c.subject)}
+        )
+        live = asyncio.run(live_consumers(nats_url, streams))
+        where = "live pending counts from the running platform's JetStream"
+    except PlatformError as exc:
+        live, where = None, f"live part unavailable: {str(exc).splitlines()[0]}"
+    messages = versioned_messages(catalog, live)
+    if args.json:
+        print(json.dumps(_as_json(messages, live is not None, where), indent=2, default=str))
+    else:
+        _print(console, messages, where)
+    return 0
+
+
+def load_contracts(folder: Path) -> Catalog:
+    """The catalog of `folder` (built, not linted: a sunset passed must not hide the status)."""
+    try:
+        return build_catalog(Workspace(folder))
+    except (CodegenError, OSError) as exc:
+        raise ConfigurationError(f"the contracts in {folder} do not load: {exc}") from exc
+
+
+async def live_consumers(nats_url: str | None, streams: list[str]) -> list[LiveConsumer]:
+    """Every durable of `streams` on the broker, with its filters and pending messages."""
+    out = []
+    async with nats_connection(nats_url) as nc:
+        js = nc.jetstream()
+        for stream in streams:
+            try:
+                infos = await js.consumers_info(stream)
+            except NotFoundError:
+                continue  # the stream is not created yet: nothing reads it
+            for info in infos:
+                config = info.config
+                filters = tuple(config.filter_subjects or ()) or (
+                    (config.filter_subject,) if config.filter_subject else (">",)
+                )
+                pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+                out.append(LiveConsumer(stream, config.durable_name or info.name, filters, pending))
+    return out
+
+
+def _print(console: Console, messages: list[VersionedMessage], where: str) -> None:
+    if not messages:
+        console.print("no message has more than one version in the contracts")
+    for message in messages:
+        table = Table(title=f"{message.name} ({message.base})", title_justify="left")
+        for column in ("version", "subject", "state", "producers", "consumers (pending)"):
+            table.add_column(column, overflow="fold")
+        for version in message.versions:
+            state: str = version.state
+            if version.sunset is not None:
+                state += f", sunset {version.sunset.isoformat()}"
+            table.add_row(
+                f"v{version.major}",
+                version.subject,
+                state,
+                ", ".join(version.producers) or "-",
+                ", ".join(_reader(r) for r in version.readers) or "-",
+            )
+        console.print(table)
+        for verdict in message.verdicts:
+            colour = "green" if verdict.removable else "yellow"
+            console.print(
+                f"  [{colour}]{verdict.subject}: {verdict.text}[/{colour}]", soft_wrap=True
+            )
+    console.print(where, soft_wrap=True)
+
+
+def _reader(reader: Reader) -> str:
+    via = "" if reader.declared else ", reads it via a newer version"
+    pending = "?" if reader.pending is None else str(reader.pending)
+    return f"{reader.service} ({pending}{via})"
+
+
+def _as_json(messages: list[VersionedMessage], live: bool, where: str) -> dict[str, Any]:
+    return {
+        "live": {"available": live, "note": where},
+        "messages": [asdict(m) for m in messages],
+    }
