@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.table import Table
 
 from a4co.cli.bus import nats_connection
-from a4co.cli.migration import LiveConsumer, Reader, VersionedMessage, versioned_messages
 from a4co.cli.state import server_urls
 from codegen.build import build_catalog
 from codegen.errors import CodegenError
 from codegen.loader import Workspace
+from codegen.migration import LiveConsumer, Reader, VersionedMessage, versioned_messages
 from runtime.errors import ConfigurationError, PlatformError
 
 if TYPE_CHECKING:

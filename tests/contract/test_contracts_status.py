@@ -10,7 +10,7 @@ import pytest
 
 from a4co.cli import main
 from a4co.cli.contracts import load_contracts
-from a4co.cli.migration import LiveConsumer, VersionedMessage, versioned_messages
+from codegen.migration import LiveConsumer, VersionedMessage, versioned_messages
 from tests.contract.conftest import CONTRACTS
 
 VERSIONS = Path(__file__).resolve().parent / "versions"
