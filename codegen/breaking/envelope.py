@@ -21,6 +21,7 @@ from codegen.loader import Ref, join_pointer
 
 if TYPE_CHECKING:
     from codegen.breaking.modes import Direction
+    from codegen.loader import Workspace
     from codegen.model import Channel
 
 __all__: list[str] = []
@@ -44,25 +45,29 @@ class Envelope:
         place, raw = workspace.resolve(channel.message.place)
         default = workspace.document(place.file).get("defaultContentType")
         content_type = str(raw.get("contentType") or default or "unspecified")
-        sources = [join_pointer(place.pointer, "headers")] if "headers" in raw else []
+        sources = [Ref(place.file, join_pointer(place.pointer, "headers"))]
         sources += [
-            join_pointer(place.pointer, "traits", i, "headers")
-            for i, trait in enumerate(raw.get("traits") or [])
-            if "headers" in _resolved(workspace, place, i)
+            Ref(place.file, join_pointer(place.pointer, "traits", i, "headers"))
+            for i in range(len(raw.get("traits") or []))
         ]
         headers: dict[str, Ref] = {}
         required: set[str] = set()
-        for pointer in sources:
-            at, schema = workspace.resolve(Ref(place.file, pointer))
-            for name in (schema.get("properties") or {}) if isinstance(schema, dict) else {}:
+        for source in sources:
+            at, schema = _headers(workspace, source)
+            for name in schema.get("properties") or {}:
                 headers.setdefault(name, Ref(at.file, join_pointer(at.pointer, "properties", name)))
-            required |= set(schema.get("required") or []) if isinstance(schema, dict) else set()
+            required |= set(schema.get("required") or [])
         return cls(place, content_type, headers, frozenset(required))
 
 
-def _resolved(workspace: Any, place: Ref, index: int) -> dict[str, Any]:
-    _, trait = workspace.resolve(Ref(place.file, join_pointer(place.pointer, "traits", index)))
-    return trait if isinstance(trait, dict) else {}
+def _headers(workspace: Workspace, source: Ref) -> tuple[Ref, dict[str, Any]]:
+    """The headers schema at `source` (following `$ref`s), or an empty one where there is none."""
+    *path, last = source.pointer.split("/")
+    _, holder = workspace.resolve(Ref(source.file, "/".join(path)))
+    if not isinstance(holder, dict) or last not in holder:
+        return source, {}
+    at, schema = workspace.resolve(source)
+    return at, schema if isinstance(schema, dict) else {}
 
 
 def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, Channel]]:
