@@ -160,13 +160,22 @@ def _readers(
         Reader(service, durable, True, None if live is None else pending.get(durable, 0))
         for service, durable in declared
     ]
-    owners = {op.durable: op.service for op in receives}
     for consumer in sorted(live or [], key=lambda c: c.durable):
         reads = any(subject_matches(f, subject) for f in consumer.filters)
         if reads and consumer.durable not in {d for _, d in declared}:
-            service = owners.get(consumer.durable, consumer.durable)
+            service = _owner(receives, consumer.durable)
             readers.append(Reader(service, consumer.durable, False, consumer.pending))
     return tuple(readers)
+
+
+def _owner(receives: list[Operation], durable: str) -> str:
+    """The service a durable belongs to: the one whose operation names it, else the service
+    its name starts with (durables are `<service>_<handler>`), else the durable itself."""
+    for op in receives:
+        if op.durable == durable:
+            return op.service
+    prefixed = [op.service for op in receives if durable.startswith(f"{op.service}_")]
+    return max(prefixed, key=len) if prefixed else durable
 
 
 def _verdict(version: Version, live_known: bool) -> Verdict:

@@ -3,6 +3,7 @@ reads each, and the verdict on each old version, with and without live pending c
 
 from __future__ import annotations
 
+import importlib
 import json
 from pathlib import Path
 
@@ -57,6 +58,25 @@ def test_a_durable_that_still_reads_v1_through_v2_keeps_it_until_drained() -> No
         "still read by mailer (7 pending)",
     )
     assert (drained.verdicts[0].removable, drained.verdicts[0].text) == (True, "v1 can be removed")
+
+
+def test_a_durable_is_named_by_its_service_even_when_no_operation_names_it() -> None:
+    (verdict,) = status(
+        "moved", [LiveConsumer("SHOP", "mailer_on_order_placed_v1", (V1,), 4)]
+    ).verdicts
+    assert verdict.text == "still read by mailer (4 pending)"
+
+
+def test_the_durables_are_those_the_generated_subscriptions_use() -> None:
+    # The live part looks durables up by the catalog's names; the services consume with the
+    # generated SUBSCRIPTIONS. They must be the same names.
+    catalog = load_contracts(CONTRACTS)
+    for service in catalog.services.values():
+        if not service.receives:
+            continue
+        events = importlib.import_module(f"generated.{service.name}.events")
+        generated = {(s.operation, s.durable) for s in events.SUBSCRIPTIONS}
+        assert {(op.key, op.durable) for op in service.receives} <= generated, service.name
 
 
 def test_a_durable_of_another_subject_does_not_read_v1() -> None:
