@@ -364,3 +364,18 @@ def test_a_header_the_envelope_trait_makes_required_fails_naming_the_subscribers
     assert "header traceparent became required" in line
     assert "new subscribers (gateway)" in line
     assert line.endswith("[MESSAGE_HEADERS_COMPATIBLE]")
+
+
+def test_one_edit_prints_one_finding_however_many_earlier_versions_there_are(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_optional_field(repo)
+    git(repo, "commit", "-q", "-am", "an optional field")
+    edit(repo / INVENTORY, "description: Why it ran low.}", "description: Why stock ran low.}")
+    git(repo, "commit", "-q", "-am", "a description")
+    remove_enum_value(repo)
+    done = breaking(repo, capsys)
+    assert "and 2 earlier version(s)" in done.stderr
+    lines = [x for x in done.stdout.splitlines() if "[MESSAGE_ENUM_VALUE_NO_DELETE]" in x]
+    assert len(lines) == 1, done.stdout
+    assert "compared with the contract at" not in lines[0]
