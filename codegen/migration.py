@@ -42,6 +42,12 @@ class LiveConsumer:
     filters: tuple[str, ...]
     pending: int
     """`num_pending` + `num_ack_pending`: messages not yet delivered or not yet acked."""
+    by_subject: tuple[tuple[str, int], ...] = ()
+    """Where the durable reads several versioned subjects: the messages of each it has left."""
+
+    def pending_on(self, subject: str) -> int:
+        """The messages of `subject` the durable has left (all it has, for one subject)."""
+        return dict(self.by_subject).get(subject, self.pending)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +158,7 @@ def _readers(
     receives: list[Operation], subject: str, live: list[LiveConsumer] | None
 ) -> tuple[Reader, ...]:
     """The contracts' receivers of `subject`, then the broker's other durables that read it."""
-    pending = {c.durable: c.pending for c in live or []}
+    pending = {c.durable: c.pending_on(subject) for c in live or []}
     declared = sorted(
         (op.service, op.durable or "") for op in receives if op.channel.subject == subject
     )
@@ -164,7 +170,8 @@ def _readers(
         reads = any(subject_matches(f, subject) for f in consumer.filters)
         if reads and consumer.durable not in {d for _, d in declared}:
             service = _owner(receives, consumer.durable)
-            readers.append(Reader(service, consumer.durable, False, consumer.pending))
+            left = consumer.pending_on(subject)
+            readers.append(Reader(service, consumer.durable, False, left))
     return tuple(readers)
 
 

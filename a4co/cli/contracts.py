@@ -11,11 +11,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nats.js.errors import NotFoundError
 from rich.console import Console
 from rich.table import Table
 
-from a4co.cli.bus import nats_connection
+from a4co.cli.durables import live_consumers
 from a4co.cli.state import server_urls
 from codegen.build import build_catalog
 from codegen.errors import CodegenError
@@ -26,7 +25,7 @@ from runtime.errors import ConfigurationError, PlatformError
 if TYPE_CHECKING:
     from codegen.model import Catalog
 
-__all__ = ["add_parser", "live_consumers", "load_contracts"]
+__all__ = ["add_parser", "load_contracts"]
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 
@@ -55,16 +54,18 @@ def add_parser(
 def run_status(args: argparse.Namespace, console: Console) -> int:
     """Print the migration status; the live part is said to be unavailable when it is."""
     catalog = load_contracts(args.contracts)
-    live: list[LiveConsumer] | None
-    try:
-        nats_url, _ = server_urls(args.data_dir)
-        streams = sorted(
-            {s.name for c in catalog.channels.values() for s in catalog.stream_of(c.subject)}
-        )
-        live = asyncio.run(live_consumers(nats_url, streams))
-        where = "live pending counts from the running platform's JetStream"
-    except PlatformError as exc:
-        live, where = None, f"live part unavailable: {str(exc).splitlines()[0]}"
+    subjects = [v.subject for m in versioned_messages(catalog) for v in m.versions]
+    live: list[LiveConsumer] | None = None
+    if not subjects:
+        where = "no versioned message, so nothing to ask the running platform"
+    else:
+        streams = sorted({s.name for subject in subjects for s in catalog.stream_of(subject)})
+        try:
+            nats_url, _ = server_urls(args.data_dir)
+            live = asyncio.run(live_consumers(nats_url, streams, subjects))
+            where = "live pending counts from the running platform's JetStream"
+        except PlatformError as exc:
+            where = f"live part unavailable: {str(exc).splitlines()[0]}"
     messages = versioned_messages(catalog, live)
     if args.json:
         print(json.dumps(_as_json(messages, live is not None, where), indent=2, default=str))
@@ -79,26 +80,6 @@ def load_contracts(folder: Path) -> Catalog:
         return build_catalog(Workspace(folder))
     except (CodegenError, OSError) as exc:
         raise ConfigurationError(f"the contracts in {folder} do not load: {exc}") from exc
-
-
-async def live_consumers(nats_url: str | None, streams: list[str]) -> list[LiveConsumer]:
-    """Every durable of `streams` on the broker, with its filters and pending messages."""
-    out = []
-    async with nats_connection(nats_url) as nc:
-        js = nc.jetstream()
-        for stream in streams:
-            try:
-                infos = await js.consumers_info(stream)
-            except NotFoundError:
-                continue  # the stream is not created yet: nothing reads it
-            for info in infos:
-                config = info.config
-                filters = tuple(config.filter_subjects or ()) or (
-                    (config.filter_subject,) if config.filter_subject else (">",)
-                )
-                pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
-                out.append(LiveConsumer(stream, config.durable_name or info.name, filters, pending))
-    return out
 
 
 def _print(console: Console, messages: list[VersionedMessage], where: str) -> None:

@@ -79,6 +79,13 @@ def test_the_durables_are_those_the_generated_subscriptions_use() -> None:
         assert {(op.key, op.durable) for op in service.receives} <= generated, service.name
 
 
+def test_a_durable_reading_both_versions_counts_v1_apart() -> None:
+    both = LiveConsumer("SHOP", mailer_durable("moved"), (V1, V2), 5, ((V1, 0), (V2, 5)))
+    message = status("moved", [both])
+    assert [str(r) for r in message.versions[1].readers] == ["mailer (5 pending)"]
+    assert message.verdicts[0].text == "v1 can be removed"
+
+
 def test_a_durable_of_another_subject_does_not_read_v1() -> None:
     (verdict,) = status(
         "moved", [LiveConsumer("SHOP", "ledger", ("shop.order_paid.v1",), 9)]
@@ -132,8 +139,8 @@ def test_the_real_contracts_load(
 ) -> None:
     monkeypatch.delenv("A4CO_NATS_URL", raising=False)
     monkeypatch.delenv("A4CO_DATABASE_URL", raising=False)
-    assert (
-        main(["contracts", "status", "--data-dir", str(tmp_path), "--contracts", str(CONTRACTS)])
-        == 0
-    )
-    assert "live part unavailable" in capsys.readouterr().out
+    args = ["contracts", "status", "--data-dir", str(tmp_path), "--contracts", str(CONTRACTS)]
+    assert main(args) == 0
+    versioned = versioned_messages(load_contracts(CONTRACTS))
+    said = "live part unavailable" if versioned else "no versioned message"
+    assert said in capsys.readouterr().out

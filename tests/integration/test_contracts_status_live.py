@@ -1,5 +1,6 @@
 """`a4co contracts status` against a real nats-server with JetStream: a durable that still
-has v1 messages to handle keeps v1; once it has handled them, v1 can be removed."""
+has v1 messages to handle keeps v1; once it has handled them, v1 can be removed, although
+the same durable still has v2 messages to handle."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -58,13 +60,20 @@ def verdict(parsed: dict[str, object]) -> dict[str, object]:
     return first  # type: ignore[no-any-return]
 
 
+def readers(parsed: dict[str, Any], index: int) -> list[tuple[str, bool, int]]:
+    """(service, declared, pending) of each reader of the message's version `index`."""
+    (message,) = parsed["messages"]
+    version = message["versions"][index]
+    return [(r["service"], r["declared"], r["pending"]) for r in version["readers"]]
+
+
 async def publish_and_subscribe(nats_url: str, stream: str, durable: str) -> None:
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         await js.add_stream(name=stream, subjects=[V1.replace("v1", "*")])
-        for n in range(3):
-            await js.publish(V1, f'{{"n": {n}}}'.encode())
+        for subject in (V1, V1, V1, V2, V2):
+            await js.publish(subject, b"{}")
         config = ConsumerConfig(
             durable_name=durable, filter_subjects=[V1, V2], ack_policy=AckPolicy.EXPLICIT
         )
@@ -73,21 +82,26 @@ async def publish_and_subscribe(nats_url: str, stream: str, durable: str) -> Non
         await nc.close()
 
 
-async def handle_all(nats_url: str, stream: str, durable: str) -> None:
-    """Fetch and ack every message, then wait until the broker counts none pending."""
+async def handle_the_v1_messages(nats_url: str, stream: str, durable: str) -> None:
+    """Fetch and ack the first three messages (the v1 ones), then wait until the broker
+    counts them handled: nothing awaiting an ack, the two v2 messages still pending."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
         subscription = await js.pull_subscribe_bind(durable, stream)
-        for message in await subscription.fetch(3, timeout=10):
-            await message.ack_sync()
+        handled = 0
+        while handled < 3:
+            for message in await subscription.fetch(3 - handled, timeout=10):
+                assert message.subject == V1
+                await message.ack_sync()
+                handled += 1
         deadline = time.monotonic() + DEADLINE
         while time.monotonic() < deadline:
             info = await js.consumer_info(stream, durable)
-            if info.num_pending == 0 and info.num_ack_pending == 0:
+            if (info.num_pending, info.num_ack_pending) == (2, 0):
                 return
             await asyncio.sleep(0.1)
-        pytest.fail(f"{durable} still has messages after {DEADLINE:g} s")
+        pytest.fail(f"{durable} did not settle at 2 pending within {DEADLINE:g} s")
     finally:
         await nc.close()
 
@@ -100,7 +114,7 @@ async def delete_stream(nats_url: str, stream: str) -> None:
         await nc.close()
 
 
-def test_v1_is_still_read_while_a_durable_has_v1_messages_and_removable_once_drained(
+def test_v1_is_still_read_while_a_durable_has_v1_messages_and_removable_once_handled(
     contracts: Path,
     tmp_path: Path,
     nats_url: str,
@@ -114,7 +128,7 @@ def test_v1_is_still_read_while_a_durable_has_v1_messages_and_removable_once_dra
     asyncio.run(publish_and_subscribe(nats_url, stream, receive.durable))
     try:
         busy = report(contracts, tmp_path, nats_url, monkeypatch, capsys)
-        asyncio.run(handle_all(nats_url, stream, receive.durable))
+        asyncio.run(handle_the_v1_messages(nats_url, stream, receive.durable))
         drained = report(contracts, tmp_path, nats_url, monkeypatch, capsys)
     finally:
         asyncio.run(delete_stream(nats_url, stream))
@@ -125,4 +139,6 @@ def test_v1_is_still_read_while_a_durable_has_v1_messages_and_removable_once_dra
         "removable": False,
         "text": "still read by mailer (3 pending)",
     }
+    assert readers(busy, 1) == [("mailer", True, 2)]
     assert verdict(drained) == {"subject": V1, "removable": True, "text": "v1 can be removed"}
+    assert readers(drained, 1) == [("mailer", True, 2)]
