@@ -24,6 +24,7 @@ __all__ = [
     "Response",
     "Service",
     "Stream",
+    "subject_matches",
 ]
 
 
@@ -277,10 +278,10 @@ class Catalog:
 
     def stream_of(self, subject: str) -> list[Stream]:
         """The streams whose subject filters capture `subject`."""
-        return [s for s in self.streams if any(_matches(f, subject) for f in s.subjects)]
+        return [s for s in self.streams if any(subject_matches(f, subject) for f in s.subjects)]
 
 
-def _matches(pattern: str, subject: str) -> bool:
+def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching with `*` and `>` wildcards."""
     p, s = pattern.split("."), subject.split(".")
     for i, token in enumerate(p):

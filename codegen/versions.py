@@ -17,6 +17,7 @@ any other, including a pair whose two halves do not point at each other.
 
 from __future__ import annotations
 
+import os
 import re
 from datetime import date
 from typing import Any
@@ -28,11 +29,13 @@ from codegen.model import Deprecation
 __all__ = [
     "DEPRECATED_KEY",
     "REPLACES_KEY",
+    "TODAY_ENV",
     "deprecation_problems",
     "major_version",
     "read_deprecation",
     "read_replaces",
     "replaces_problems",
+    "today",
 ]
 
 REPLACES_KEY = "x-replaces"
@@ -40,6 +43,19 @@ DEPRECATED_KEY = "x-deprecated"
 _KEYS = {"replaced-by", "sunset", "note"}
 _VERSIONED = re.compile(r"^(?P<base>[a-z0-9_.]+)\.v(?P<major>[1-9][0-9]*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+TODAY_ENV = "A4CO_TODAY"
+"""Set to a YYYY-MM-DD date to judge sunsets as on that day (tests; "what fails on ...")."""
+
+
+def today() -> date:
+    """The day sunsets are judged on: `A4CO_TODAY` when set, else the calendar's today."""
+    raw = os.environ.get(TODAY_ENV, "")
+    if not raw:
+        return date.today()
+    day = _date(raw)
+    if day is None:
+        raise ValueError(f"{TODAY_ENV}={raw!r} is not a date written YYYY-MM-DD")
+    return day
 
 
 def major_version(subject: str) -> tuple[str, int] | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from a4co.cli import demo, dlq, status, trace, up
+from a4co.cli import contracts, demo, dlq, status, trace, up
 from a4co.infra import DEFAULT_DATA_DIR
 from runtime.errors import PlatformError
 
@@ -44,6 +44,6 @@ def parser() -> argparse.ArgumentParser:
         help=f"embedded servers' data, logs and the state file (default {DEFAULT_DATA_DIR})",
     )
     commands = top.add_subparsers(dest="name", required=True, metavar="COMMAND")
-    for module in (up, demo, status, dlq, trace):
+    for module in (up, demo, status, dlq, trace, contracts):
         module.add_parser(commands, common)
     return top

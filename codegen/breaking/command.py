@@ -12,7 +12,7 @@ from codegen.breaking.modes import transitive
 from codegen.build import build_catalog
 from codegen.errors import ContractError, ContractErrors
 from codegen.loader import Workspace
-from codegen.pipeline import load_catalog
+from codegen.validate import check_documents
 
 __all__ = ["breaking"]
 
@@ -23,8 +23,7 @@ def breaking(contracts: Path, base: str | None = None, *, list_rules: bool = Fal
     if list_rules:
         print(BREAKING.table())
         return 0
-    workspace, catalog = load_catalog(contracts)
-    current = Contracts(workspace, catalog)
+    current = _current(contracts)
     repo = repo_root(contracts.resolve())
     folder = contracts.resolve().relative_to(repo).as_posix()
     ref = base or default_base(repo)
@@ -35,7 +34,7 @@ def breaking(contracts: Path, base: str | None = None, *, list_rules: bool = Fal
             print(f"{ref} has no loadable {folder}/: nothing to compare", file=sys.stderr)
             return 0
         older: list[Contracts] = []
-        if any(transitive(s.compatibility) for s in catalog.streams):
+        if any(transitive(s.compatibility) for s in current.catalog.streams):
             for depth, old in enumerate(history(repo, commit, folder), start=1):
                 version = _version(repo, old, folder, Path(tmp), old[:10], depth)
                 older += [version] if version else []
@@ -49,6 +48,20 @@ def breaking(contracts: Path, base: str | None = None, *, list_rules: bool = Fal
         file=sys.stderr,
     )
     return 1 if errors else 0
+
+
+def _current(contracts: Path) -> Contracts:
+    """The working tree's contracts, valid documents that build, but not linted: a lint
+    rule (a renamed subject breaks SUBJECT_NAMING) would stop the command before the
+    compatibility rule that names the change; `make validate` runs the lint."""
+    workspace = Workspace(contracts)
+    findings = check_documents(workspace)
+    if findings:
+        raise ContractErrors(findings)
+    try:
+        return Contracts(workspace, build_catalog(workspace))
+    except ContractError as exc:
+        raise ContractErrors([exc.finding]) from exc
 
 
 def _version(

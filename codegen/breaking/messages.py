@@ -9,14 +9,15 @@ an optional field, or removing one, is compatible under every mode.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codegen.breaking.base import BREAKING, Contracts
+from codegen.breaking.keywords import accepts_type, names, type_set
 from codegen.breaking.modes import applied_mode, directions, promised, transitive
 from codegen.breaking.payloads import compared, field_name, finding
+from codegen.breaking.readers import receivers, who
 from codegen.errors import Finding
 from codegen.loader import Ref, join_pointer
 
@@ -39,6 +40,8 @@ _BY_KIND: dict[tuple[str, str], str] = {
     ("forward", "enum"): "MESSAGE_ENUM_VALUE_NO_ADD",
 }
 _CATCH_ALL = "MESSAGE_PAYLOAD_COMPATIBLE"
+_STILL = "subscribers still on the previous contract"
+_CHANGED_TYPE = "MESSAGE_FIELD_TYPE_NO_CHANGE"
 _CHANGE = {
     "MESSAGE_FIELD_NO_DELETE": "{field} was removed",
     "MESSAGE_FIELD_REQUIRED_NO_ADD": "{field} became required",
@@ -46,13 +49,9 @@ _CHANGE = {
     "MESSAGE_FIELD_TYPE_NO_WIDEN": "{field} was widened",
     "MESSAGE_ENUM_VALUE_NO_DELETE": "a value of {field} was removed",
     "MESSAGE_ENUM_VALUE_NO_ADD": "a value was added to {field}",
+    _CHANGED_TYPE: "{field} changed type from {old} to {new}",
     _CATCH_ALL: "{field} changed",
 }
-_CONSEQUENCE = {
-    "backward": "new subscribers reject messages the previous producer wrote",
-    "forward": "subscribers still on the previous contract reject the new messages",
-}
-_VERSION = re.compile(r"^(.*)\.v([0-9]+)$")
 
 
 def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, Channel]]:
@@ -68,7 +67,8 @@ def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, C
 
 
 def _payload(rule: str, previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """The findings of one payload rule: the issues that `_BY_KIND` sorts to it."""
+    """The findings of one payload rule: the issues that `_rule_of` sorts to it, one per
+    field however many directions show it."""
     for old, new in _pairs(previous, current):
         seen: set[str] = set()
         for direction in directions(applied_mode(current, new.subject)):
@@ -81,22 +81,64 @@ def _payload(rule: str, previous: Contracts, current: Contracts) -> Iterator[Fin
                 tolerant=True,
             )
             for issue in issues:
-                if _BY_KIND.get((direction, issue.kind), _CATCH_ALL) != rule or issue.field in seen:
+                types = _types(previous, current, issue, direction)
+                if _rule_of(issue, direction, types) != rule or issue.field in seen:
                     continue
                 seen.add(issue.field)
-                yield _say(rule, issue, direction, new, previous)
+                yield _say(rule, issue, direction, new, (previous, current), types)
+
+
+_Types = tuple[frozenset[str], frozenset[str]] | None
+
+
+def _types(previous: Contracts, current: Contracts, issue: Issue, direction: Direction) -> _Types:
+    """(old types, new types) of a type issue's field, when both sides name their types."""
+    if issue.kind != "type":
+        return None
+    old, new = issue.writer, issue.reader
+    if direction == "forward":
+        old, new = new, old
+    before = type_set(previous.workspace.resolve(old)[1])
+    after = type_set(current.workspace.resolve(new)[1])
+    return None if before is None or after is None else (before, after)
+
+
+def _rule_of(issue: Issue, direction: Direction, types: _Types) -> str:
+    """The one rule that reports an issue: a type that changed to one the other side does not
+    take at all (string to integer) is neither a narrowing nor a widening."""
+    if types is not None and not _covers(*types) and not _covers(*reversed(types)):
+        return _CHANGED_TYPE
+    return _BY_KIND.get((direction, issue.kind), _CATCH_ALL)
+
+
+def _covers(a: frozenset[str], b: frozenset[str]) -> bool:
+    """Whether a reader of types `a` takes every value of types `b`."""
+    return all(accepts_type(a, t) for t in b)
 
 
 def _say(
-    rule: str, issue: Issue, direction: Direction, channel: Channel, previous: Contracts
+    rule: str,
+    issue: Issue,
+    direction: Direction,
+    channel: Channel,
+    sides: tuple[Contracts, Contracts],
+    types: _Types,
 ) -> Finding:
+    previous, current = sides
+    old, new = (names(t) for t in types) if types is not None else ("", "")
+    if direction == "backward":
+        readers = who("new subscribers", receivers(current.catalog, channel.subject))
+        consequence = f"{readers} cannot read messages the previous producer wrote"
+    else:
+        readers = who(_STILL, receivers(previous.catalog, channel.subject))
+        consequence = f"{readers} cannot read the new messages"
     return finding(
         rule,
         issue,
         direction,
         subject=f"{channel.message.name} on {channel.subject}",
-        change=_CHANGE[rule].format(field=field_name(issue)),
-        consequence=_CONSEQUENCE[direction],
+        change=_CHANGE[rule].format(field=field_name(issue), old=old, new=new),
+        consequence=consequence,
         previous=previous,
     )
 
@@ -171,6 +213,13 @@ def field_type_no_widen(previous: Contracts, current: Contracts) -> Iterator[Fin
     return _payload("MESSAGE_FIELD_TYPE_NO_WIDEN", previous, current)
 
 
+@BREAKING.rule("MESSAGE_FIELD_TYPE_NO_CHANGE", "message", "field", "type")
+def field_type_no_change(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """A field's type does not change to one that neither takes all of the other (string to
+    integer): readers on either side reject the other's values; reported once per field."""
+    return _payload(_CHANGED_TYPE, previous, current)
+
+
 @BREAKING.rule("MESSAGE_ENUM_VALUE_NO_DELETE", "message", "enum")
 def enum_value_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
     """No value is removed from an enum of a published message: retained messages carry it."""
@@ -189,62 +238,3 @@ def payload_compatible(previous: Contracts, current: Contracts) -> Iterator[Find
     """Any other payload change that its stream's mode forbids, and every comparison that
     could not be decided (as a warning)."""
     return _payload(_CATCH_ALL, previous, current)
-
-
-def _counterpart(old: Channel, current: Contracts, known: set[str]) -> Channel | None:
-    """The current channel that took `old`'s place: same owner and key, or same message."""
-    for channel in sorted(current.catalog.channels.values(), key=lambda c: c.subject):
-        same = (channel.owner, channel.key) == (old.owner, old.key)
-        if channel.subject not in known and (same or channel.message.name == old.message.name):
-            return channel
-    return None
-
-
-def _new_major(old: str, new: str) -> bool:
-    a, b = _VERSION.match(old), _VERSION.match(new)
-    return bool(a and b and a.group(1) == b.group(1) and int(b.group(2)) > int(a.group(2)))
-
-
-def _gone(previous: Contracts, current: Contracts) -> Iterator[tuple[Channel, Channel | None]]:
-    """Previous channels whose subject no longer exists, with what took their place."""
-    if previous.depth:
-        return
-    known = {c.subject for c in previous.catalog.channels.values()}
-    now = {c.subject for c in current.catalog.channels.values()}
-    for old in sorted(previous.catalog.channels.values(), key=lambda c: c.subject):
-        if old.subject not in now:
-            yield old, _counterpart(old, current, known)
-
-
-@BREAKING.rule("CHANNEL_NO_DELETE", "channel")
-def channel_no_delete(previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """A channel is not removed, even when a new major version replaces it: the old subject
-    lives next to the new one until its subscribers have moved."""
-    for old, new in _gone(previous, current):
-        if new is None:
-            text = f"channel {old.subject} ({old.message.name}) was removed"
-        elif _new_major(old.subject, new.subject):
-            text = f"channel {old.subject} was removed when {new.subject} replaced it"
-        else:
-            continue
-        yield Finding(
-            old.place.file,
-            old.place.pointer,
-            f"{text}, so its subscribers no longer receive anything",
-            "CHANNEL_NO_DELETE",
-        )
-
-
-@BREAKING.rule("CHANNEL_SUBJECT_NO_RENAME", "channel")
-def subject_no_rename(previous: Contracts, current: Contracts) -> Iterator[Finding]:
-    """A channel's subject is not renamed in place: a breaking change takes a new major
-    version (`...v2`) next to the old subject."""
-    for old, new in _gone(previous, current):
-        if new is not None and not _new_major(old.subject, new.subject):
-            yield Finding(
-                new.place.file,
-                join_pointer(new.place.pointer, "address"),
-                f"subject {old.subject} was renamed to {new.subject} in place, without a new "
-                "major version, so its subscribers no longer receive it",
-                "CHANNEL_SUBJECT_NO_RENAME",
-            )

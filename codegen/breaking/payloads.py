@@ -15,7 +15,10 @@ if TYPE_CHECKING:
     from codegen.breaking.modes import Direction
     from codegen.loader import Ref
 
-__all__ = ["compared", "field_name", "finding", "unique"]
+__all__ = ["AGAINST", "compared", "field_name", "finding", "unique"]
+
+AGAINST = " (compared with the contract at "
+"""How a finding from an older version (a transitive mode) names it, at its end."""
 
 
 def compared(
@@ -47,7 +50,7 @@ def finding(
 ) -> Finding:
     """One finding placed in the current contracts, in one sentence."""
     place = issue.reader if direction == "backward" else issue.writer
-    against = f" (compared with the contract at {previous.label})" if previous.depth else ""
+    against = f"{AGAINST}{previous.label})" if previous.depth else ""
     if issue.kind == "undecidable":
         text = f"{subject}: {change}, and compatibility could not be decided ({issue.reason})"
     else:

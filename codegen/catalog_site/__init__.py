@@ -9,6 +9,7 @@ from __future__ import annotations
 from codegen.catalog_site.html import Site
 from codegen.catalog_site.index import index_page
 from codegen.catalog_site.pages import message_page, service_page
+from codegen.catalog_site.versions import versions_page
 from codegen.loader import Workspace
 from codegen.model import Catalog
 
@@ -22,6 +23,7 @@ def render_site(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
         "style.css": site.env.get_template("style.css.j2").render(),
         "search.js": site.env.get_template("search.js.j2").render(),
         "index.html": index_page(site),
+        "versions.html": versions_page(site),
     }
     for name in sorted(catalog.services):
         files[f"services/{name}.html"] = service_page(site, catalog.services[name])

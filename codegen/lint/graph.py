@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from codegen.model import Catalog, Channel, Operation
 
 __all__ = [
+    "command_has_receiver",
     "consumer_filter_in_stream",
     "message_has_receiver",
     "one_stream",
@@ -141,6 +142,22 @@ def message_has_receiver(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
                     op.place.pointer,
                     f"{op.channel.message.name} on {op.channel.subject} is sent but no "
                     "service receives it",
+                )
+
+
+@LINT.rule("COMMAND_HAS_RECEIVER", "graph")
+def command_has_receiver(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
+    """Every command that is sent has a receiver: a command nobody receives is executed by no
+    one, whereas an event nobody receives yet is only a warning (MESSAGE_HAS_RECEIVER)."""
+    received = {op.channel.subject for s in catalog.services.values() for op in s.receives}
+    for service in sorted(catalog.services.values(), key=lambda s: s.name):
+        for op in service.sends:
+            if op.channel.kind == "command" and op.channel.subject not in received:
+                yield Finding(
+                    op.place.file,
+                    op.place.pointer,
+                    f"command {op.channel.message.name} on {op.channel.subject} is sent by "
+                    f"{service.name} but no service receives it, so no one executes it",
                 )
 
 

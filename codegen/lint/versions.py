@@ -1,21 +1,32 @@
-"""Version rules: `x-replaces` and `x-deprecated` are well formed and point at each other."""
+"""Version rules: `x-replaces` and `x-deprecated` are well formed and point at each other,
+and a deprecated channel is gone by its sunset (judged on `codegen.versions.today()`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
+from codegen.breaking.readers import listed, receivers
 from codegen.errors import Finding
 from codegen.lint.base import LINT
 from codegen.lint.documents import documents
 from codegen.loader import Ref, join_pointer
-from codegen.versions import DEPRECATED_KEY, REPLACES_KEY, deprecation_problems, replaces_problems
+from codegen.versions import (
+    DEPRECATED_KEY,
+    REPLACES_KEY,
+    deprecation_problems,
+    replaces_problems,
+    today,
+)
 
 if TYPE_CHECKING:
     from codegen.loader import Workspace
     from codegen.model import Catalog
 
-__all__ = ["version_links"]
+__all__ = ["sunset_near", "sunset_passed", "version_links"]
+
+SUNSET_NEAR_DAYS = 30
+"""A deprecated channel still received this close to its sunset is a warning."""
 
 
 @LINT.rule("VERSION_LINKS", "versions")
@@ -74,3 +85,45 @@ def _unanswered(catalog: Catalog) -> Iterator[Finding]:
                     f"'{deprecation.replaced_by}' is not a channel of {channel.owner} "
                     f"that x-replaces '{channel.subject}'",
                 )
+
+
+@LINT.rule("VERSION_SUNSET_PASSED", "versions")
+def sunset_passed(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
+    """A deprecated channel is retired by its sunset date: past it, the promise its
+    `x-deprecated` made is broken; retire it, or move the sunset with a reason."""
+    day = today()
+    for channel in sorted(catalog.channels.values(), key=lambda c: c.subject):
+        deprecation = channel.deprecation
+        if deprecation is None or deprecation.sunset >= day:
+            continue
+        readers = receivers(catalog, channel.subject)
+        still = (
+            f"; {listed(readers)} still receive{'s' * (len(readers) == 1)} it" if readers else ""
+        )
+        yield Finding(
+            deprecation.place.file,
+            join_pointer(deprecation.place.pointer, "sunset"),
+            f"{channel.subject} is past its sunset {deprecation.sunset.isoformat()} "
+            f"(today is {day.isoformat()}){still}",
+        )
+
+
+@LINT.rule("VERSION_SUNSET_NEAR", "versions", level="WARN")
+def sunset_near(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
+    """A deprecated channel that services still receive within 30 days of its sunset is
+    said, so they move to its successor before the sunset fails the lint."""
+    day = today()
+    for channel in sorted(catalog.channels.values(), key=lambda c: c.subject):
+        deprecation = channel.deprecation
+        readers = receivers(catalog, channel.subject)
+        if deprecation is None or not readers:
+            continue
+        left = (deprecation.sunset - day).days
+        if 0 <= left <= SUNSET_NEAR_DAYS:
+            instead = deprecation.replaced_by or "its successor"
+            yield Finding(
+                deprecation.place.file,
+                join_pointer(deprecation.place.pointer, "sunset"),
+                f"{channel.subject} reaches its sunset in {left} day{'s' * (left != 1)} and "
+                f"{listed(readers)} still receive{'s' * (len(readers) == 1)} it: move to {instead}",
+            )

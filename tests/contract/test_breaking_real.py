@@ -129,7 +129,7 @@ def require_coupon(repo: Path) -> None:
     )
 
 
-def narrow_level(repo: Path) -> None:
+def change_level_type(repo: Path) -> None:
     edit(
         repo / INVENTORY,
         "level: {type: integer, format: int64, minimum: 0, description: Units left available.}",
@@ -138,11 +138,29 @@ def narrow_level(repo: Path) -> None:
     edit(repo / INVENTORY, "            level: 3\n", "            level: '3'\n")
 
 
+def narrow_level(repo: Path) -> None:
+    edit(
+        repo / INVENTORY,
+        "level: {type: integer, format: int64, minimum: 0, description: Units left available.}",
+        "level: {type: integer, format: int64, minimum: 0, maximum: 1000, "
+        "description: Units left available.}",
+    )
+
+
 def rename_subject(repo: Path) -> None:
     edit(
         repo / INVENTORY,
         "address: inventory.stock_threshold_reached.v1",
         "address: product.stock_threshold_reached.v1",
+    )
+
+
+def rename_subject_against_the_naming(repo: Path) -> None:
+    # SUBJECT_NAMING refuses the new subject too; the compatibility rule is the one to name.
+    edit(
+        repo / INVENTORY,
+        "address: inventory.stock_threshold_reached.v1",
+        "address: inventory.running_low.v1",
     )
 
 
@@ -168,8 +186,13 @@ CHANGES: dict[str, tuple[Callable[[Path], None], str]] = {
         require_coupon,
         "REST_REQUEST_FIELD_REQUIRED_NO_ADD",
     ),
-    "c_field_type_narrowed": (narrow_level, "MESSAGE_FIELD_TYPE_NO_NARROW"),
+    "c_field_type_changed": (change_level_type, "MESSAGE_FIELD_TYPE_NO_CHANGE"),
+    "c2_field_type_narrowed": (narrow_level, "MESSAGE_FIELD_TYPE_NO_NARROW"),
     "d_subject_renamed_in_place": (rename_subject, "CHANNEL_SUBJECT_NO_RENAME"),
+    "d2_subject_renamed_against_the_naming": (
+        rename_subject_against_the_naming,
+        "CHANNEL_SUBJECT_NO_RENAME",
+    ),
     "e_enum_value_removed_from_a_published_message": (
         remove_enum_value,
         "MESSAGE_ENUM_VALUE_NO_DELETE",
@@ -252,3 +275,107 @@ def test_a_non_transitive_mode_compares_with_the_base_only(
 def test_the_working_tree_has_no_breaking_change_against_head() -> None:
     done = cli(REPO)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+AUTH = "contracts/asyncapi/auth.yaml"
+GATEWAY = "contracts/asyncapi/gateway.yaml"
+V1_CHANNEL = """  sessionRevoked:
+    address: auth.session_revoked.v1
+"""
+V2_CHANNEL = """  sessionRevokedV2:
+    address: auth.session_revoked.v2
+    x-replaces: auth.session_revoked.v1
+    description: A session ended before its tokens expired; its tokens must be refused.
+    messages:
+      SessionRevoked: {$ref: '#/components/messages/SessionRevoked'}
+"""
+V2_SEND = """  sendSessionRevokedV2:
+    action: send
+    channel: {$ref: '#/channels/sessionRevokedV2'}
+    summary: Announce that a session was revoked.
+    messages: [{$ref: '#/channels/sessionRevokedV2/messages/SessionRevoked'}]
+"""
+
+
+def add_v2_beside_v1(repo: Path) -> None:
+    path = repo / AUTH
+    deprecated = "    x-deprecated: {replaced-by: auth.session_revoked.v2, sunset: '2027-03-01'}\n"
+    edit(path, V1_CHANNEL, V1_CHANNEL + deprecated)
+    edit(path, "  userRegistered: {$ref:", V2_CHANNEL + "  userRegistered: {$ref:")
+    edit(path, "  receiveUserRegistered:\n", V2_SEND + "  receiveUserRegistered:\n")
+
+
+def move_gateway_to_v2(repo: Path) -> None:
+    path = repo / GATEWAY
+    edit(path, "auth.yaml#/channels/sessionRevoked'}", "auth.yaml#/channels/sessionRevokedV2'}")
+
+
+def retire_v1(repo: Path) -> None:
+    path = repo / AUTH
+    text = path.read_text(encoding="utf-8")
+    start = text.index(V1_CHANNEL)
+    end = text.index("  sessionRevokedV2:")
+    text = text[:start] + text[end:]
+    start = text.index("  sendSessionRevoked:\n")
+    end = text.index(V2_SEND)
+    path.write_text(text[:start] + text[end:], encoding="utf-8")
+    edit(repo / "contracts/openapi/auth.yaml", "auth.session_revoked.v1", "auth.session_revoked.v2")
+
+
+def test_adding_v2_beside_v1_passes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    add_v2_beside_v1(repo)
+    done = breaking(repo, capsys)
+    assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
+
+
+def test_retiring_v1_fails_while_a_contract_receives_it_and_passes_once_none_does(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_v2_beside_v1(repo)
+    git(repo, "commit", "-q", "-am", "SessionRevoked v2 beside v1")
+    move_gateway_to_v2(repo)
+    retire_v1(repo)
+    at_once = breaking(repo, capsys)
+    git(repo, "stash", "-q")
+    move_gateway_to_v2(repo)
+    moved = breaking(repo, capsys)
+    git(repo, "commit", "-q", "-am", "gateway receives v2")
+    retire_v1(repo)
+    retired = breaking(repo, capsys)
+
+    assert at_once.returncode == 1, at_once.stdout + at_once.stderr
+    assert "while gateway still receives it" in at_once.stdout
+    assert "[CHANNEL_NO_RETIRE_WHILE_RECEIVED]" in at_once.stdout
+    assert (moved.returncode, moved.stdout) == (0, ""), moved.stdout + moved.stderr
+    assert (retired.returncode, retired.stdout) == (0, ""), retired.stdout + retired.stderr
+
+
+def test_a_header_the_envelope_trait_makes_required_fails_naming_the_subscribers(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        repo / "contracts/schemas/envelope.yaml",
+        "ce-specversion, correlation-id]",
+        "ce-specversion, correlation-id, traceparent]",
+    )
+    done = breaking(repo, capsys)
+    assert done.returncode == 1, done.stdout + done.stderr
+    line = next(x for x in done.stdout.splitlines() if "auth.session_revoked.v1" in x)
+    assert "header traceparent became required" in line
+    assert "new subscribers (gateway)" in line
+    assert line.endswith("[MESSAGE_HEADERS_COMPATIBLE]")
+
+
+def test_one_edit_prints_one_finding_however_many_earlier_versions_there_are(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_optional_field(repo)
+    git(repo, "commit", "-q", "-am", "an optional field")
+    edit(repo / INVENTORY, "description: Why it ran low.}", "description: Why stock ran low.}")
+    git(repo, "commit", "-q", "-am", "a description")
+    remove_enum_value(repo)
+    done = breaking(repo, capsys)
+    assert "and 2 earlier version(s)" in done.stderr
+    lines = [x for x in done.stdout.splitlines() if "[MESSAGE_ENUM_VALUE_NO_DELETE]" in x]
+    assert len(lines) == 1, done.stdout
+    assert "compared with the contract at" not in lines[0]

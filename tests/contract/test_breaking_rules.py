@@ -128,6 +128,7 @@ def test_the_compatible_changes_would_break_a_reader_that_rejects_unknown_fields
 def _in_mode(side: Path, mode: str, tmp_path: Path) -> Contracts:
     """A copy of a fixture side whose stream has compatibility `mode`."""
     root = tmp_path / side.name
+    root.parent.mkdir(parents=True, exist_ok=True)
     shutil.copytree(side, root)
     platform = root / "platform.yaml"
     text = platform.read_text(encoding="utf-8")
@@ -139,3 +140,72 @@ def _in_mode(side: Path, mode: str, tmp_path: Path) -> Contracts:
 def _payload(side: Contracts) -> Ref:
     (channel,) = side.catalog.channels.values()
     return channel.message.payload
+
+
+VERSIONS = Path(__file__).resolve().parent / "versions"
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("v1", "v2_beside"), ("v2_beside", "moved"), ("moved", "retired")],
+)
+def test_each_step_of_a_version_migration_passes(before: str, after: str) -> None:
+    # v2 is added beside v1 with the links; mailer moves to v2; then v1 is retired.
+    found = run_breaking(contracts(VERSIONS / before), contracts(VERSIONS / after))
+    assert found == []
+
+
+def test_retiring_v1_fails_naming_the_services_that_still_receive_it() -> None:
+    found = run_breaking(contracts(VERSIONS / "v2_beside"), contracts(VERSIONS / "retired"))
+    assert [f.rule for f in found] == ["CHANNEL_NO_RETIRE_WHILE_RECEIVED"]
+    assert "while mailer still receives it" in found[0].message
+
+
+def test_removing_v1_without_a_version_that_replaces_it_fails() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        orphan = Path(tmp) / "orphan"
+        shutil.copytree(VERSIONS / "retired", orphan)
+        shop = orphan / "asyncapi" / "shop.yaml"
+        shop.write_text(shop.read_text().replace("    x-replaces: shop.order_placed.v1\n", ""))
+        found = run_breaking(contracts(VERSIONS / "moved"), contracts(orphan))
+    assert [f.rule for f in found] == ["CHANNEL_NO_DELETE"]
+
+
+@pytest.mark.parametrize("mode", ["FULL_TRANSITIVE", "BACKWARD_TRANSITIVE", "FORWARD_TRANSITIVE"])
+def test_one_edit_is_one_finding_however_many_earlier_versions_show_it(
+    mode: str, tmp_path: Path
+) -> None:
+    folder = FIXTURES / "MESSAGE_FIELD_TYPE_NO_CHANGE"
+    previous = _in_mode(folder / "previous", mode, tmp_path / "base")
+    current = _in_mode(folder / "current", mode, tmp_path / "now")
+    older = [
+        Contracts(previous.workspace, previous.catalog, f"older{depth}", depth)
+        for depth in (1, 2, 3)
+    ]
+    found = run_breaking(previous, current, older)
+    assert [f.rule for f in found] == ["MESSAGE_FIELD_TYPE_NO_CHANGE"]
+    assert "compared with the contract at" not in found[0].message
+
+
+def test_a_finding_only_older_versions_show_is_kept_once_from_the_newest(tmp_path: Path) -> None:
+    folder = FIXTURES / "MESSAGE_FIELD_TYPE_NO_CHANGE"
+    previous = _in_mode(folder / "current", "FULL_TRANSITIVE", tmp_path / "base")
+    older_side = _in_mode(folder / "previous", "FULL_TRANSITIVE", tmp_path / "old")
+    older = [
+        Contracts(older_side.workspace, older_side.catalog, f"older{depth}", depth)
+        for depth in (1, 2)
+    ]
+    found = run_breaking(previous, previous, older)
+    assert len(found) == 1
+    assert found[0].message.endswith("(compared with the contract at older1)")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_type_change_is_reported_once_as_a_change_under_every_mode(
+    mode: str, tmp_path: Path
+) -> None:
+    folder = FIXTURES / "MESSAGE_FIELD_TYPE_NO_CHANGE"
+    previous, current = (_in_mode(folder / side, mode, tmp_path) for side in SIDES)
+    found = run_breaking(previous, current)
+    assert [f.rule for f in found] == ["MESSAGE_FIELD_TYPE_NO_CHANGE"]
+    assert "changed type from integer to string" in found[0].message

@@ -15,6 +15,7 @@ from codegen.errors import CodegenError, Finding
 from codegen.lint import LINT, run_lint
 from codegen.loader import Workspace
 from codegen.validate import check_documents, validate_examples
+from codegen.versions import TODAY_ENV
 from tests.contract.conftest import REPO, edit
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lint"
@@ -46,7 +47,12 @@ def fixture_copy(rule_id: str, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("rule_id", CASES)
-def test_rule_fixture_yields_exactly_its_expected_findings(rule_id: str) -> None:
+def test_rule_fixture_yields_exactly_its_expected_findings(
+    rule_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    today = FIXTURES / rule_id / "today.txt"  # sunsets are judged on this day, not the calendar's
+    if today.exists():
+        monkeypatch.setenv(TODAY_ENV, today.read_text(encoding="utf-8").strip())
     text = (FIXTURES / rule_id / "expected.txt").read_text(encoding="utf-8")
     expected = sorted(line for line in text.splitlines() if line.strip())
     assert expected, f"{rule_id}/expected.txt lists no finding"
@@ -218,3 +224,30 @@ def test_an_object_of_moneys_shape_with_bounds_is_money(tmp_path: Path) -> None:
         "contracts/asyncapi/shop.yaml#/components/schemas/OrderPlaced/properties/unit_price "
         "[MONEY_INTEGER]"
     ]
+
+
+@pytest.mark.parametrize(
+    ("today", "rules"),
+    [
+        ("2027-01-29", []),
+        ("2027-01-30", ["VERSION_SUNSET_NEAR"]),
+        ("2027-03-01", ["VERSION_SUNSET_NEAR"]),
+        ("2027-03-02", ["VERSION_SUNSET_PASSED"]),
+    ],
+)
+def test_a_sunset_warns_within_30_days_and_fails_the_day_after(
+    today: str, rules: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(TODAY_ENV, today)
+    found = lint_findings(
+        FIXTURES / "VERSION_SUNSET_NEAR" / "contracts",
+        "VERSION_SUNSET_NEAR",
+        "VERSION_SUNSET_PASSED",
+    )
+    assert [f.rule for f in found] == rules
+
+
+def test_a_malformed_today_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(TODAY_ENV, "tomorrow")
+    with pytest.raises(ValueError, match=TODAY_ENV):
+        lint_findings(FIXTURES / "VERSION_SUNSET_NEAR" / "contracts", "VERSION_SUNSET_PASSED")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
 from runtime.bus.dlq import dead_letter
 from runtime.bus.nats_publisher import NatsEventSink
+from tests.contract.test_breaking_real import add_v2_beside_v1
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["auth", "gateway", "user", "inventory", "payment", "order"]
@@ -135,6 +137,38 @@ def test_dlq_lists_a_dead_letter_and_redrives_it(
     assert f"redrove dead letter #{sequence} to order.cli_probe.v1" in out
     code, out = a4co(capsys, "dlq", "list", "--service", service, "--data-dir", platform.data_dir)
     assert "no dead letters" in out
+
+
+def test_contracts_status_reads_the_running_platforms_durables(
+    platform: PlatformState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The real contracts with SessionRevoked v2 beside v1: the gateway still receives v1,
+    # through the durable the running gateway consumes with.
+    shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
+    add_v2_beside_v1(tmp_path)
+    folder = str(tmp_path / "contracts")
+
+    code, out = a4co(
+        capsys,
+        "contracts",
+        "status",
+        "--json",
+        "--contracts",
+        folder,
+        "--data-dir",
+        platform.data_dir,
+    )
+
+    assert code == 0, out
+    report = json.loads(out)
+    assert report["live"]["available"] is True, report["live"]
+    (message,) = report["messages"]
+    v1, v2 = message["versions"]
+    assert (v1["producers"], v2["producers"]) == (["auth"], ["auth"])
+    (reader,) = v1["readers"]
+    assert (reader["service"], reader["durable"]) == ("gateway", "gateway_on_session_revoked")
+    assert isinstance(reader["pending"], int)
+    assert message["verdicts"][0]["text"].startswith("still read by gateway (")
 
 
 def test_commands_without_a_platform_say_to_run_up_first(
