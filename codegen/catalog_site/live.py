@@ -48,6 +48,7 @@ def live_page(site: Site) -> str:
         "objectives": [
             {
                 "key": _objective_key(o),
+                "kind": o.kind,
                 "service": o.service,
                 "operation": o.operation,
                 "budget": o.slo.budget,

@@ -122,7 +122,11 @@
 
   function showSagas(result) {
     const rows = result
-      .map((series) => [series.metric.service || "", series.metric.step || "", Number(series.value[1])])
+      .map((series) => [
+        series.metric.service || "",
+        series.metric.step || "",
+        Number(series.value[1]),
+      ])
       .sort((a, b) => a[0].localeCompare(b[0]) || a[1].localeCompare(b[1]));
     const body = document.querySelector("#saga-table tbody");
     body.replaceChildren(
@@ -142,14 +146,15 @@
       if (!row) {
         continue;
       }
-      const [kind, service, operation] = objective.key.split(":").slice(1);
-      const slow = ratios.get(`${kind}|${service}|${operation}`);
+      const slow = ratios.get(`${objective.kind}|${objective.service}|${objective.operation}`);
       let state = "no traffic";
       if (Number.isFinite(slow)) {
         state = slow > objective.budget ? "burning" : "met";
       }
       row.dataset.state = state;
-      row.querySelector(".slow").textContent = Number.isFinite(slow) ? `${fixed(slow * 100, 1)} %` : "\u2013";
+      row.querySelector(".slow").textContent = Number.isFinite(slow)
+        ? `${fixed(slow * 100, 1)} %`
+        : "\u2013";
       const label = row.querySelector(".state");
       label.textContent = state;
       label.className = `state ${state.replace(" ", "-")}`;
@@ -165,8 +170,14 @@
     asking = true;
     try {
       const names = ["handled", "lag", "sagas", "slow_ratio"];
-      const [handled, lag, sagas, ratios] = await Promise.all(names.map((n) => query(model.queries[n])));
-      showTraffic(showConsumers(byLabels(handled, ["service", "operation"]), byLabels(lag, ["service", "durable"])));
+      const [handled, lag, sagas, ratios] = await Promise.all(
+        names.map((name) => query(model.queries[name])),
+      );
+      const edges = showConsumers(
+        byLabels(handled, ["service", "operation"]),
+        byLabels(lag, ["service", "durable"]),
+      );
+      showTraffic(edges);
       showSagas(sagas);
       showObjectives(byLabels(ratios, ["kind", "service", "operation"]));
       say(
@@ -178,7 +189,10 @@
       if (!(error instanceof Unavailable)) {
         throw error;
       }
-      say(`No Prometheus is reachable, so there are no live figures: ${error.message}.`, "unavailable");
+      say(
+        `No Prometheus is reachable, so there are no live figures: ${error.message}.`,
+        "unavailable",
+      );
     } finally {
       asking = false;
     }

@@ -61,7 +61,8 @@
     section.className = "trace";
     section.dataset.trace = trace.trace_id;
     const heading = document.createElement("h2");
-    heading.textContent = `trace ${trace.trace_id}: ${trace.span_count} spans, ${ms(trace.duration_ms)}`;
+    const size = `${trace.span_count} spans, ${ms(trace.duration_ms)}`;
+    heading.textContent = `trace ${trace.trace_id}: ${size}`;
     section.append(heading, hopList(trace.roots));
     return section;
   }
@@ -81,7 +82,10 @@
       response = await fetch(url, { cache: "no-store" });
       body = await response.json();
     } catch (error) {
-      say(`The static server of \`a4co up\` did not answer ${url.pathname} (${error.message}).`, "unavailable");
+      say(
+        `The static server of \`a4co up\` did not answer ${url.pathname} (${error.message}).`,
+        "unavailable",
+      );
       return;
     }
     if (!response.ok) {
@@ -90,7 +94,11 @@
     }
     result.replaceChildren(...body.traces.map(traceSection));
     const count = body.traces.length;
-    say(count ? `${count} trace${count === 1 ? "" : "s"} of order ${order}.` : body.hint, count ? "ok" : "empty");
+    if (count) {
+      say(`${count} trace${count === 1 ? "" : "s"} of order ${order}.`, "ok");
+    } else {
+      say(body.hint, "empty");
+    }
   }
 
   form.addEventListener("submit", (event) => {
