@@ -17,10 +17,18 @@ import yaml
 if TYPE_CHECKING:
     from codegen.model import AlertPolicy, Catalog, LatencyObjective, Operation
 
-__all__ = ["BURN_RATES", "RULES_FILE", "Burn", "render_rules"]
+__all__ = [
+    "BURN_RATES",
+    "RULES_FILE",
+    "SLOW_RATIO",
+    "Burn",
+    "Objective",
+    "declared_objectives",
+    "render_rules",
+]
 
 RULES_FILE = "prometheus/rules.yaml"
-_RATIO = "a4co:slo_slow_ratio:rate{window}"
+SLOW_RATIO = "a4co:slo_slow_ratio:rate{window}"
 """Recorded: the fraction of an objective's calls slower than its latency, over a window."""
 _ERROR_WINDOW = "5m"
 _HTTP_SECONDS = "a4co_http_request_seconds"
@@ -48,7 +56,7 @@ _WINDOWS = sorted({w for b in BURN_RATES for w in (b.long, b.short)}, key=lambda
 
 
 @dataclass(frozen=True, slots=True)
-class _Objective:
+class Objective:
     """An `x-slo` with the histogram that measures it and the labels naming its operation."""
 
     kind: str
@@ -72,44 +80,45 @@ def _le(seconds: float) -> str:
     return repr(float(seconds))
 
 
-def _objectives(catalog: Catalog) -> list[_Objective]:
+def declared_objectives(catalog: Catalog) -> list[Objective]:
+    """Every `x-slo` of the catalog with the histogram and labels that measure it."""
     out = []
     for name in sorted(catalog.services):
         service = catalog.services[name]
         for e in sorted(service.endpoints, key=lambda e: e.operation_id):
             if e.slo is not None:
                 out.append(
-                    _Objective("http", "a4co_http_request_seconds", name, e.operation_id, e.slo)
+                    Objective("http", "a4co_http_request_seconds", name, e.operation_id, e.slo)
                 )
         for op in sorted(service.receives, key=lambda o: o.key):
             if op.slo is not None:
-                out.append(_Objective("handler", _HANDLER_SECONDS, name, op.key, op.slo))
+                out.append(Objective("handler", _HANDLER_SECONDS, name, op.key, op.slo))
     return out
 
 
-def _slow_ratio(o: _Objective, window: str) -> dict[str, Any]:
+def _slow_ratio(o: Objective, window: str) -> dict[str, Any]:
     """The recording rule of one objective's slow-call fraction over `window`."""
     match = f'service="{o.service}",operation="{o.operation}"'
     within = f'rate({o.histogram}_bucket{{{match},le="{_le(o.slo.latency)}"}}[{window}])'
     total = f"rate({o.histogram}_count{{{match}}}[{window}])"
     by = "sum by (service, operation) "
     return {
-        "record": _RATIO.format(window=window),
+        "record": SLOW_RATIO.format(window=window),
         "expr": f"1 - {by}({within}) / {by}({total})",
         "labels": _labels(o),
     }
 
 
-def _labels(o: _Objective) -> dict[str, str]:
+def _labels(o: Objective) -> dict[str, str]:
     """The labels naming an objective's operation (also static, so no two rules look alike)."""
     return {"kind": o.kind, "service": o.service, "operation": o.operation}
 
 
-def _burn_alert(o: _Objective, burn: Burn) -> dict[str, Any]:
+def _burn_alert(o: Objective, burn: Burn) -> dict[str, Any]:
     """Alert when the objective spends its error budget `burn.factor` times too fast."""
     threshold = round(burn.factor * o.slo.budget, 6)
     match = f'{{kind="{o.kind}",service="{o.service}",operation="{o.operation}"}}'
-    long, short = _RATIO.format(window=burn.long), _RATIO.format(window=burn.short)
+    long, short = SLOW_RATIO.format(window=burn.long), SLOW_RATIO.format(window=burn.short)
     return {
         "alert": "A4coLatencyBudgetBurn",
         "expr": f"{long}{match} > {threshold:g} and {short}{match} > {threshold:g}",
@@ -200,7 +209,7 @@ def _platform_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
 
 def render_rules(header: str, catalog: Catalog) -> dict[str, str]:
     """The rules file by its path in the output folder."""
-    objectives = _objectives(catalog)
+    objectives = declared_objectives(catalog)
     groups = [
         {"name": "a4co-bus", "rules": _lag_alerts(catalog, catalog.alerts)},
         {"name": "a4co-platform", "rules": _platform_alerts(catalog.alerts)},

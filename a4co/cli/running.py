@@ -19,6 +19,7 @@ from a4co.infra.prometheus import EmbeddedPrometheus, find_prometheus
 from a4co.launcher import Platform
 from a4co.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
 from runtime.errors import ConfigurationError
+from runtime.spans import TRACE_FILE
 
 __all__ = ["RunningPlatform", "service_modules", "with_replicas"]
 
@@ -89,8 +90,12 @@ class RunningPlatform:
                 self.platform.start(on_servers=view.servers_started, on_ready=view.service_ready)
             if not self._console.is_terminal:
                 self._console.line()  # piped, Live leaves its last frame without a line end
-            self._static = StaticServer(self.platform.urls.get("gateway")).start()
             self._prometheus = self._start_prometheus()
+            self._static = StaticServer(
+                self.platform.urls.get("gateway"),
+                prometheus_url=self._prometheus.url if self._prometheus is not None else None,
+                trace_file=self.platform.data_dir / TRACE_FILE,
+            ).start()
             self.state = self._write_state(self._static.url)
         except BaseException:
             self.stop()

@@ -2,7 +2,8 @@
 
 `/catalog/` serves `generated/catalog/` (built by `make generate`), `/storefront/` serves
 `storefront/`, and `/storefront/config.json` is answered from memory with the gateway's URL,
-so nothing is written into the tree.
+so nothing is written into the tree. The catalog's live and trace pages read
+`/prometheus/api/v1/...` and `/traces/api` from here (`a4co.cli.site_api`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from a4co.cli.site_api import PROMETHEUS_PREFIX, TRACES_PATH, prometheus_answer, trace_answer
 from a4co.infra.ports import LOOPBACK
 
 __all__ = ["REPO", "SITES", "StaticServer", "missing_sites"]
@@ -46,16 +48,32 @@ def missing_sites() -> dict[str, str]:
 
 
 class _Handler(SimpleHTTPRequestHandler):
-    """Serves each site from its folder, `config.json` from memory, and an index at `/`."""
+    """Serves each site from its folder, `config.json` from memory, the live pages' two APIs,
+    and an index at `/`."""
 
-    def __init__(self, *args: Any, config: bytes, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        config: bytes,
+        prometheus_url: str | None,
+        trace_file: Path | None,
+        **kwargs: Any,
+    ) -> None:
         self._config = config
+        self._prometheus_url = prometheus_url
+        self._trace_file = trace_file
         super().__init__(*args, directory=str(REPO), **kwargs)
 
     def do_GET(self) -> None:
-        path = self.path.split("?", 1)[0]
+        path, _, query = self.path.partition("?")
         if path == "/storefront/config.json":
             self._send(self._config, "application/json")
+        elif path.startswith(PROMETHEUS_PREFIX):
+            answer = prometheus_answer(self._prometheus_url, path, query)
+            self._send(answer.body, answer.content_type, answer.status)
+        elif path == TRACES_PATH:
+            answer = trace_answer(self._trace_file, query)
+            self._send(answer.body, answer.content_type, answer.status)
         elif path == "/":
             links = "".join(f'<li><a href="/{name}/">{name}</a></li>' for name in SITES)
             self._send(f"<!doctype html><title>A4CO</title><ul>{links}</ul>".encode(), "text/html")
@@ -83,8 +101,8 @@ class _Handler(SimpleHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the terminal shows the URL table, not every request."""
 
-    def _send(self, body: bytes, content_type: str) -> None:
-        self.send_response(HTTPStatus.OK)
+    def _send(self, body: bytes, content_type: str, status: int = HTTPStatus.OK) -> None:
+        self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -92,11 +110,24 @@ class _Handler(SimpleHTTPRequestHandler):
 
 
 class StaticServer:
-    """A threaded HTTP server on 127.0.0.1 for the catalog and the storefront."""
+    """A threaded HTTP server on 127.0.0.1 for the catalog and the storefront.
 
-    def __init__(self, gateway_url: str | None, port: int = 0) -> None:
+    `prometheus_url` is the Prometheus the live page reads (None: it says none runs);
+    `trace_file` the spans file the trace page reads (`<data_dir>/traces/spans.jsonl`).
+    """
+
+    def __init__(
+        self,
+        gateway_url: str | None,
+        port: int = 0,
+        *,
+        prometheus_url: str | None = None,
+        trace_file: Path | None = None,
+    ) -> None:
         config = json.dumps({"gateway": gateway_url}).encode()
-        handler = partial(_Handler, config=config)
+        handler = partial(
+            _Handler, config=config, prometheus_url=prometheus_url, trace_file=trace_file
+        )
         self._server = ThreadingHTTPServer((LOOPBACK, port), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(

@@ -135,6 +135,9 @@ def print_table(console: Console, state: PlatformState) -> None:
         table.add_row(
             label, url, "[yellow]not built yet (see below)[/yellow]" if name in missing else ""
         )
+        if name == "catalog" and name not in missing:
+            table.add_row("  live figures", f"{url}live.html", "")
+            table.add_row("  order traces", f"{url}trace.html?order=<order-id>", "")
     if state.prometheus:
         table.add_row("prometheus (metrics, alerts)", f"{state.prometheus}/alerts", "")
     table.add_section()

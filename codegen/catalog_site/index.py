@@ -11,7 +11,7 @@ from codegen.catalog_site.graph import layout
 from codegen.catalog_site.html import STREAM_HEADERS, Row, Site, code, link
 from codegen.model import Service
 
-__all__ = ["index_page", "search_entries"]
+__all__ = ["embedded_json", "index_page", "search_entries", "service_graph"]
 
 _LEAD = (
     "Every service of the A4CO marketplace, the events and commands they exchange over "
@@ -36,7 +36,7 @@ def index_page(site: Site) -> str:
             ("REST operations", sum(len(s.endpoints) for s in services)),
         ],
         total=len(entries),
-        graph=_graph(site),
+        graph=service_graph(site),
         services=site.table(
             "service-table",
             ["Service", "Title", "Sends", "Receives", "REST operations"],
@@ -55,7 +55,7 @@ def index_page(site: Site) -> str:
                 for s in sorted(site.catalog.streams, key=lambda s: s.name)
             ],
         ),
-        search_index=_embedded_json(entries),
+        search_index=embedded_json(entries),
     )
     return site.page("Services and events", body, depth=0, scripts=("search.js",))
 
@@ -75,7 +75,8 @@ def _message_rows(site: Site) -> list[Row]:
     return rows
 
 
-def _graph(site: Site) -> Markup:
+def service_graph(site: Site) -> Markup:
+    """The service graph: an arrow per (producer, consumer) pair with the messages it carries."""
     links: dict[tuple[str, str], list[tuple[str, str]]] = {}
     for flow in site.flows.values():
         for producer in flow.producers:
@@ -106,7 +107,7 @@ def _entry(key: str, kind: str, url: str, words: list[str]) -> dict[str, str]:
     return {"key": key, "kind": kind, "name": key.split(":", 1)[1], "url": url, "text": text}
 
 
-def _embedded_json(value: object) -> Markup:
+def embedded_json(value: object) -> Markup:
     """JSON safe inside a `<script>` element: `<` and `>` escaped as JSON string escapes."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e"))

@@ -39,3 +39,15 @@ def test_up_prints_prometheus_url_or_the_command_that_installs_it() -> None:
     )
     text = _printed(running)
     assert "http://127.0.0.1:9999/alerts" in text and "install-prometheus" not in text
+
+
+def test_up_prints_the_catalogs_live_and_trace_pages() -> None:
+    state = PlatformState(
+        pid=1,
+        data_dir="/tmp/a4co",
+        services={},
+        static={"catalog": "http://127.0.0.1:9998/catalog/"},
+    )
+    text = _printed(state)
+    assert "http://127.0.0.1:9998/catalog/live.html" in text
+    assert "http://127.0.0.1:9998/catalog/trace.html?order=<order-id>" in text
