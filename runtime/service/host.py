@@ -35,6 +35,7 @@ from runtime.service.context import ServiceContext
 from runtime.service.jetstream import JetStreamRawPublisher
 from runtime.service.settings import Settings
 from runtime.spans import install_tracer_provider
+from runtime.upcasting import VersionStep, require
 
 __all__ = [
     "Job",
@@ -71,6 +72,9 @@ class ServiceDefinition:
     """The service's own token verifier (auth's key store); others use the JWKS URL."""
     public: bool = False
     """True when no operation needs a token, so no JWKS URL is needed (geo)."""
+    versions: tuple[VersionStep, ...] = ()
+    """The steps its publisher uses between versions it sends side by side (its events
+    module's `VERSION_STEPS`): checked at start, so a missing hook stops it at once."""
 
 
 @dataclass
@@ -95,6 +99,7 @@ class ServiceHost:
     async def start(self) -> FastAPI:
         """Connect, migrate, provision, and start relaying, consuming and the jobs."""
         name = self.definition.name
+        require(self.definition.versions)
         self._pool = await asyncpg.create_pool(
             self.settings.database_url,
             min_size=2,
