@@ -11,7 +11,7 @@ import redis.asyncio
 from fastapi import APIRouter
 
 from generated.auth.api import build_router
-from generated.auth.events import SUBSCRIPTIONS, VERSION_STEPS
+from generated.auth.events import SUBSCRIPTIONS
 from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import connection_of
 from runtime.service import Job, ServiceContext, ServiceDefinition
@@ -79,7 +79,6 @@ def definition(
         migrate=migrate,
         jobs=jobs,
         verifier=lambda _ctx: keys,
-        versions=VERSION_STEPS,
     )
 
 
