@@ -134,7 +134,7 @@ def _downcast(new: Channel, old: Channel, after: dict[str, Any], before: dict[st
     if not added:
         return Step(new, old, "return dict(payload)", "no change to the payload")
     kept = ", ".join(repr(n) for n in sorted(old_props))
-    body = f"return {{k: v for k, v in payload.items() if k in ({kept})}}"
+    body = f"return {{k: v for k, v in payload.items() if k in {{{kept}}}}}"
     return Step(new, old, body, f"drops {', '.join(added)}")
 
 

@@ -61,3 +61,26 @@ def test_every_step_of_the_platform_resolves() -> None:
 
     for step in STEPS:
         assert callable(step.resolve()), step
+
+
+async def test_the_memory_store_upcasts_on_load_as_the_postgres_one_does() -> None:
+    from runtime.eventstore.base import NewEvent
+    from runtime.eventstore.memory import MemoryEventStore
+
+    store = MemoryEventStore(
+        Upcasters(
+            [VersionStep("shop.placed.v1", "shop.placed.v2", convert=lambda p: {**p, "n": 2})]
+        )
+    )
+    old = NewEvent(
+        type="a4co.shop.placed.v1",
+        subject="shop.placed.v1",
+        payload=b'{"id": "a"}',
+        aggregate_id="a",
+    )
+    await store.append("shop-a", 0, [old])
+
+    (loaded,) = await store.load("shop-a")
+    (read,) = await store.read_all()
+    assert loaded.json() == read.json() == {"id": "a", "n": 2}
+    assert loaded.type == read.type == "a4co.shop.placed.v2"
