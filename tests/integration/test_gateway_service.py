@@ -5,9 +5,7 @@ stand-in upstream, everything served over HTTP (an event stream must cross it un
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -15,17 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import nats
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from generated.gateway.events import SESSION_REVOKED
-from generated.gateway.models import SessionRevoked
 from generated.platform import STREAMS
-from runtime.bus.nats import NatsEventSink
 from runtime.eventstore.postgres import connection_of
 from runtime.http import PROBLEM_JSON
 from runtime.http.passwords import hash_password
@@ -320,34 +314,3 @@ async def test_over_the_limit_a_client_gets_429_with_retry_after(
     assert logins == [422, 422, 429]
     assert refused.headers["content-type"].startswith(PROBLEM_JSON)
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-
-
-def session_of(access_token: str) -> uuid.UUID:
-    """The `sid` claim of an access token (read, not verified: the gateway verifies it)."""
-    claims = access_token.split(".")[1]
-    return uuid.UUID(json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["sid"])
-
-
-async def test_a_revocation_still_published_as_v1_is_upcast_and_refused(
-    edge: Edge, nats_url: str
-) -> None:
-    """A v1 SessionRevoked (from an auth not yet on v2, or retained in the stream) reaches the
-    gateway's v1 durable, is upcast to v2, and denies the session like a v2 one."""
-    revoked = await edge.customer_tokens()
-    path = f"{edge.url}/api/user/echo/me"
-    assert (await edge.http.get(path, headers=bearer(revoked["access_token"]))).status_code == 200
-    nc = await nats.connect(nats_url)
-    try:
-        sid = session_of(revoked["access_token"])
-        old = SessionRevoked(
-            session_id=sid, user_id=uuid.uuid4(), reason="admin", revoked_at=datetime.now(UTC)
-        )
-        await NatsEventSink(nc).send(SESSION_REVOKED, old, aggregate_id=str(sid))
-    finally:
-        await nc.close()
-
-    async def refused() -> bool:
-        response = await edge.http.get(path, headers=bearer(revoked["access_token"]))
-        return response.status_code == 401
-
-    await eventually(refused, timeout=WAIT)
