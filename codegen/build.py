@@ -26,7 +26,13 @@ from codegen.model import (
 )
 from codegen.naming import handler_name
 from codegen.slo import SLO_KEY, read_slo
-from codegen.versions import DEPRECATED_KEY, REPLACES_KEY, read_deprecation, read_replaces
+from codegen.versions import (
+    DEPRECATED_KEY,
+    REPLACES_KEY,
+    older_versions,
+    read_deprecation,
+    read_replaces,
+)
 
 __all__ = ["build_catalog", "parse_duration"]
 
@@ -262,6 +268,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
         )
         durable = raw.get("durable") or (
             f"{service.name}_{handler_name(channel.message.name, channel.kind)}"
+            f"{channel.version_suffix}"
             if op["action"] == "receive"
             else None
         )
@@ -275,6 +282,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             durable=durable,
             place=place,
             slo=read_slo(op.get(SLO_KEY), Ref(file, join_pointer(place.pointer, SLO_KEY))),
+            older=older_versions(catalog, channel) if op["action"] == "receive" else (),
         )
         (service.sends if operation.action == "send" else service.receives).append(operation)
 

@@ -174,6 +174,23 @@ class Channel:
         """First token of the subject: the stream's context."""
         return self.subject.split(".", 1)[0]
 
+    @property
+    def major(self) -> int:
+        """The subject's major version (`.v2` -> 2); 1 for an unversioned subject."""
+        last = self.subject.rsplit(".", 1)[-1]
+        return int(last[1:]) if last[:1] == "v" and last[1:].isdigit() else 1
+
+    @property
+    def model_name(self) -> str:
+        """The class of its payload: the message name, with `V<n>` from version 2 on, so two
+        versions of one message live side by side in a service's models."""
+        return self.message.name + (f"V{self.major}" if self.major > 1 else "")
+
+    @property
+    def version_suffix(self) -> str:
+        """What code names of this version end with: `_v2` from version 2 on, else nothing."""
+        return f"_v{self.major}" if self.major > 1 else ""
+
 
 @dataclass(frozen=True, slots=True)
 class Operation:
@@ -189,6 +206,9 @@ class Operation:
     place: Ref
     slo: LatencyObjective | None = None
     """The handler's latency objective (`x-slo` of a receive operation), if it declares one."""
+    older: tuple[Channel, ...] = ()
+    """Older versions a receive operation consumes too, newest first: the channels its
+    channel `x-replaces`, while they are still declared; each is upcast for the handler."""
 
 
 @dataclass(frozen=True, slots=True)

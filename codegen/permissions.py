@@ -8,6 +8,7 @@ consumers it owns) and `platform.yaml` (streams, DLQ operators); see
 from __future__ import annotations
 
 from codegen.model import Catalog
+from codegen.versions import older_durable
 from runtime.bus.permissions import (
     BusPermissions,
     ConsumerGrant,
@@ -29,10 +30,13 @@ def bus_permissions(catalog: Catalog) -> tuple[BusPermissions, ...]:
         service = catalog.services[name]
         consumes = [
             ConsumerGrant(
-                catalog.stream_of(op.channel.subject)[0].name, op.durable, op.channel.subject
+                catalog.stream_of(channel.subject)[0].name,
+                older_durable(op.durable, op.channel, channel),
+                channel.subject,
             )
             for op in service.receives
             if op.durable is not None
+            for channel in (op.channel, *op.older)
         ]
         grants.append(
             service_permissions(

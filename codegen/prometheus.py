@@ -10,12 +10,12 @@ multi-window, multi-burn-rate alerts of Google's SRE workbook).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from codegen.model import AlertPolicy, Catalog, LatencyObjective, Operation
+from codegen.model import AlertPolicy, Catalog, LatencyObjective, Operation
+from codegen.versions import older_durable
 
 __all__ = [
     "BURN_RATES",
@@ -135,24 +135,27 @@ def _burn_alert(o: Objective, burn: Burn) -> dict[str, Any]:
 
 
 def _lag_alerts(catalog: Catalog, policy: AlertPolicy) -> list[dict[str, Any]]:
-    """Per durable: its lag above its `max_lag` (from `x-consumer`, or the default) too long."""
+    """Per durable: its lag above its `max_lag` (from `x-consumer`, or the default) too long.
+    A receive operation that still reads an older version has a durable on it too."""
     return [
-        _lag_alert(name, op, policy)
+        _lag_alert(name, op, durable, policy)
         for name in sorted(catalog.services)
         for op in sorted(catalog.services[name].receives, key=lambda o: o.durable or "")
+        if op.durable is not None
+        for durable in [op.durable] + [older_durable(op.durable, op.channel, c) for c in op.older]
     ]
 
 
-def _lag_alert(service: str, op: Operation, policy: AlertPolicy) -> dict[str, Any]:
+def _lag_alert(service: str, op: Operation, durable: str, policy: AlertPolicy) -> dict[str, Any]:
     bound, wait = op.consumer.max_lag, _duration(policy.lag_for)
-    lag = f'a4co_consumer_pending{{durable="{op.durable}"}}'
+    lag = f'a4co_consumer_pending{{durable="{durable}"}}'
     return {
         "alert": "A4coConsumerLag",
         "expr": f"max by (service, durable) ({lag}) > {bound}",
         "for": wait,
-        "labels": {"severity": "warning", "service": service, "durable": op.durable},
+        "labels": {"severity": "warning", "service": service, "durable": durable},
         "annotations": {
-            "summary": f"{op.durable} has had more than {bound} messages waiting for {wait}",
+            "summary": f"{durable} has had more than {bound} messages waiting for {wait}",
         },
     }
 

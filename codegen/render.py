@@ -18,14 +18,16 @@ from codegen.catalog_site import render_site
 from codegen.deploy import render_deploy
 from codegen.grafana import render_dashboard
 from codegen.loader import Workspace
-from codegen.model import Catalog, Endpoint, Service
+from codegen.model import Catalog, Channel, Endpoint, Service
 from codegen.naming import handler_name, publisher_method, snake
 from codegen.permissions import render_permissions
 from codegen.prometheus import render_rules
 from codegen.pytypes import FORMAT_CHECKS, param_declaration, with_format_bounds
 from codegen.tolerant import read_tolerantly, tolerant_models
 from codegen.typescript import render_typescript
+from codegen.upcasters import render_versions, step_const, version_steps
 from codegen.validate import service_bundle
+from codegen.versions import older_durable, older_versions
 
 __all__ = ["render_all"]
 
@@ -95,6 +97,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
     files.update(render_deploy(_header(workspace, [top], asyncapi), workspace, catalog))
     openapi = sorted(s.openapi for s in catalog.services.values() if s.openapi)
     files.update(render_rules(_header(workspace, [top], asyncapi + openapi), catalog))
+    steps = version_steps(workspace, catalog)
+    files.update(render_versions(_header(workspace, [top], asyncapi), steps))
     for name in sorted(catalog.services):
         service = catalog.services[name]
         bundle, messages = service_bundle(workspace, service)
@@ -105,11 +109,12 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
             header=header, doc=_doc(service.title, service.description)
         )
         document = bundle.document()
-        for op in service.sends + service.receives:
-            message = op.channel.message
-            described = dict(document["$defs"][messages[message.name]])
+        ops = service.sends + service.receives
+        for channel in {c.subject: c for op in ops for c in (op.channel, *op.older)}.values():
+            message = channel.message
+            described = dict(document["$defs"][messages[channel.model_name]])
             described["description"] = _doc(message.summary or message.title, message.description)
-            document["$defs"][messages[message.name]] = described
+            document["$defs"][messages[channel.model_name]] = described
         tolerant = tolerant_models(bundle, service, messages)
         files[f"{name}/models.py"] = _models(header, name, document, tolerant)
         if service.asyncapi:
@@ -175,58 +180,98 @@ def _after_imports(source: str) -> int:
     return sum(len(line) for line in lines[: last.end_lineno or 0])
 
 
-def _const(message: str) -> str:
-    return snake(message).upper()
+def _const(channel: Channel) -> str:
+    """`SESSION_REVOKED`, and `SESSION_REVOKED_V2` for its version 2."""
+    return snake(channel.message.name).upper() + channel.version_suffix.upper()
 
 
 def _events(
     env: Environment, header: str, catalog: Catalog, service: Service, models: dict[str, str]
 ) -> str:
     ops = service.sends + service.receives
-    channels = {op.channel.message.name: op.channel for op in ops}
-    publishes = [
-        dict(
-            method=publisher_method(op.channel.message.name),
-            model=models[op.channel.message.name],
-            const=_const(op.channel.message.name),
-            doc=_doc(op.channel.message.summary, op.summary),
+    channels = {c.model_name: c for op in ops for c in (op.channel, *op.older)}
+    sent = {op.channel.subject for op in service.sends}
+    publishes = []
+    steps: set[str] = set()
+    sent_steps: set[str] = set()
+    for op in service.sends:
+        channel = op.channel
+        newer = [o.channel for o in service.sends if o.channel.replaces == channel.subject]
+        if newer:
+            continue  # published as a copy by the newest version's method
+        older = [c for c in older_versions(catalog, channel) if c.subject in sent]
+        copies = []
+        for old in older:
+            chain = [step_const(new, prev) for new, prev in _pairs(catalog, channel, old)]
+            sent_steps.update(chain)
+            copies.append(f"OlderCopy({_const(old)}, ({', '.join(chain)},))")
+        publishes.append(
+            dict(
+                method=publisher_method(channel.message.name) + channel.version_suffix,
+                model=models[channel.model_name],
+                const=_const(channel),
+                doc=_doc(channel.message.summary, op.summary),
+                older=", ".join(copies),
+            )
         )
-        for op in service.sends
-    ]
     handlers, subscriptions = [], []
     for op in service.receives:
         message = op.channel.message
         method = handler_name(message.name, op.channel.kind)
         handlers.append(
-            dict(method=method, model=models[message.name], doc=_doc(op.summary, message.summary))
-        )
-        c = op.consumer
-        subscriptions.append(
             dict(
-                const=_const(message.name),
-                stream=catalog.stream_of(op.channel.subject)[0].name,
-                durable=op.durable,
-                handler=method,
-                operation=op.key,
-                policy=c.policy_args(),
+                method=method,
+                model=models[op.channel.model_name],
+                doc=_doc(op.summary, message.summary),
             )
         )
+        stream = catalog.stream_of(op.channel.subject)[0].name
+        base = dict(handler=method, operation=op.key, policy=op.consumer.policy_args())
+        subscriptions.append(
+            dict(const=_const(op.channel), stream=stream, durable=op.durable, upcasting="", **base)
+        )
+        for old in op.older:
+            pairs = reversed(_pairs(catalog, op.channel, old))
+            chain = [step_const(prev, new) for new, prev in pairs]
+            steps.update(chain)
+            assert op.durable is not None
+            durable = older_durable(op.durable, op.channel, old)
+            subscriptions.append(
+                dict(
+                    const=_const(old),
+                    stream=catalog.stream_of(old.subject)[0].name,
+                    durable=durable,
+                    upcasting=f"Upcasting(({', '.join(chain)},), {_const(op.channel)})",
+                    **base,
+                )
+            )
     exports = sorted(
-        [_const(m) for m in channels]
+        [_const(c) for c in channels.values()]
         + ["SERVICE", "SUBSCRIPTIONS"]
+        + (["VERSION_STEPS"] if sent_steps else [])
         + (["Publisher"] if publishes else [])
         + (["Handlers"] if handlers else [])
+    )
+    runtime = ["Channel", "ConsumerPolicy", "MessageContext", "Subscription"]
+    runtime += ["EventSink"] if publishes else []
+    steps |= sent_steps
+    upcasting = (["OlderCopy", "VersionStep", "send_versions"] if sent_steps else []) + (
+        ["Upcasting"] if any(s["upcasting"] for s in subscriptions) else []
     )
     return env.get_template("events.py.j2").render(
         header=header,
         service=service.name,
         exports=exports,
         models=sorted({models[m] for m in channels}),
+        bus=", ".join(sorted(runtime)),
+        upcasting=", ".join(sorted(upcasting)),
+        steps=", ".join(sorted(steps)),
+        sent_steps=sorted(sent_steps),
         channels=[
             dict(
-                const=_const(m),
+                const=_const(ch),
                 subject=ch.subject,
-                message=m,
+                message=ch.message.name,
                 model=models[m],
                 kind=ch.kind,
                 owner=ch.owner,
@@ -238,6 +283,17 @@ def _events(
         handlers=handlers,
         subscriptions=subscriptions,
     )
+
+
+def _pairs(catalog: Catalog, newer: Channel, older: Channel) -> list[tuple[Channel, Channel]]:
+    """The adjacent versions from `newer` down to `older`: (version n, version n - 1), ..."""
+    by_subject = {c.subject: c for c in catalog.channels.values()}
+    pairs, current = [], newer
+    while current.subject != older.subject:
+        previous = by_subject[current.replaces or ""]
+        pairs.append((current, previous))
+        current = previous
+    return pairs
 
 
 def _endpoint_view(e: Endpoint) -> dict[str, Any]:

@@ -28,8 +28,8 @@ _CLOSED = r"(['\"])forbid\2"  # dcg writes 'forbid' before ruff formats it as "f
 
 def tolerant_models(bundle: Bundle, service: Service, messages: dict[str, str]) -> set[str]:
     """The definitions that only the messages `service` receives reach."""
-    received = {messages[op.channel.message.name] for op in service.receives}
-    closed = {messages[op.channel.message.name] for op in service.sends}
+    received = {messages[c.model_name] for op in service.receives for c in (op.channel, *op.older)}
+    closed = {messages[op.channel.model_name] for op in service.sends}
     for endpoint in service.endpoints:
         bodies = [endpoint.request, *(r.body for r in endpoint.responses)]
         closed |= {bundle.add(body.schema) for body in bodies if body is not None}

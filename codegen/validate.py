@@ -204,9 +204,9 @@ def service_bundle(workspace: Workspace, service: Service) -> tuple[Bundle, dict
     """Bundle every schema a service's code needs; map each message to its model name."""
     bundle = Bundle(workspace)
     messages: dict[str, str] = {}
-    for op in sorted(service.sends + service.receives, key=lambda o: o.channel.message.name):
-        message = op.channel.message
-        messages[message.name] = bundle.add(message.payload, message.name)
+    channels = [c for op in service.sends + service.receives for c in (op.channel, *op.older)]
+    for channel in sorted(channels, key=lambda c: c.model_name):
+        messages[channel.model_name] = bundle.add(channel.message.payload, channel.model_name)
     for endpoint in service.endpoints:
         for body in [endpoint.request, *(r.body for r in endpoint.responses)]:
             if body is not None:
@@ -228,7 +228,7 @@ def validate_examples(workspace: Workspace, catalog: Catalog) -> list[Finding]:
             continue
         for op in service.sends:
             message = op.channel.message
-            findings += _check(bundle, names[message.name], message.examples)
+            findings += _check(bundle, names[op.channel.model_name], message.examples)
         for endpoint in service.endpoints:
             for body in [endpoint.request, *(r.body for r in endpoint.responses)]:
                 if body is None:

@@ -20,11 +20,14 @@ from __future__ import annotations
 import os
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codegen.errors import Finding
 from codegen.loader import Ref, join_pointer
 from codegen.model import Deprecation
+
+if TYPE_CHECKING:
+    from codegen.model import Catalog, Channel
 
 __all__ = [
     "DEPRECATED_KEY",
@@ -32,6 +35,8 @@ __all__ = [
     "TODAY_ENV",
     "deprecation_problems",
     "major_version",
+    "older_durable",
+    "older_versions",
     "read_deprecation",
     "read_replaces",
     "replaces_problems",
@@ -62,6 +67,27 @@ def major_version(subject: str) -> tuple[str, int] | None:
     """`auth.session_revoked.v2` -> (`auth.session_revoked`, 2); None for an unversioned one."""
     match = _VERSIONED.match(subject)
     return (match["base"], int(match["major"])) if match else None
+
+
+def older_versions(catalog: Catalog, channel: Channel) -> tuple[Channel, ...]:
+    """The versions `channel` replaces that are still declared, newest first (its
+    `x-replaces`, that one's, and so on); empty once the older ones are retired."""
+    by_subject = {c.subject: c for c in catalog.channels.values()}
+    out: list[Channel] = []
+    current = channel
+    while current.replaces is not None and current.replaces in by_subject:
+        current = by_subject[current.replaces]
+        if current.owner != channel.owner or current in out:
+            break  # VERSION_LINKS reports a link to another owner's channel, or a loop
+        out.append(current)
+    return tuple(out)
+
+
+def older_durable(durable: str, newest: Channel, older: Channel) -> str:
+    """The durable of a receive operation on its older version `older`: the operation's own
+    durable with that version's suffix (`gateway_on_session_revoked` for v1 beside
+    `gateway_on_session_revoked_v2`), so a v1 durable that existed keeps its position."""
+    return durable.removesuffix(newest.version_suffix) + older.version_suffix
 
 
 def replaces_problems(raw: Any, subject: str, place: Ref) -> list[Finding]:

@@ -34,8 +34,8 @@ class Flow:
 
     @property
     def name(self) -> str:
-        """The message's name, which is also its page's name."""
-        return self.channel.message.name
+        """The message's name (with `V<n>` from version 2 on), also its page's name."""
+        return self.channel.model_name
 
     @property
     def producers(self) -> list[str]:
@@ -52,7 +52,7 @@ def _flows(catalog: Catalog) -> dict[str, Flow]:
     ops = [op for s in catalog.services.values() for op in s.sends + s.receives]
     flows: dict[str, Flow] = {}
     for place, channel in sorted(catalog.channels.items()):
-        name = channel.message.name
+        name = channel.model_name
         if name in flows:
             raise CodegenError(f"message name {name} is carried by two channels: rename one")
         mine = sorted((op for op in ops if op.channel.place == place), key=lambda o: o.service)

@@ -94,7 +94,8 @@ def search_entries(site: Site) -> list[dict[str, str]]:
     for flow in site.flows.values():
         ch, m = flow.channel, flow.channel.message
         words = [m.name, m.title, m.summary, m.description, ch.subject, ch.description, ch.kind]
-        entries.append(_entry(f"message:{m.name}", ch.kind, f"messages/{m.name}.html", words))
+        page = flow.name  # the message name, with V<n> from version 2 on
+        entries.append(_entry(f"message:{page}", ch.kind, f"messages/{page}.html", words))
     for st in site.catalog.streams:
         words = [st.name, *st.subjects, st.description]
         url = f"index.html#stream-{st.name}"

@@ -62,7 +62,7 @@ def _endpoint_key(e: Endpoint) -> tuple[str, str]:
 
 
 def _message_key(op: Operation) -> str:
-    return op.channel.message.name
+    return op.channel.model_name
 
 
 def _endpoint_row(site: Site, e: Endpoint) -> Row:
@@ -77,14 +77,14 @@ def _endpoint_row(site: Site, e: Endpoint) -> Row:
 
 
 def _send_row(site: Site, op: Operation) -> Row:
-    flow = site.flows[op.channel.message.name]
+    flow = site.flows[op.channel.model_name]
     cells: list[Any] = [site.message_link(flow.name, _UP), op.channel.kind]
     cells += [code(op.channel.subject), site.service_links(flow.consumers, _UP), op.summary]
     return "", cells
 
 
 def _receive_row(site: Site, op: Operation) -> Row:
-    flow = site.flows[op.channel.message.name]
+    flow = site.flows[op.channel.model_name]
     cells: list[Any] = [site.message_link(flow.name, _UP), op.channel.kind]
     cells += [code(op.channel.subject), site.service_links(flow.producers, _UP)]
     cells += [code(op.durable or ""), op.summary, _objective(op.slo)]
@@ -100,7 +100,7 @@ def message_page(site: Site, flow: Flow) -> str:
     """A message: subject, stream, kind, schema with its fields, examples, who sends and reads."""
     channel, message = flow.channel, flow.channel.message
     bundle = Bundle(site.workspace)
-    name = bundle.add(message.payload, message.name)
+    name = bundle.add(message.payload, channel.model_name)
     others = {k: bundle.defs[k] for k in sorted(bundle.defs) if k != name}
     schema = {**bundle.defs[name], "$defs": others} if others else dict(bundle.defs[name])
     place = f"{message.place.file}#{message.place.pointer}"
@@ -115,7 +115,7 @@ def message_page(site: Site, flow: Flow) -> str:
     ]
     body = site.render(
         "message.html.j2",
-        name=message.name,
+        name=channel.model_name,
         kind=channel.kind,
         summary=message.summary or message.title,
         facts=[
@@ -137,7 +137,7 @@ def message_page(site: Site, flow: Flow) -> str:
         schema=_json(schema),
         examples=Markup("\n").join(examples) or Markup('<p class="none">None.</p>'),
     )
-    return site.page(message.name, body, depth=1)
+    return site.page(channel.model_name, body, depth=1)
 
 
 def _fields(site: Site, schema: dict[str, Any], defs: dict[str, Any]) -> Markup:

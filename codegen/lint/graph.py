@@ -31,6 +31,9 @@ __all__ = [
 @LINT.rule("CHANNEL_SINGLE_SENDER", "ownership")
 def single_sender(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
     """Every channel is sent by exactly one service: the one whose document defines it."""
+    # A deprecated channel whose replacement its owner sends may have no send operation
+    # left: the owner's migration window is closed, and the channel stays declared (its
+    # retained messages still read) until it is retired.
     by_subject: dict[str, list[Channel]] = defaultdict(list)
     for channel in catalog.channels.values():
         by_subject[channel.subject].append(channel)
@@ -55,8 +58,10 @@ def single_sender(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
                     "a channel is sent by one service only",
                     "CHANNEL_SINGLE_SENDER",
                 )
+    sent = {op.channel.subject for s in catalog.services.values() for op in s.sends}
     for place, channel in sorted(catalog.channels.items()):
-        if channel.owner not in senders.get(place, set()):
+        replaced = channel.deprecation is not None and channel.deprecation.replaced_by in sent
+        if channel.owner not in senders.get(place, set()) and not replaced:
             yield Finding(
                 place.file,
                 place.pointer,

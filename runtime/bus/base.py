@@ -10,11 +10,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from runtime.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from runtime.upcasting import Upcasting
 
 __all__ = [
     "BatchScope",
@@ -82,6 +85,9 @@ class Subscription:
     handler: str
     operation: str
     policy: ConsumerPolicy = field(default_factory=ConsumerPolicy)
+    upcasting: Upcasting | None = None
+    """On an older version of the operation's channel: how its messages become the newest
+    one, which is what the handler receives (a durable per version, one handler)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +159,12 @@ class BoundSubscription:
 def bind_handlers(
     service: str, handlers: object, subscriptions: tuple[Subscription, ...]
 ) -> tuple[BoundSubscription, ...]:
-    """Join every subscription to its handler method; fail naming each one missing."""
+    """Join every subscription to its handler method; fail naming each one missing, or
+    naming the subjects of an upcast whose owner has not written it."""
+    for sub in subscriptions:
+        if sub.upcasting is not None:
+            for step in sub.upcasting.steps:
+                step.resolve()
     missing = [s for s in subscriptions if not callable(getattr(handlers, s.handler, None))]
     if missing:
         names = ", ".join(f"{s.handler} ({s.operation})" for s in missing)

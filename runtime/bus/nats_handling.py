@@ -113,6 +113,7 @@ class MessageHandling:
         channel = bound.subscription.channel
         self._ce_type = channel.ce_type
         self._validate = channel.read
+        self._upcasting = bound.subscription.upcasting
         self.ack_wait = bound.subscription.policy.ack_wait
 
     async def process(self, msgs: Sequence[Msg], clock: HandlerClock) -> None:
@@ -149,6 +150,8 @@ class MessageHandling:
                     f"ce-type {context.type!r} on {msg.subject}, expected {self._ce_type!r}"
                 )
             payload = self._validate(msg.data)
+            if self._upcasting is not None:
+                payload, context = self._upcasting.read(payload, context)
         except (ContractError, ValidationError) as exc:
             await self._dead_letter(msg, exc)
             self._observed("dead_letter", 0.0, attempt)

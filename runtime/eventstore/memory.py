@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from runtime.eventstore.base import (
     DuplicateEventError,
@@ -24,6 +25,9 @@ from runtime.eventstore.base import (
     Snapshot,
     VersionConflictError,
 )
+
+if TYPE_CHECKING:
+    from runtime.upcasting import Upcasters
 
 __all__ = ["MemoryEventStore", "MemoryTransaction"]
 
@@ -45,8 +49,9 @@ class _State:
 class MemoryTransaction:
     """A transaction over a `MemoryEventStore`: staged writes, applied by `commit`."""
 
-    def __init__(self, state: _State) -> None:
+    def __init__(self, state: _State, upcasters: Upcasters | None = None) -> None:
         self._state = state
+        self._newest = upcasters.newest if upcasters else None
         self._bases: dict[str, int] = {}
         self._events: list[RecordedEvent] = []
         self._inbox: set[tuple[str, str]] = set()
@@ -93,7 +98,7 @@ class MemoryTransaction:
         events = self._state.streams.get(stream_id, []) + [
             e for e in self._events if e.stream_id == stream_id
         ]
-        return [e for e in events if e.version > after_version]
+        return self._read([e for e in events if e.version > after_version])
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's version, this transaction's events included."""
@@ -103,7 +108,11 @@ class MemoryTransaction:
         """Committed and own events after `after_position`, in position order."""
         await self.flush()
         events = sorted(self._state.events + self._events, key=lambda e: e.position)
-        return [e for e in events if e.position > after_position][:limit]
+        return self._read([e for e in events if e.position > after_position][:limit])
+
+    def _read(self, events: list[RecordedEvent]) -> list[RecordedEvent]:
+        """Stored events as their newest version: an older one is upcast, never rewritten."""
+        return events if self._newest is None else [self._newest(e) for e in events]
 
     async def seen(self, message_id: str, consumer: str) -> bool:
         """Record the message; True if it is already recorded (waits for a peer's commit)."""
@@ -170,13 +179,14 @@ class MemoryTransaction:
 class MemoryEventStore(EventStore):
     """An event store in a dict, for unit tests and the abstract suite."""
 
-    def __init__(self) -> None:
+    def __init__(self, upcasters: Upcasters | None = None) -> None:
         self._state = _State()
+        self._upcasters = upcasters
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[MemoryTransaction]:
         """A transaction committed when the block ends, discarded if it raises."""
-        tx = MemoryTransaction(self._state)
+        tx = MemoryTransaction(self._state, self._upcasters)
         try:
             yield tx
             await tx.flush()

@@ -12,7 +12,7 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
@@ -28,6 +28,9 @@ from runtime.eventstore.base import (
     Transaction,
     VersionConflictError,
 )
+
+if TYPE_CHECKING:
+    from runtime.upcasting import Upcasters
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -135,9 +138,10 @@ def record(row: Any) -> RecordedEvent:
 class PostgresTransaction:
     """A transaction on one pooled connection; `connection` runs the handler's own SQL."""
 
-    def __init__(self, connection: Any, schema: str) -> None:
+    def __init__(self, connection: Any, schema: str, upcasters: Upcasters | None = None) -> None:
         self.connection = connection
         self._s = f'"{schema}"'
+        self._newest = upcasters.newest if upcasters else None
         self.appended = False
         """Whether this transaction appended events (the store wakes its relay after it)."""
         self._buffers: list[Flush] = []
@@ -223,7 +227,7 @@ class PostgresTransaction:
             stream_id,
             after_version,
         )
-        return [record(row) for row in rows]
+        return self._read(rows)
 
     async def read_all(self, after_position: int = 0, limit: int = 100) -> list[RecordedEvent]:
         """Up to `limit` events after `after_position`, in position order."""
@@ -234,7 +238,12 @@ class PostgresTransaction:
             after_position,
             limit,
         )
-        return [record(row) for row in rows]
+        return self._read(rows)
+
+    def _read(self, rows: list[Any]) -> list[RecordedEvent]:
+        """Stored events as their newest version: an older one is upcast, never rewritten."""
+        events = [record(row) for row in rows]
+        return events if self._newest is None else [self._newest(e) for e in events]
 
     async def seen(self, message_id: str, consumer: str) -> bool:
         """Insert the inbox row; True if it was there (waits for a peer's commit)."""
@@ -310,10 +319,11 @@ class PostgresEventStore(EventStore):
     process's own relay.
     """
 
-    def __init__(self, pool: Any, schema: str) -> None:
+    def __init__(self, pool: Any, schema: str, upcasters: Upcasters | None = None) -> None:
         self._pool = pool
         self.schema = checked_schema(schema)
         self.appends = asyncio.Event()
+        self._upcasters = upcasters
 
     async def migrate(self) -> None:
         """Create the schema and its tables if missing."""
@@ -329,7 +339,7 @@ class PostgresEventStore(EventStore):
         """
         try:
             async with self._pool.acquire() as conn, conn.transaction():
-                tx = PostgresTransaction(conn, self.schema)
+                tx = PostgresTransaction(conn, self.schema, self._upcasters)
                 yield tx
                 await tx.flush()
         except (*_CONNECTION_LOST, asyncpg.InterfaceError) as exc:

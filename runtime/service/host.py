@@ -35,6 +35,7 @@ from runtime.service.context import ServiceContext
 from runtime.service.jetstream import JetStreamRawPublisher
 from runtime.service.settings import Settings
 from runtime.spans import install_tracer_provider
+from runtime.upcasting import Upcasters, VersionStep, require
 
 __all__ = [
     "Job",
@@ -71,6 +72,12 @@ class ServiceDefinition:
     """The service's own token verifier (auth's key store); others use the JWKS URL."""
     public: bool = False
     """True when no operation needs a token, so no JWKS URL is needed (geo)."""
+    versions: tuple[VersionStep, ...] = ()
+    """The steps between versions it uses, checked at start so a missing hook stops it at
+    once: its publisher's downcasts to versions it still sends (its events module's
+    `VERSION_STEPS`), and the upcasts its event store applies to older stored events
+    (`generated.versions.STEPS`, for a service whose streams hold events of a message
+    that has a newer version)."""
 
 
 @dataclass
@@ -95,6 +102,7 @@ class ServiceHost:
     async def start(self) -> FastAPI:
         """Connect, migrate, provision, and start relaying, consuming and the jobs."""
         name = self.definition.name
+        require(self.definition.versions)
         self._pool = await asyncpg.create_pool(
             self.settings.database_url,
             min_size=2,
@@ -102,7 +110,7 @@ class ServiceHost:
             reset=_keep_session,
             server_settings={"application_name": f"a4co-{name}"},  # named in pg_stat_activity
         )
-        store = PostgresEventStore(self._pool, name)
+        store = PostgresEventStore(self._pool, name, Upcasters(self.definition.versions))
         await store.migrate()
         if self.definition.migrate is not None:
             async with self._pool.acquire() as connection:

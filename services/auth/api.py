@@ -147,7 +147,7 @@ class AuthApi:
         outcome = await self._sessions.rotate(sid, digest(token), digest(replacement))
         session = await self._sessions.get(sid)
         if outcome is Rotation.REUSED and session is not None:
-            await self._revocations.revoke(session, "admin")
+            await self._revocations.revoke(session, "refresh_token_reused")
             raise _invalid_grant("The refresh token was already used; its session is revoked.")
         if outcome is not Rotation.ROTATED or session is None:
             raise _invalid_grant(f"The refresh token is {outcome.value} or expired.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Literal
 
 from generated.auth.events import Publisher
-from generated.auth.models import SessionRevoked
+from generated.auth.models import SessionRevokedV2
 from runtime.eventstore.postgres import connection_of
 from runtime.outbox.sink import StreamSink
 from runtime.service import ServiceContext
@@ -18,7 +18,7 @@ from services.auth.sessions import Session, SessionStore
 
 __all__ = ["Reason", "Revocations"]
 
-Reason = Literal["logout", "admin", "password_changed", "expired"]
+Reason = Literal["logout", "admin", "password_changed", "expired", "refresh_token_reused"]
 
 
 class Revocations:
@@ -39,8 +39,8 @@ class Revocations:
             announced = await tx.stream_version(stream) == 0
             sink = StreamSink(tx, stream, 0)
             if announced:
-                await Publisher(sink).session_revoked(
-                    SessionRevoked(
+                await Publisher(sink).session_revoked_v2(
+                    SessionRevokedV2(
                         session_id=sid,
                         user_id=session.user_id,
                         reason=reason,

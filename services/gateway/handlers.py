@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from generated.gateway.models import SessionRevoked
+from generated.gateway.models import SessionRevokedV2
 from runtime.bus.base import MessageContext
 from services.gateway.denylist import DenyList
 
@@ -19,6 +19,6 @@ class GatewayHandlers:
     def __init__(self, deny_list: DenyList) -> None:
         self._deny_list = deny_list
 
-    async def on_session_revoked(self, message: SessionRevoked, context: MessageContext) -> None:
+    async def on_session_revoked(self, message: SessionRevokedV2, context: MessageContext) -> None:
         """Deny the session's tokens until they expire."""
         await self._deny_list.deny(message.session_id, message.revoked_at)

@@ -14,6 +14,7 @@ from codegen.errors import ContractErrors
 from codegen.loader import Workspace
 from codegen.model import Catalog
 from codegen.permissions import bus_permissions
+from codegen.versions import older_durable
 from generated.bus_permissions import BUS_PERMISSIONS
 from runtime.bus.permissions import OPERATOR, password_variable
 
@@ -68,9 +69,11 @@ def test_a_service_drives_only_its_own_consumers_with_their_filters(catalog: Cat
     for name, service in catalog.services.items():
         creates = {s for s in grants[name] if s.startswith("$JS.API.CONSUMER.CREATE.")}
         expected = {
-            f"$JS.API.CONSUMER.CREATE.{catalog.stream_of(op.channel.subject)[0].name}"
-            f".{op.durable}.{op.channel.subject}"
+            f"$JS.API.CONSUMER.CREATE.{catalog.stream_of(channel.subject)[0].name}"
+            f".{older_durable(op.durable, op.channel, channel)}.{channel.subject}"
             for op in service.receives
+            if op.durable is not None
+            for channel in (op.channel, *op.older)  # a durable per version it still reads
         }
         assert creates == expected, name
         if name not in catalog.dlq_operators:  # streams are the operator's

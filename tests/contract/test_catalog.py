@@ -50,7 +50,7 @@ def model_examples() -> list[tuple[str, str, Example]]:
         _, names = service_bundle(workspace, service)
         for op in service.sends + service.receives:
             for example in op.channel.message.examples:
-                out.append((service.name, names[op.channel.message.name], example))
+                out.append((service.name, names[op.channel.model_name], example))
         for endpoint in service.endpoints:
             for body in [endpoint.request, *(r.body for r in endpoint.responses)]:
                 for example in body.examples if body else ():

@@ -71,7 +71,7 @@ def test_the_committed_site_is_what_the_contracts_render(site: dict[str, str]) -
 
 
 def test_every_message_and_service_gets_a_page(site: dict[str, str], catalog: Catalog) -> None:
-    messages = sorted(c.message.name for c in catalog.channels.values())
+    messages = sorted(c.model_name for c in catalog.channels.values())
     assert sorted(p for p in site if p.startswith("messages/")) == [
         f"messages/{m}.html" for m in messages
     ]
@@ -79,7 +79,7 @@ def test_every_message_and_service_gets_a_page(site: dict[str, str], catalog: Ca
         f"services/{s}.html" for s in sorted(catalog.services)
     ]
     for channel in catalog.channels.values():
-        page = site[f"messages/{channel.message.name}.html"]
+        page = site[f"messages/{channel.model_name}.html"]
         assert f"<code>{channel.subject}</code>" in page
         assert 'id="field-table"' in page or "None." in page
 

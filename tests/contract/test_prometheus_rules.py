@@ -14,6 +14,7 @@ from codegen.build import build_catalog
 from codegen.errors import ContractError
 from codegen.loader import Workspace
 from codegen.prometheus import render_rules
+from codegen.versions import older_durable
 from runtime.observability import LATENCY_BUCKETS
 from tests.contract.conftest import CONTRACTS, GENERATED, MINI
 
@@ -61,7 +62,12 @@ def test_every_objective_and_durable_gets_its_rules() -> None:
     rules = yaml.safe_load(render_rules("# header", catalog)["prometheus/rules.yaml"])
     alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
     lagging = {r["labels"]["durable"] for r in alerts if r["alert"] == "A4coConsumerLag"}
-    durables = {op.durable for s in catalog.services.values() for op in s.receives}
+    durables = {
+        older_durable(op.durable, op.channel, channel) if op.durable else None
+        for s in catalog.services.values()
+        for op in s.receives
+        for channel in (op.channel, *op.older)  # a durable per version it still reads
+    }
     assert lagging == durables
     burning = {
         (r["labels"]["service"], r["labels"]["operation"])

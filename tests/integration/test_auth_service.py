@@ -22,8 +22,12 @@ import pytest
 from nats.aio.client import Client
 from nats.js.api import DeliverPolicy
 
-from generated.auth.events import SESSION_REVOKED, USER_CREDENTIALS_SET, USER_REGISTERED
-from generated.auth.models import SessionRevoked, UserCredentialsSet, UserRegistered
+from generated.auth.events import (
+    SESSION_REVOKED_V2,
+    USER_CREDENTIALS_SET,
+    USER_REGISTERED,
+)
+from generated.auth.models import UserCredentialsSet, UserRegistered
 from generated.platform import STREAMS
 from runtime.bus.base import Channel, MessageContext
 from runtime.errors import ConfigurationError
@@ -144,15 +148,18 @@ async def auth(nats_url: str, database_url: str, redis_url: str) -> AsyncIterato
 
 
 @contextlib.asynccontextmanager
-async def revocations(nc: Client) -> AsyncIterator[list[SessionRevoked]]:
-    """SessionRevoked events published from now on, collected as they arrive."""
-    seen: list[SessionRevoked] = []
+async def revocations(
+    nc: Client, channel: Channel[Any] = SESSION_REVOKED_V2
+) -> AsyncIterator[list[Any]]:
+    """SessionRevoked events of `channel`'s version published from now on, collected as they
+    arrive."""
+    seen: list[Any] = []
 
     async def collect(msg: Any) -> None:
-        seen.append(SessionRevoked.model_validate_json(msg.data))
+        seen.append(channel.model.model_validate_json(msg.data))
 
     sub = await nc.jetstream().subscribe(
-        SESSION_REVOKED.subject,
+        channel.subject,
         stream="AUTH",
         cb=collect,
         ordered_consumer=True,
@@ -240,6 +247,7 @@ async def test_reusing_a_refresh_token_revokes_its_session(auth: Auth) -> None:
         await eventually(lambda: any(e.session_id == sid for e in seen))
     current = await auth.token(grant_type="refresh_token", refresh_token=second["refresh_token"])
 
+    assert [e.reason for e in seen if e.session_id == sid] == ["refresh_token_reused"]
     assert replay.status_code == 401
     assert current.status_code == 401
     assert (await auth.introspect(second["access_token"])) == {"active": False}

@@ -43,7 +43,7 @@ def message_schemas() -> dict[str, jsonschema.protocols.Validator]:
     for service in catalog.services.values():
         bundle, names = service_bundle(workspace, service)
         for op in service.sends:
-            schema = bundle.schema_for(names[op.channel.message.name])
+            schema = bundle.schema_for(names[op.channel.model_name])
             validators[op.channel.subject] = jsonschema.Draft202012Validator(
                 schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER
             )

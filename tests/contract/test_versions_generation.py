@@ -1,0 +1,138 @@
+"""What `make generate` writes for a message with two major versions side by side, on the
+mini catalog: shop sends OrderPlaced v1 and v2 (its window open), stock receives v2."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from codegen.write import generate
+from tests.contract.conftest import edit
+from tests.contract.test_generation import tree
+
+V2_CHANNEL = """  orderPlaced:
+    address: shop.order_placed.v1
+    x-deprecated: {replaced-by: shop.order_placed.v2, sunset: '2027-03-01'}
+    messages:
+      OrderPlaced: {$ref: '#/components/messages/OrderPlaced'}
+  orderPlacedV2:
+    address: shop.order_placed.v2
+    x-replaces: shop.order_placed.v1
+    messages:
+      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}
+"""
+V2_SEND = """  sendOrderPlacedV2:
+    action: send
+    channel: {$ref: '#/channels/orderPlacedV2'}
+    summary: Announce an order.
+    messages: [{$ref: '#/channels/orderPlacedV2/messages/OrderPlaced'}]
+  sendReserveItem:"""
+V2_MESSAGE = """    OrderPlacedV2:
+      name: OrderPlaced
+      title: Order placed
+      summary: A customer placed an order.
+      contentType: application/json
+      traits: [{$ref: '../schemas/envelope.yaml#/messageTraits/Envelope'}]
+      payload: {$ref: '#/components/schemas/OrderPlacedV2'}
+      examples:
+        - name: one
+          payload:
+            order_id: 7d1c0b9e-2f0a-4a6e-9d8e-1f2a3b4c5d6e
+            total: {amount_minor: 100, currency: EUR}
+            placed_at: '2026-11-28T10:00:00Z'
+            gift_note: Happy birthday.
+    ReserveItem:
+      name: ReserveItem"""
+V2_SCHEMA = """    OrderPlacedV2:
+      type: object
+      description: Payload of OrderPlaced, version 2.
+      additionalProperties: false
+      required: [order_id, total, placed_at{required}]
+      properties:
+        order_id: {type: string, format: uuid, description: The order.}
+        total: {$ref: '../schemas/common.yaml#/Money'}
+        placed_at: {type: string, format: date-time, description: When.}
+        {added}
+    ReserveItem:
+      type: object"""
+
+
+def side_by_side(contracts: Path, added: str, required: str = "") -> None:
+    """Shop sends OrderPlaced v1 and v2 (v2 adds `added`); stock receives v2."""
+    shop, stock = contracts / "asyncapi" / "shop.yaml", contracts / "asyncapi" / "stock.yaml"
+    edit(
+        shop,
+        "  orderPlaced:\n    address: shop.order_placed.v1\n    messages:\n"
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlaced'}\n",
+        V2_CHANNEL,
+    )
+    edit(shop, "  sendReserveItem:", V2_SEND)
+    edit(shop, "    ReserveItem:\n      name: ReserveItem", V2_MESSAGE)
+    edit(
+        shop,
+        "    ReserveItem:\n      type: object",
+        V2_SCHEMA.replace("{added}", added).replace("{required}", required),
+    )
+    edit(
+        stock,
+        "orderPlaced: {$ref: 'shop.yaml#/channels/orderPlaced'}",
+        "orderPlacedV2: {$ref: 'shop.yaml#/channels/orderPlacedV2'}",
+    )
+    edit(
+        stock,
+        "channel: {$ref: '#/channels/orderPlaced'}",
+        "channel: {$ref: '#/channels/orderPlacedV2'}",
+    )
+    edit(
+        stock,
+        "'#/channels/orderPlaced/messages/OrderPlaced'",
+        "'#/channels/orderPlacedV2/messages/OrderPlaced'",
+    )
+
+
+GIFT = "gift_note: {type: string, maxLength: 200, description: A note for the parcel.}"
+
+
+def test_an_additive_v2_gets_both_models_generated_steps_two_durables_and_one_publisher(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT)
+    generate(contracts, tmp_path / "out")
+    out = tree(tmp_path / "out")
+
+    versions = out["versions.py"].decode()
+    assert "convert=_order_placed_v1_to_v2" in versions
+    assert "convert=_order_placed_v2_to_v1" in versions
+    assert "Protocol" not in versions
+    shop = out["shop/events.py"].decode()
+    assert "async def order_placed_v2(" in shop and "async def order_placed(" not in shop
+    assert "older=(OlderCopy(ORDER_PLACED, (ORDER_PLACED_V2_TO_V1,)),)" in shop
+    assert "VERSION_STEPS: tuple[VersionStep, ...] = (ORDER_PLACED_V2_TO_V1,)" in shop
+    stock = out["stock/events.py"].decode()
+    assert 'durable="stock_on_order_placed_v2"' in stock
+    assert 'durable="stock_on_order_placed"' in stock
+    assert "upcasting=Upcasting((ORDER_PLACED_V1_TO_V2,), ORDER_PLACED_V2)" in stock
+    assert "class OrderPlacedV2(BaseModel)" in out["stock/models.py"].decode()
+    assert "class OrderPlaced(BaseModel)" in out["stock/models.py"].decode()
+    permissions = out["bus_permissions.py"].decode()
+    assert '"shop.order_placed.v1"' in permissions and '"shop.order_placed.v2"' in permissions
+    for durable, subject in (("stock_on_order_placed", "v1"), ("stock_on_order_placed_v2", "v2")):
+        assert f"CONSUMER.CREATE.SHOP.{durable}.shop.order_placed.{subject}" in permissions
+
+    generate(contracts, tmp_path / "again")
+    assert tree(tmp_path / "again") == out
+
+
+def test_a_v2_that_requires_a_new_field_leaves_its_owner_an_upcast_hook(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT, required=", gift_note")
+    generate(contracts, tmp_path / "out")
+    versions = tree(tmp_path / "out")["versions.py"].decode()
+
+    assert 'hook="services.shop.versions:order_placed_v1_to_v2"' in versions
+    assert "class ShopVersions(Protocol):" in versions
+    assert "def order_placed_v1_to_v2(self, payload: dict[str, Any])" in versions
+    assert "convert=_order_placed_v2_to_v1" in versions  # v1 readers just lose the note
