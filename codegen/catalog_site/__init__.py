@@ -12,8 +12,8 @@ from codegen.catalog_site.html import Site
 from codegen.catalog_site.index import index_page
 from codegen.catalog_site.live import live_page
 from codegen.catalog_site.pages import message_page, service_page
-from codegen.catalog_site.versions import versions_page
 from codegen.catalog_site.trace import trace_page
+from codegen.catalog_site.versions import versions_page
 from codegen.loader import Workspace
 from codegen.model import Catalog
 
