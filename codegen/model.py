@@ -183,8 +183,11 @@ class Channel:
     @property
     def model_name(self) -> str:
         """The class of its payload: the message name, with `V<n>` from version 2 on, so two
-        versions of one message live side by side in a service's models."""
-        return self.message.name + (f"V{self.major}" if self.major > 1 else "")
+        versions of one message live side by side in a service's models. A name that already
+        ends with its version (`OrderPlacedV2` on a `.v2` subject) is kept as it is."""
+        suffix = f"V{self.major}" if self.major > 1 else ""
+        name = self.message.name
+        return name if name.endswith(suffix) else name + suffix
 
     @property
     def version_suffix(self) -> str:

@@ -279,68 +279,74 @@ def test_the_working_tree_has_no_breaking_change_against_head() -> None:
 
 AUTH = "contracts/asyncapi/auth.yaml"
 GATEWAY = "contracts/asyncapi/gateway.yaml"
-V1_CHANNEL = """  sessionRevoked:
-    address: auth.session_revoked.v1
-"""
-V2_CHANNEL = """  sessionRevokedV2:
+# SessionRevoked is at v2 (v1 retired); these tests ship its next version, v3, beside it.
+CURRENT_CHANNEL = """  sessionRevokedV2:
     address: auth.session_revoked.v2
-    x-replaces: auth.session_revoked.v1
+"""
+NEXT_CHANNEL = """  sessionRevokedV3:
+    address: auth.session_revoked.v3
+    x-replaces: auth.session_revoked.v2
     description: A session ended before its tokens expired; its tokens must be refused.
     messages:
-      SessionRevoked: {$ref: '#/components/messages/SessionRevoked'}
+      SessionRevoked: {$ref: '#/components/messages/SessionRevokedV2'}
 """
-V2_SEND = """  sendSessionRevokedV2:
+NEXT_SEND = """  sendSessionRevokedV3:
     action: send
-    channel: {$ref: '#/channels/sessionRevokedV2'}
+    channel: {$ref: '#/channels/sessionRevokedV3'}
     summary: Announce that a session was revoked.
-    messages: [{$ref: '#/channels/sessionRevokedV2/messages/SessionRevoked'}]
+    messages: [{$ref: '#/channels/sessionRevokedV3/messages/SessionRevoked'}]
 """
 
 
-def add_v2_beside_v1(repo: Path) -> None:
+def add_next_version(repo: Path) -> None:
+    """SessionRevoked v3 beside v2: auth sends both, v2 is deprecated, gateway still reads v2."""
     path = repo / AUTH
-    deprecated = "    x-deprecated: {replaced-by: auth.session_revoked.v2, sunset: '2027-03-01'}\n"
-    edit(path, V1_CHANNEL, V1_CHANNEL + deprecated)
-    edit(path, "  userRegistered: {$ref:", V2_CHANNEL + "  userRegistered: {$ref:")
-    edit(path, "  receiveUserRegistered:\n", V2_SEND + "  receiveUserRegistered:\n")
+    deprecated = "    x-deprecated: {replaced-by: auth.session_revoked.v3, sunset: '2027-03-01'}\n"
+    edit(path, CURRENT_CHANNEL, CURRENT_CHANNEL + deprecated)
+    edit(path, "  userRegistered: {$ref:", NEXT_CHANNEL + "  userRegistered: {$ref:")
+    edit(path, "  receiveUserRegistered:\n", NEXT_SEND + "  receiveUserRegistered:\n")
 
 
-def move_gateway_to_v2(repo: Path) -> None:
+def move_gateway_to_next(repo: Path) -> None:
     path = repo / GATEWAY
-    edit(path, "auth.yaml#/channels/sessionRevoked'}", "auth.yaml#/channels/sessionRevokedV2'}")
+    text = path.read_text(encoding="utf-8")
+    assert "sessionRevokedV2" in text, path
+    path.write_text(text.replace("sessionRevokedV2", "sessionRevokedV3"), encoding="utf-8")
 
 
-def retire_v1(repo: Path) -> None:
+def retire_current(repo: Path) -> None:
     path = repo / AUTH
     text = path.read_text(encoding="utf-8")
-    start = text.index(V1_CHANNEL)
-    end = text.index("  sessionRevokedV2:")
+    start = text.index(CURRENT_CHANNEL)
+    end = text.index("  sessionRevokedV3:")
     text = text[:start] + text[end:]
-    start = text.index("  sendSessionRevoked:\n")
-    end = text.index(V2_SEND)
+    start = text.index("  sendSessionRevokedV2:\n")
+    end = text.index(NEXT_SEND)
     path.write_text(text[:start] + text[end:], encoding="utf-8")
-    edit(repo / "contracts/openapi/auth.yaml", "auth.session_revoked.v1", "auth.session_revoked.v2")
+    edit(repo / "contracts/openapi/auth.yaml", "auth.session_revoked.v2", "auth.session_revoked.v3")
 
 
-def test_adding_v2_beside_v1_passes(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    add_v2_beside_v1(repo)
+def test_adding_the_next_version_beside_the_current_passes(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_next_version(repo)
     done = breaking(repo, capsys)
     assert (done.returncode, done.stdout) == (0, ""), done.stdout + done.stderr
 
 
-def test_retiring_v1_fails_while_a_contract_receives_it_and_passes_once_none_does(
+def test_retiring_a_version_fails_while_a_contract_receives_it_and_passes_once_none_does(
     repo: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    add_v2_beside_v1(repo)
-    git(repo, "commit", "-q", "-am", "SessionRevoked v2 beside v1")
-    move_gateway_to_v2(repo)
-    retire_v1(repo)
+    add_next_version(repo)
+    git(repo, "commit", "-q", "-am", "SessionRevoked v3 beside v2")
+    move_gateway_to_next(repo)
+    retire_current(repo)
     at_once = breaking(repo, capsys)
     git(repo, "stash", "-q")
-    move_gateway_to_v2(repo)
+    move_gateway_to_next(repo)
     moved = breaking(repo, capsys)
-    git(repo, "commit", "-q", "-am", "gateway receives v2")
-    retire_v1(repo)
+    git(repo, "commit", "-q", "-am", "gateway receives v3")
+    retire_current(repo)
     retired = breaking(repo, capsys)
 
     assert at_once.returncode == 1, at_once.stdout + at_once.stderr
@@ -360,7 +366,7 @@ def test_a_header_the_envelope_trait_makes_required_fails_naming_the_subscribers
     )
     done = breaking(repo, capsys)
     assert done.returncode == 1, done.stdout + done.stderr
-    line = next(x for x in done.stdout.splitlines() if "auth.session_revoked.v1" in x)
+    line = next(x for x in done.stdout.splitlines() if "auth.session_revoked.v2" in x)
     assert "header traceparent became required" in line
     assert "new subscribers (gateway)" in line
     assert line.endswith("[MESSAGE_HEADERS_COMPATIBLE]")

@@ -29,7 +29,7 @@ from generated.artisan.events import Publisher as ArtisanPublisher
 from generated.artisan.models import NewProductListed
 from runtime.bus.dlq import dead_letter
 from runtime.bus.nats_publisher import NatsEventSink
-from tests.contract.test_breaking_real import add_v2_beside_v1
+from tests.contract.test_breaking_real import add_next_version
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ["auth", "gateway", "user", "inventory", "payment", "order"]
@@ -142,10 +142,10 @@ def test_dlq_lists_a_dead_letter_and_redrives_it(
 def test_contracts_status_reads_the_running_platforms_durables(
     platform: PlatformState, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # The real contracts with SessionRevoked v2 beside v1: the gateway still receives v1,
-    # through the durable the running gateway consumes with.
+    # The real contracts with SessionRevoked v3 beside v2: the gateway still receives v2,
+    # through the durable the running gateway consumes with; v1 is retired.
     shutil.copytree(ROOT / "contracts", tmp_path / "contracts")
-    add_v2_beside_v1(tmp_path)
+    add_next_version(tmp_path)
     folder = str(tmp_path / "contracts")
 
     code, out = a4co(
@@ -163,12 +163,16 @@ def test_contracts_status_reads_the_running_platforms_durables(
     report = json.loads(out)
     assert report["live"]["available"] is True, report["live"]
     (message,) = report["messages"]
-    v1, v2 = message["versions"]
-    assert (v1["producers"], v2["producers"]) == (["auth"], ["auth"])
-    (reader,) = v1["readers"]
-    assert (reader["service"], reader["durable"]) == ("gateway", "gateway_on_session_revoked")
+    v1, v2, v3 = message["versions"]
+    assert v1["state"] == "retired"
+    assert (v1["producers"], v1["readers"]) == ([], [])
+    assert (v2["producers"], v3["producers"]) == (["auth"], ["auth"])
+    (reader,) = v2["readers"]
+    assert (reader["service"], reader["durable"]) == ("gateway", "gateway_on_session_revoked_v2")
     assert isinstance(reader["pending"], int)
-    assert message["verdicts"][0]["text"].startswith("still read by gateway (")
+    assert v3["readers"] == []
+    texts = [verdict["text"] for verdict in message["verdicts"]]
+    assert any(text.startswith("still read by gateway (") for text in texts), texts
 
 
 def test_commands_without_a_platform_say_to_run_up_first(
