@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any, Literal
 
 from codegen.loader import Ref
+from runtime.upcasting import major_version
 
 __all__ = [
     "COMPATIBILITY_MODES",
@@ -177,8 +178,8 @@ class Channel:
     @property
     def major(self) -> int:
         """The subject's major version (`.v2` -> 2); 1 for an unversioned subject."""
-        last = self.subject.rsplit(".", 1)[-1]
-        return int(last[1:]) if last[:1] == "v" and last[1:].isdigit() else 1
+        split = major_version(self.subject)
+        return split[1] if split else 1
 
     @property
     def model_name(self) -> str:

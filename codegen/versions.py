@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from codegen.errors import Finding
 from codegen.loader import Ref, join_pointer
 from codegen.model import Deprecation
+from runtime.upcasting import major_version
 
 if TYPE_CHECKING:
     from codegen.model import Catalog, Channel
@@ -46,7 +47,6 @@ __all__ = [
 REPLACES_KEY = "x-replaces"
 DEPRECATED_KEY = "x-deprecated"
 _KEYS = {"replaced-by", "sunset", "note"}
-_VERSIONED = re.compile(r"^(?P<base>[a-z0-9_.]+)\.v(?P<major>[1-9][0-9]*)$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TODAY_ENV = "A4CO_TODAY"
 """Set to a YYYY-MM-DD date to judge sunsets as on that day (tests; "what fails on ...")."""
@@ -61,12 +61,6 @@ def today() -> date:
     if day is None:
         raise ValueError(f"{TODAY_ENV}={raw!r} is not a date written YYYY-MM-DD")
     return day
-
-
-def major_version(subject: str) -> tuple[str, int] | None:
-    """`auth.session_revoked.v2` -> (`auth.session_revoked`, 2); None for an unversioned one."""
-    match = _VERSIONED.match(subject)
-    return (match["base"], int(match["major"])) if match else None
 
 
 def older_versions(catalog: Catalog, channel: Channel) -> tuple[Channel, ...]:

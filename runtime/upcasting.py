@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -38,6 +39,7 @@ __all__ = [
     "Upcasting",
     "VersionStep",
     "copy_id",
+    "major_version",
     "require",
     "send_versions",
 ]
@@ -53,9 +55,19 @@ def copy_id(message_id: str, subject: str) -> str:
     return str(uuid.uuid5(_NAMESPACE, f"{message_id} {subject}"))
 
 
+_VERSIONED = re.compile(r"^(?P<base>[a-z0-9_.]+)\.v(?P<major>[1-9][0-9]*)$")
+
+
+def major_version(subject: str) -> tuple[str, int] | None:
+    """`auth.session_revoked.v2` -> (`auth.session_revoked`, 2); None for an unversioned one.
+    The one reading of a subject's version, for the generator and the runtime alike."""
+    match = _VERSIONED.match(subject)
+    return (match["base"], int(match["major"])) if match else None
+
+
 def _major(subject: str) -> int:
-    last = subject.rsplit(".", 1)[-1]
-    return int(last[1:]) if last[:1] == "v" and last[1:].isdigit() else 1
+    split = major_version(subject)
+    return split[1] if split else 1
 
 
 @dataclass(frozen=True, slots=True)

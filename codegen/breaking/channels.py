@@ -8,7 +8,6 @@ no one; a new receiver of a deprecated channel starts a migration that is alread
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -16,13 +15,12 @@ from codegen.breaking.base import BREAKING, Contracts
 from codegen.breaking.readers import listed, receivers, who
 from codegen.errors import Finding
 from codegen.loader import join_pointer
+from runtime.upcasting import major_version
 
 if TYPE_CHECKING:
     from codegen.model import Channel, Operation
 
 __all__: list[str] = []
-
-_VERSION = re.compile(r"^(.*)\.v([0-9]+)$")
 
 
 def _counterpart(old: Channel, current: Contracts, known: set[str]) -> Channel | None:
@@ -35,8 +33,8 @@ def _counterpart(old: Channel, current: Contracts, known: set[str]) -> Channel |
 
 
 def _new_major(old: str, new: str) -> bool:
-    a, b = _VERSION.match(old), _VERSION.match(new)
-    return bool(a and b and a.group(1) == b.group(1) and int(b.group(2)) > int(a.group(2)))
+    a, b = major_version(old), major_version(new)
+    return bool(a and b and a[0] == b[0] and b[1] > a[1])
 
 
 def _gone(previous: Contracts, current: Contracts) -> Iterator[Channel]:

@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 from runtime.errors import ConcurrencyError, ContractError, PlatformError
 
 __all__ = [
+    "Buffers",
     "DuplicateEventError",
     "EventStore",
     "EventStoreError",
@@ -143,6 +144,23 @@ class Snapshot:
 
 Flush = Callable[[], Awaitable[object]]
 """Writes a buffer holds back (see `Transaction.buffer`), written when awaited."""
+
+
+class Buffers:
+    """The writes a transaction holds back; each store's transaction awaits `flush()` before
+    it reads events and before it commits (see `Transaction.buffer`)."""
+
+    def __init__(self) -> None:
+        self._buffers: list[Flush] = []
+
+    def buffer(self, flush: Flush) -> None:
+        """Await `flush()` before this transaction reads events and before it commits."""
+        self._buffers.append(flush)
+
+    async def flush(self) -> None:
+        """Write what the buffers hold back (the store calls it before the commit)."""
+        for flush in self._buffers:
+            await flush()
 
 
 class Transaction(Protocol):

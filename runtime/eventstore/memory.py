@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from runtime.eventstore.base import (
+    Buffers,
     DuplicateEventError,
     EventStore,
-    Flush,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -46,10 +46,11 @@ class _State:
     positions: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
 
-class MemoryTransaction:
+class MemoryTransaction(Buffers):
     """A transaction over a `MemoryEventStore`: staged writes, applied by `commit`."""
 
     def __init__(self, state: _State, upcasters: Upcasters | None = None) -> None:
+        super().__init__()
         self._state = state
         self._newest = upcasters.newest if upcasters else None
         self._bases: dict[str, int] = {}
@@ -58,16 +59,6 @@ class MemoryTransaction:
         self._locks: list[asyncio.Lock] = []
         self._checkpoints: dict[str, int] = {}
         self._snapshots: dict[str, Snapshot] = {}
-        self._buffers: list[Flush] = []
-
-    def buffer(self, flush: Flush) -> None:
-        """Await `flush()` before this transaction reads events and before it commits."""
-        self._buffers.append(flush)
-
-    async def flush(self) -> None:
-        """Write what the buffers hold back (the store calls it before the commit)."""
-        for flush in self._buffers:
-            await flush()
 
     async def append(
         self, stream_id: str, expected_version: int | None, events: list[NewEvent]

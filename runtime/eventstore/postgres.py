@@ -18,9 +18,9 @@ import asyncpg
 
 from runtime.errors import ConfigurationError
 from runtime.eventstore.base import (
+    Buffers,
     DuplicateEventError,
     EventStore,
-    Flush,
     NewEvent,
     RecordedEvent,
     Snapshot,
@@ -135,25 +135,16 @@ def record(row: Any) -> RecordedEvent:
     )
 
 
-class PostgresTransaction:
+class PostgresTransaction(Buffers):
     """A transaction on one pooled connection; `connection` runs the handler's own SQL."""
 
     def __init__(self, connection: Any, schema: str, upcasters: Upcasters | None = None) -> None:
+        super().__init__()
         self.connection = connection
         self._s = f'"{schema}"'
         self._newest = upcasters.newest if upcasters else None
         self.appended = False
         """Whether this transaction appended events (the store wakes its relay after it)."""
-        self._buffers: list[Flush] = []
-
-    def buffer(self, flush: Flush) -> None:
-        """Await `flush()` before this transaction reads events and before it commits."""
-        self._buffers.append(flush)
-
-    async def flush(self) -> None:
-        """Write what the buffers hold back (the store calls it before the commit)."""
-        for flush in self._buffers:
-            await flush()
 
     async def append(
         self, stream_id: str, expected_version: int | None, events: list[NewEvent]

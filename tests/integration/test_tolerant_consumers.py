@@ -8,9 +8,8 @@ producer's next contract while shipping still runs on the current one.
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +30,7 @@ from runtime.bus import (
 )
 from runtime.bus.envelope import build_headers
 from runtime.bus.nats import ConsumerRunner, NatsEventSink, ensure_streams, list_dead_letters
+from tests.e2e.harness import eventually
 from tests.unit.test_reader_tolerance import confirmed_example, with_unknown_fields
 
 POLICY = ConsumerPolicy(max_deliver=3, ack_wait=5.0, backoff=(0.05, 0.1), concurrency=2)
@@ -94,15 +94,6 @@ async def wire(nats_url: str, unique_id: str) -> AsyncIterator[Wire]:
     yield Wire(nc=nc, uid=unique_id)
     await nc.jetstream().delete_stream(f"T{unique_id}")
     await nc.close()
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    """Poll `condition` until it holds; fail after `timeout` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def handled_and_acked(wire: Wire, subscriber: Shipping, count: int) -> None:

@@ -8,8 +8,7 @@ only the old one, or only the new one.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
 from uuid import UUID, uuid4
@@ -30,6 +29,7 @@ from runtime.bus import (
 from runtime.bus.nats import ConsumerRunner, NatsEventSink, ensure_streams, list_dead_letters
 from runtime.eventstore.memory import MemoryEventStore
 from runtime.upcasting import OlderCopy, Upcasting, VersionStep, copy_id, send_versions
+from tests.e2e.harness import eventually
 
 POLICY = ConsumerPolicy(max_deliver=3, ack_wait=5.0, backoff=(0.05, 0.1), concurrency=2)
 
@@ -115,14 +115,6 @@ async def versions(nats_url: str, unique_id: str) -> AsyncIterator[Versions]:
     yield Versions(nc=nc, uid=unique_id)
     await nc.jetstream().delete_stream(f"T{unique_id}")
     await nc.close()
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 20.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            pytest.fail(f"condition not met within {timeout} s")
-        await asyncio.sleep(0.02)
 
 
 async def consume(versions: Versions, deliveries: int) -> None:
