@@ -34,6 +34,7 @@ PROMETHEUS_PREFIX = "/prometheus/api/v1/"
 TRACES_PATH = "/traces/api"
 _READ_ONLY = frozenset({"query", "query_range", "alerts", "rules", "status/buildinfo"})
 _JSON = "application/json"
+_ORDER_MAX = 64
 _NO_TRACE = (
     "no recorded trace names this order: traces are sampled (1 in 100 by default); "
     "start the platform with A4CO_TRACE_RATIO=1 to record every order"
@@ -74,12 +75,19 @@ def prometheus_answer(prometheus_url: str | None, path: str, query: str) -> Answ
     return Answer(response.status_code, response.content, content_type)
 
 
+def _bad_order(error: str) -> Answer:
+    return Answer(HTTPStatus.BAD_REQUEST, json.dumps({"error": error}).encode())
+
+
 def trace_answer(trace_file: Path | None, query: str) -> Answer:
     """The order's traces as JSON trees; a 400 without an order id."""
     order = (parse_qs(query).get("order") or [""])[0].strip()
     if not order:
-        error = {"error": "say which order: /traces/api?order=<order id>"}
-        return Answer(HTTPStatus.BAD_REQUEST, json.dumps(error).encode())
+        return _bad_order("say which order: /traces/api?order=<order id>")
+    if len(order) > _ORDER_MAX or not order.isprintable():
+        return _bad_order(
+            f"an order id is at most {_ORDER_MAX} printable characters, without control ones"
+        )
     trees = order_trace_trees(trace_file, order) if trace_file is not None else []
     body: dict[str, object] = {
         "order": order,

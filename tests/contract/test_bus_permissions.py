@@ -53,15 +53,30 @@ def may_publish(grants: tuple[str, ...], subject: str) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("subject", "owner"), [("payment.succeeded.v1", "payment"), ("user.credentials_set.v1", "user")]
+    ("subject", "owner"),
+    [
+        ("payment.succeeded.v1", "payment"),
+        ("user.credentials_set.v1", "user"),
+        ("auth.session_revoked.v2", "auth"),
+    ],
 )
-def test_only_the_owner_may_announce_a_payment_or_a_credentials_change(
+def test_only_the_owner_may_announce_a_payment_a_credentials_change_or_a_revocation(
     subject: str, owner: str
 ) -> None:
     holders = {who for who, grants in by_identity().items() if may_publish(grants, subject)}
 
     # The admin API redrives dead letters to their subjects; the operator provisions all.
     assert holders == {owner, "admin", OPERATOR}
+
+
+def test_no_service_may_publish_a_retired_version() -> None:
+    # SessionRevoked v1 is retired: once no contract declares it, auth loses it too.
+    holders = {
+        who
+        for who, grants in by_identity().items()
+        if may_publish(grants, "auth.session_revoked.v1")
+    }
+    assert holders == {"admin", OPERATOR}
 
 
 def test_a_service_drives_only_its_own_consumers_with_their_filters(catalog: Catalog) -> None:

@@ -115,7 +115,9 @@ async def test_a_wrong_password_is_refused(secured: tuple[Platform, Story]) -> N
         await nats.connect(f"nats://order:guess@{host}", allow_reconnect=False)
 
 
-@pytest.mark.parametrize("subject", ["payment.succeeded.v1", "user.credentials_set.v1"])
+@pytest.mark.parametrize(
+    "subject", ["payment.succeeded.v1", "user.credentials_set.v1", "auth.session_revoked.v2"]
+)
 async def test_the_order_identity_cannot_announce_what_others_own(
     secured: tuple[Platform, Story], as_order: Intruder, subject: str
 ) -> None:

@@ -40,9 +40,30 @@ def test_a_prometheus_that_does_not_answer_is_a_bad_gateway_naming_it() -> None:
     assert f"Prometheus at {url} did not answer" in json.loads(answer.body)["error"]
 
 
+def test_a_path_that_climbs_out_of_a_read_only_endpoint_is_refused() -> None:
+    for path in (
+        "/prometheus/api/v1/query/../admin/tsdb/delete_series",
+        "/prometheus/api/v1/query%2F..%2Fadmin%2Ftsdb%2Fsnapshot",
+        "/prometheus/api/v1/status/buildinfo/../../admin/tsdb/clean_tombstones",
+        "/prometheus/api/v1/",
+    ):
+        answer = prometheus_answer("http://127.0.0.1:9", path, "")
+        assert answer.status == HTTPStatus.NOT_FOUND, path
+
+
 def test_a_trace_needs_an_order_id() -> None:
     answer = trace_answer(None, "order=%20")
     assert answer.status == HTTPStatus.BAD_REQUEST
+    assert "say which order" in json.loads(answer.body)["error"]
+
+
+def test_an_order_id_with_control_characters_or_too_long_is_a_400(tmp_path: Path) -> None:
+    spans = tmp_path / "spans.jsonl"
+    spans.write_text("")
+    for query in ("order=abc%00def", "order=a%0Ab", "order=%1B%5B2J", "order=" + "9" * 65):
+        answer = trace_answer(spans, query)
+        assert answer.status == HTTPStatus.BAD_REQUEST, query
+        assert "printable characters" in json.loads(answer.body)["error"], query
 
 
 def test_an_orders_trace_comes_back_as_a_nested_tree(tmp_path: Path) -> None:
