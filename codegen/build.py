@@ -267,7 +267,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             raw, catalog.defaults, Ref(file, join_pointer(place.pointer, "x-consumer"))
         )
         durable = raw.get("durable") or (
-            f"{service.name}_{handler_name(channel.message.name, channel.kind)}"
+            f"{service.name}_{handler_name(channel.base_name, channel.kind)}"
             f"{channel.version_suffix}"
             if op["action"] == "receive"
             else None

@@ -182,13 +182,19 @@ class Channel:
         return split[1] if split else 1
 
     @property
-    def model_name(self) -> str:
-        """The class of its payload: the message name, with `V<n>` from version 2 on, so two
-        versions of one message live side by side in a service's models. A name that already
-        ends with its version (`OrderPlacedV2` on a `.v2` subject) is kept as it is."""
+    def base_name(self) -> str:
+        """The message name without its version: `OrderPlacedV2` on a `.v2` subject and
+        `OrderPlaced` on any subject are both `OrderPlaced`."""
         suffix = f"V{self.major}" if self.major > 1 else ""
         name = self.message.name
-        return name if name.endswith(suffix) else name + suffix
+        return name.removesuffix(suffix) if suffix and name != suffix else name
+
+    @property
+    def model_name(self) -> str:
+        """The class of its payload: the message name, with `V<n>` from version 2 on, so two
+        versions of one message live side by side in a service's models (`OrderPlacedV2`,
+        whether the message is named `OrderPlaced` or already `OrderPlacedV2`)."""
+        return self.base_name + (f"V{self.major}" if self.major > 1 else "")
 
     @property
     def version_suffix(self) -> str:
@@ -213,6 +219,22 @@ class Operation:
     older: tuple[Channel, ...] = ()
     """Older versions a receive operation consumes too, newest first: the channels its
     channel `x-replaces`, while they are still declared; each is upcast for the handler."""
+
+    @property
+    def durables(self) -> tuple[tuple[Channel, str], ...]:
+        """Each (channel, durable) a receive operation consumes with: its own channel's, then
+        one per older version it reads too, newest first; empty for a send."""
+        if self.durable is None:
+            return ()
+        own = ((self.channel, self.durable),)
+        return own + tuple((c, older_durable(self.durable, self.channel, c)) for c in self.older)
+
+
+def older_durable(durable: str, newest: Channel, older: Channel) -> str:
+    """The durable of a receive operation on its older version `older`: the operation's own
+    durable with that version's suffix (`gateway_on_session_revoked` for v1 beside
+    `gateway_on_session_revoked_v2`), so a v1 durable that existed keeps its position."""
+    return durable.removesuffix(newest.version_suffix) + older.version_suffix
 
 
 @dataclass(frozen=True, slots=True)

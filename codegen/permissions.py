@@ -8,7 +8,6 @@ consumers it owns) and `platform.yaml` (streams, DLQ operators); see
 from __future__ import annotations
 
 from codegen.model import Catalog
-from codegen.versions import older_durable
 from runtime.bus.permissions import (
     BusPermissions,
     ConsumerGrant,
@@ -29,14 +28,9 @@ def bus_permissions(catalog: Catalog) -> tuple[BusPermissions, ...]:
     for name in sorted(catalog.services):
         service = catalog.services[name]
         consumes = [
-            ConsumerGrant(
-                catalog.stream_of(channel.subject)[0].name,
-                older_durable(op.durable, op.channel, channel),
-                channel.subject,
-            )
+            ConsumerGrant(catalog.stream_of(channel.subject)[0].name, durable, channel.subject)
             for op in service.receives
-            if op.durable is not None
-            for channel in (op.channel, *op.older)
+            for channel, durable in op.durables
         ]
         grants.append(
             service_permissions(

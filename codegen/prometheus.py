@@ -15,7 +15,6 @@ from typing import Any
 import yaml
 
 from codegen.model import AlertPolicy, Catalog, LatencyObjective, Operation
-from codegen.versions import older_durable
 
 __all__ = [
     "BURN_RATES",
@@ -141,8 +140,7 @@ def _lag_alerts(catalog: Catalog, policy: AlertPolicy) -> list[dict[str, Any]]:
         _lag_alert(name, op, durable, policy)
         for name in sorted(catalog.services)
         for op in sorted(catalog.services[name].receives, key=lambda o: o.durable or "")
-        if op.durable is not None
-        for durable in [op.durable] + [older_durable(op.durable, op.channel, c) for c in op.older]
+        for _, durable in op.durables
     ]
 
 

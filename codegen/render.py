@@ -18,7 +18,7 @@ from codegen.catalog_site import render_site
 from codegen.deploy import render_deploy
 from codegen.grafana import render_dashboard
 from codegen.loader import Workspace
-from codegen.model import Catalog, Channel, Endpoint, Service
+from codegen.model import Catalog, Channel, Endpoint, Service, older_durable
 from codegen.naming import handler_name, publisher_method, snake
 from codegen.permissions import render_permissions
 from codegen.prometheus import render_rules
@@ -27,7 +27,7 @@ from codegen.tolerant import read_tolerantly, tolerant_models
 from codegen.typescript import render_typescript
 from codegen.upcasters import render_versions, step_const, version_steps
 from codegen.validate import service_bundle
-from codegen.versions import older_durable, older_versions
+from codegen.versions import older_versions
 
 __all__ = ["render_all"]
 
@@ -182,7 +182,7 @@ def _after_imports(source: str) -> int:
 
 def _const(channel: Channel) -> str:
     """`SESSION_REVOKED`, and `SESSION_REVOKED_V2` for its version 2."""
-    return snake(channel.message.name).upper() + channel.version_suffix.upper()
+    return snake(channel.base_name).upper() + channel.version_suffix.upper()
 
 
 def _events(
@@ -207,7 +207,7 @@ def _events(
             copies.append(f"OlderCopy({_const(old)}, ({', '.join(chain)},))")
         publishes.append(
             dict(
-                method=publisher_method(channel.message.name) + channel.version_suffix,
+                method=publisher_method(channel.base_name) + channel.version_suffix,
                 model=models[channel.model_name],
                 const=_const(channel),
                 doc=_doc(channel.message.summary, op.summary),
@@ -217,7 +217,7 @@ def _events(
     handlers, subscriptions = [], []
     for op in service.receives:
         message = op.channel.message
-        method = handler_name(message.name, op.channel.kind)
+        method = handler_name(op.channel.base_name, op.channel.kind)
         handlers.append(
             dict(
                 method=method,

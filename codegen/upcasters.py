@@ -40,12 +40,12 @@ class Step:
     @property
     def name(self) -> str:
         """`session_revoked_v1_to_v2`."""
-        return f"{snake(self.source.message.name)}_v{self.source.major}_to_v{self.target.major}"
+        return f"{snake(self.source.base_name)}_v{self.source.major}_to_v{self.target.major}"
 
 
 def step_const(source: Channel, target: Channel) -> str:
     """The generated constant of the step from `source` to `target`."""
-    return f"{snake(source.message.name)}_v{source.major}_to_v{target.major}".upper()
+    return f"{snake(source.base_name)}_v{source.major}_to_v{target.major}".upper()
 
 
 def version_steps(workspace: Workspace, catalog: Catalog) -> list[Step]:

@@ -36,7 +36,6 @@ __all__ = [
     "TODAY_ENV",
     "deprecation_problems",
     "major_version",
-    "older_durable",
     "older_versions",
     "read_deprecation",
     "read_replaces",
@@ -75,13 +74,6 @@ def older_versions(catalog: Catalog, channel: Channel) -> tuple[Channel, ...]:
             break  # VERSION_LINKS reports a link to another owner's channel, or a loop
         out.append(current)
     return tuple(out)
-
-
-def older_durable(durable: str, newest: Channel, older: Channel) -> str:
-    """The durable of a receive operation on its older version `older`: the operation's own
-    durable with that version's suffix (`gateway_on_session_revoked` for v1 beside
-    `gateway_on_session_revoked_v2`), so a v1 durable that existed keeps its position."""
-    return durable.removesuffix(newest.version_suffix) + older.version_suffix
 
 
 def replaces_problems(raw: Any, subject: str, place: Ref) -> list[Finding]:

@@ -27,10 +27,10 @@ _KINDS = {"http": "REST", "handler": "handler"}
 def live_page(site: Site) -> str:
     """The live page, with the model its script reads embedded as JSON."""
     consumers = [
-        (flow, op)
+        (site.flows.get(channel.model_name, flow), op, durable)
         for flow in site.flows.values()
         for op in sorted(flow.receives, key=lambda o: o.service)
-        if op.durable
+        for channel, durable in op.durables
     ]
     objectives = declared_objectives(site.catalog)
     model = {
@@ -38,12 +38,12 @@ def live_page(site: Site) -> str:
         "queries": {q.name: q.expr for q in LIVE_QUERIES},
         "consumers": [
             {
-                "durable": op.durable,
+                "durable": durable,
                 "service": op.service,
                 "operation": op.key,
                 "producers": flow.producers,
             }
-            for flow, op in consumers
+            for flow, op, durable in consumers
         ],
         "objectives": [
             {
@@ -63,7 +63,7 @@ def live_page(site: Site) -> str:
         consumers=site.table(
             "channel-table",
             ["Message", "Kind", "Consumer", "Durable", "Messages/s", "Lag"],
-            [_consumer_row(site, flow, op) for flow, op in consumers],
+            [_consumer_row(site, flow, op, durable) for flow, op, durable in consumers],
         ),
         objectives=site.table(
             "objective-table",
@@ -76,13 +76,14 @@ def live_page(site: Site) -> str:
     return site.page("Live", body, depth=0, scripts=("live.js",))
 
 
-def _consumer_row(site: Site, flow: Flow, op: Operation) -> Row:
-    """A durable consumer of a channel (the message's page names the subject)."""
+def _consumer_row(site: Site, flow: Flow, op: Operation, durable: str) -> Row:
+    """A durable consumer of a channel (the message's page names the subject); an operation
+    that still reads an older version during a migration has a row for that durable too."""
     cells: list[Any] = [site.message_link(flow.name, ""), flow.channel.kind]
-    cells += [link(f"services/{op.service}.html", op.service), code(op.durable or "")]
+    cells += [link(f"services/{op.service}.html", op.service), code(durable)]
     rate = Markup('<span class="figure rate">\u2013</span>')
     lag = Markup('<span class="figure lag">\u2013</span>')
-    return f"durable:{op.durable}", [*cells, rate, lag]
+    return f"durable:{durable}", [*cells, rate, lag]
 
 
 def _objective_key(o: Objective) -> str:

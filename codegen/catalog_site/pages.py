@@ -87,8 +87,14 @@ def _receive_row(site: Site, op: Operation) -> Row:
     flow = site.flows[op.channel.model_name]
     cells: list[Any] = [site.message_link(flow.name, _UP), op.channel.kind]
     cells += [code(op.channel.subject), site.service_links(flow.producers, _UP)]
-    cells += [code(op.durable or ""), op.summary, _objective(op.slo)]
+    cells += [_durables(op), op.summary, _objective(op.slo)]
     return "", cells
+
+
+def _durables(op: Operation) -> Markup:
+    """The operation's durable, then the one of each older version it still reads."""
+    names = [code(durable) for _, durable in op.durables]
+    return Markup("<br>").join(names)
 
 
 def _objective(slo: LatencyObjective | None) -> str:
@@ -106,7 +112,7 @@ def message_page(site: Site, flow: Flow) -> str:
     place = f"{message.place.file}#{message.place.pointer}"
     producers = [(("", [site.service_links([op.service], _UP), op.summary])) for op in flow.sends]
     consumers = [
-        ("", [site.service_links([op.service], _UP), code(op.durable or ""), op.summary])
+        ("", [site.service_links([op.service], _UP), _durables(op), op.summary])
         for op in flow.receives
     ]
     examples = [

@@ -29,7 +29,7 @@ _PAST_IRREGULAR = frozenset({"Sent", "Paid", "Built", "Made", "Held", "Sold", "S
 def subject_naming(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
     """Subjects read `<context>.<event>.v<N>` (events) or `<context>.cmd.<command>.v<N>`."""
     for place, channel in sorted(catalog.channels.items()):
-        name = channel.message.name
+        name = channel.base_name
         pattern = _COMMAND_SUBJECT if channel.kind == "command" else _EVENT_SUBJECT
         expected = {snake(name)}
         if snake(name).startswith(channel.context + "_"):
@@ -37,9 +37,9 @@ def subject_naming(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
         middle = channel.subject.split(".")[-2] if "." in channel.subject else ""
         if not pattern.match(channel.subject) or middle not in expected:
             want = (
-                f"{channel.context}.cmd.{snake(name)}.v1"
+                f"{channel.context}.cmd.{snake(name)}.v{channel.major}"
                 if channel.kind == "command"
-                else f"{channel.context}.{sorted(expected, key=len)[0]}.v1"
+                else f"{channel.context}.{sorted(expected, key=len)[0]}.v{channel.major}"
             )
             yield Finding(
                 place.file,
@@ -54,7 +54,7 @@ def subject_naming(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
 def message_tense(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
     """Message names are CamelCase; events are past tense, commands imperative."""
     for channel in sorted(catalog.channels.values(), key=lambda c: c.place):
-        name, place = channel.message.name, channel.message.place
+        name, place = channel.base_name, channel.message.place
         words = camel_words(name)
         past = bool(words) and (words[-1].endswith("ed") or words[-1] in _PAST_IRREGULAR)
         if not _MESSAGE_NAME.match(name):

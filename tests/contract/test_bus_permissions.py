@@ -12,9 +12,8 @@ from a4co.infra import find_nats_server
 from codegen.build import build_catalog
 from codegen.errors import ContractErrors
 from codegen.loader import Workspace
-from codegen.model import Catalog
+from codegen.model import Catalog, older_durable
 from codegen.permissions import bus_permissions
-from codegen.versions import older_durable
 from generated.bus_permissions import BUS_PERMISSIONS
 from runtime.bus.permissions import OPERATOR, password_variable
 

@@ -3,6 +3,7 @@ deprecation and sunset, producers and consumers, with relative links that resolv
 
 from __future__ import annotations
 
+import json
 import posixpath
 import re
 from pathlib import Path
@@ -72,3 +73,20 @@ def test_the_real_contracts_page_has_a_section_per_versioned_message() -> None:
     expected = len(versioned_messages(catalog))
     assert page.count('<section id="versions-') == expected
     assert ("No message has more than one version yet." in page) == (expected == 0)
+
+
+def test_a_consumer_that_still_reads_the_older_version_shows_both_durables() -> None:
+    site = site_of(VERSIONS / "moved")
+    live, mailer = site["live.html"], site["services/mailer.html"]
+    model = json.loads(live.split('type="application/json"', 1)[1].split(">", 1)[1].split("<")[0])
+    durables = {c["durable"]: c["producers"] for c in model["consumers"]}
+
+    # mailer moved to v2 while shop still sends v1: its v1 durable drains what v1 still
+    # carries, so its lag is watched on the live page and named on the service page.
+    assert durables == {
+        "mailer_on_order_placed_v2": ["shop"],
+        "mailer_on_order_placed": ["shop"],
+    }
+    for name in durables:
+        assert f'data-key="durable:{name}"' in live, name
+        assert f"<code>{name}</code>" in mailer, name

@@ -13,8 +13,8 @@ import yaml
 from codegen.build import build_catalog
 from codegen.errors import ContractError
 from codegen.loader import Workspace
+from codegen.model import older_durable
 from codegen.prometheus import render_rules
-from codegen.versions import older_durable
 from runtime.observability import LATENCY_BUCKETS
 from tests.contract.conftest import CONTRACTS, GENERATED, MINI
 

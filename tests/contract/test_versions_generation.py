@@ -136,3 +136,34 @@ def test_a_v2_that_requires_a_new_field_leaves_its_owner_an_upcast_hook(
     assert "class ShopVersions(Protocol):" in versions
     assert "def order_placed_v1_to_v2(self, payload: dict[str, Any])" in versions
     assert "convert=_order_placed_v2_to_v1" in versions  # v1 readers just lose the note
+
+
+def test_a_v2_message_named_with_its_version_gets_the_same_names(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    # Naming the v2 message `OrderPlacedV2` instead of `OrderPlaced` changes no code name:
+    # no `OrderPlacedV2V2` model, no `stock_on_order_placed_v_2_v2` durable.
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT)
+    edit(
+        contracts / "asyncapi" / "shop.yaml",
+        "      name: OrderPlaced\n      title: Order placed\n"
+        "      summary: A customer placed an order.\n      contentType: application/json\n"
+        "      traits: [{$ref: '../schemas/envelope.yaml#/messageTraits/Envelope'}]\n"
+        "      payload: {$ref: '#/components/schemas/OrderPlacedV2'}",
+        "      name: OrderPlacedV2\n      title: Order placed\n"
+        "      summary: A customer placed an order.\n      contentType: application/json\n"
+        "      traits: [{$ref: '../schemas/envelope.yaml#/messageTraits/Envelope'}]\n"
+        "      payload: {$ref: '#/components/schemas/OrderPlacedV2'}",
+    )
+    generate(contracts, tmp_path / "out")
+    out = tree(tmp_path / "out")
+
+    stock = out["stock/events.py"].decode()
+    assert 'durable="stock_on_order_placed_v2"' in stock
+    assert 'durable="stock_on_order_placed"' in stock
+    assert "async def on_order_placed(" in stock
+    assert "class OrderPlacedV2(BaseModel)" in out["stock/models.py"].decode()
+    assert "V2V2" not in stock + out["stock/models.py"].decode()
+    assert "convert=_order_placed_v1_to_v2" in out["versions.py"].decode()
+    assert "async def order_placed_v2(" in out["shop/events.py"].decode()
