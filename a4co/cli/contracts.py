@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.table import Table
 
 from a4co.cli.durables import live_consumers
+from a4co.cli.prune import Undeclared, run_prune, undeclared_durables
+from a4co.cli.prune import __doc__ as prune_doc
 from a4co.cli.state import server_urls
 from codegen.build import build_catalog
 from codegen.errors import CodegenError
@@ -34,7 +36,7 @@ def add_parser(
     commands: argparse._SubParsersAction[argparse.ArgumentParser],
     common: argparse.ArgumentParser,
 ) -> None:
-    """Register `contracts status`."""
+    """Register `contracts status` and `contracts prune`."""
     parser = commands.add_parser(
         "contracts", help="the contracts against the running platform", description=__doc__
     )
@@ -49,29 +51,55 @@ def add_parser(
     )
     status.add_argument("--json", action="store_true", help="print JSON instead of tables")
     status.set_defaults(command=run_status)
+    prune = actions.add_parser(
+        "prune",
+        parents=[common],
+        help="delete the durables on the broker that no contract declares",
+        description=prune_doc,
+    )
+    prune.add_argument(
+        "--contracts", type=Path, default=CONTRACTS, help=f"contracts folder (default {CONTRACTS})"
+    )
+    prune.add_argument("--yes", action="store_true", help="delete the idle ones (else: list)")
+    prune.add_argument(
+        "--force", action="store_true", help="with --yes, delete those still pending or read too"
+    )
+    prune.set_defaults(command=_prune)
 
 
 def run_status(args: argparse.Namespace, console: Console) -> int:
     """Print the migration status; the live part is said to be unavailable when it is."""
     catalog = load_contracts(args.contracts)
     subjects = [v.subject for m in versioned_messages(catalog) for v in m.versions]
+    streams = sorted({s.name for subject in subjects for s in catalog.stream_of(subject)})
     live: list[LiveConsumer] | None = None
-    if not subjects:
-        where = "no versioned message, so nothing to ask the running platform"
-    else:
-        streams = sorted({s.name for subject in subjects for s in catalog.stream_of(subject)})
-        try:
-            nats_url, _ = server_urls(args.data_dir)
-            live = asyncio.run(live_consumers(nats_url, streams, subjects))
-            where = "live pending counts from the running platform's JetStream"
-        except PlatformError as exc:
-            where = f"live part unavailable: {str(exc).splitlines()[0]}"
+    undeclared: list[Undeclared] | None = None
+    try:
+        nats_url, _ = server_urls(args.data_dir)
+        live = asyncio.run(live_consumers(nats_url, streams, subjects))
+        undeclared = asyncio.run(undeclared_durables(nats_url, catalog))
+        where = "live pending counts from the running platform's JetStream"
+    except PlatformError as exc:
+        where = f"live part unavailable: {str(exc).splitlines()[0]}"
     messages = versioned_messages(catalog, live)
     if args.json:
-        print(json.dumps(_as_json(messages, live is not None, where), indent=2, default=str))
+        report = _as_json(messages, live is not None, where)
+        report["undeclared_durables"] = [asdict(u) for u in undeclared or []]
+        print(json.dumps(report, indent=2, default=str))
     else:
         _print(console, messages, where)
+        if undeclared:
+            names = ", ".join(f"{u.stream}/{u.durable}" for u in undeclared)
+            console.print(
+                f"durables no contract declares: {names} (`a4co contracts prune` lists and "
+                "deletes them)",
+                soft_wrap=True,
+            )
     return 0
+
+
+def _prune(args: argparse.Namespace, console: Console) -> int:
+    return run_prune(args, console, load_contracts(args.contracts))
 
 
 def load_contracts(folder: Path) -> Catalog:

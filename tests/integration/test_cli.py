@@ -22,6 +22,7 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from a4co.cli import main
 from a4co.cli.state import PlatformState, find_state, state_path
@@ -173,6 +174,61 @@ def test_contracts_status_reads_the_running_platforms_durables(
     assert v3["readers"] == []
     texts = [verdict["text"] for verdict in message["verdicts"]]
     assert any(text.startswith("still read by gateway (") for text in texts), texts
+
+
+def test_contracts_prune_deletes_only_the_idle_durables_no_contract_declares(
+    platform: PlatformState, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    idle, busy = f"gone_{tag}", f"gone_busy_{tag}"
+    asyncio.run(_leftover_durables(platform, idle, busy, f"order.cli_gone_{tag}.v1"))
+    data = ["--data-dir", platform.data_dir]
+
+    code, status = a4co(capsys, "contracts", "status", "--json", *data)
+    listed = {d["durable"]: d for d in json.loads(status)["undeclared_durables"]}
+    code_list, listing = a4co(capsys, "contracts", "prune", *data)
+    after_list = asyncio.run(_durables(platform))
+    code_yes, pruned = a4co(capsys, "contracts", "prune", "--yes", *data)
+    after_yes = asyncio.run(_durables(platform))
+    code_force, forced = a4co(capsys, "contracts", "prune", "--yes", "--force", *data)
+    after_force = asyncio.run(_durables(platform))
+
+    assert code == 0, status
+    assert (listed[idle]["pending"], listed[busy]["pending"]) == (0, 1)
+    assert not any(name.startswith(("order_", "gateway_")) for name in listed), listed
+    assert code_list == 0 and "nothing deleted" in listing
+    assert {idle, busy} <= after_list
+    assert code_yes == 1, pruned
+    assert f"deleted ORDER/{idle}" in pruned
+    assert f"kept ORDER/{busy}: 1 message(s) pending" in pruned
+    assert after_yes == after_list - {idle}  # the declared durables stay
+    assert any(name.startswith("user_on_") for name in after_yes), after_yes
+    assert code_force == 0, forced
+    assert after_force == after_yes - {busy}
+
+
+async def _leftover_durables(platform: PlatformState, idle: str, busy: str, subject: str) -> None:
+    """Two durables no contract declares on ORDER: one drained, one with a message left."""
+    assert platform.nats_url
+    nc = await nats.connect(platform.nats_url)
+    try:
+        js = nc.jetstream()
+        await js.publish(subject, b"{}")
+        for name, start in ((idle, DeliverPolicy.NEW), (busy, DeliverPolicy.ALL)):
+            config = ConsumerConfig(durable_name=name, filter_subject=subject, deliver_policy=start)
+            await js.add_consumer("ORDER", config)
+    finally:
+        await nc.close()
+
+
+async def _durables(platform: PlatformState) -> set[str]:
+    assert platform.nats_url
+    nc = await nats.connect(platform.nats_url)
+    try:
+        infos = await nc.jetstream().consumers_info("ORDER")
+        return {info.config.durable_name or "" for info in infos}
+    finally:
+        await nc.close()
 
 
 def test_commands_without_a_platform_say_to_run_up_first(
