@@ -12,6 +12,7 @@ from codegen.model import (
     COMPATIBILITY_MODES,
     AlertPolicy,
     Body,
+    Call,
     Catalog,
     Channel,
     ConsumerDefaults,
@@ -72,6 +73,7 @@ def build_catalog(workspace: Workspace) -> Catalog:
         except ContractError as exc:
             findings.append(exc.finding)
     findings += _unknown_dlq_operators(workspace, catalog)
+    findings += _unknown_calls(catalog)
     if findings:
         raise ContractErrors(findings)
     return catalog
@@ -89,6 +91,38 @@ def _unknown_dlq_operators(workspace: Workspace, catalog: Catalog) -> list[Findi
         for i, name in enumerate(catalog.dlq_operators)
         if name not in catalog.services
     ]
+
+
+def _unknown_calls(catalog: Catalog) -> list[Finding]:
+    """`x-calls` that name no service or no operation of it: a typo would hide a caller
+    from the findings of `make breaking`."""
+    out = []
+    for service in sorted(catalog.services.values(), key=lambda s: s.name):
+        for call in service.calls:
+            callee = catalog.services.get(call.service)
+            if callee is None or callee.openapi is None:
+                what = f"'{call.service}', which is not a service with a REST API"
+            elif all(e.operation_id != call.operation_id for e in callee.endpoints):
+                what = f"{call.service}.{call.operation_id}, which its OpenAPI does not declare"
+            else:
+                continue
+            out.append(Finding(call.place.file, call.place.pointer, f"x-calls names {what}"))
+    return out
+
+
+def _read_calls(service: Service, file: str, raw: Any) -> None:
+    """`x-calls: {<service>: [<operationId>, ...]}` at a document's root."""
+    if raw is None:
+        return
+    if not isinstance(raw, dict) or not all(
+        isinstance(ids, list) and all(isinstance(i, str) for i in ids) for ids in raw.values()
+    ):
+        finding = Finding(file, "/x-calls", "x-calls maps a service to a list of operationIds")
+        raise ContractError(finding)
+    for callee, ids in raw.items():
+        for i, operation_id in enumerate(ids):
+            place = Ref(file, join_pointer("/x-calls", callee, i))
+            service.calls.append(Call(str(callee), operation_id, place))
 
 
 def _files(workspace: Workspace, kind: str) -> list[str]:
@@ -193,6 +227,7 @@ def _consumer(raw: dict[str, Any], base: ConsumerDefaults, place: Ref) -> Consum
 def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
     doc = workspace.document(file)
     service = _service(catalog, file, doc)
+    _read_calls(service, file, doc.get("x-calls"))
     service.asyncapi = file
     for key, node in (doc.get("channels") or {}).items():
         if "$ref" in node:
@@ -290,6 +325,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
 def _read_endpoints(workspace: Workspace, catalog: Catalog, file: str) -> None:
     doc = workspace.document(file)
     service = _service(catalog, file, doc)
+    _read_calls(service, file, doc.get("x-calls"))
     service.openapi = file
     for path, item in (doc.get("paths") or {}).items():
         for method in _METHODS:

@@ -308,6 +308,17 @@ class Service:
     sends: list[Operation] = field(default_factory=list)
     receives: list[Operation] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
+    calls: list[Call] = field(default_factory=list)
+    """The REST operations of other services it calls (`x-calls` of its documents)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One REST operation a service calls: the callee and its operationId."""
+
+    service: str
+    operation_id: str
+    place: Ref
 
 
 @dataclass(slots=True)
@@ -321,6 +332,14 @@ class Catalog:
     dlq_operators: tuple[str, ...] = ()
     """Services that read, remove and redrive dead letters (`platform.yaml`)."""
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
+
+    def callers(self, service: str, operation_id: str) -> list[str]:
+        """The services that declare calling `service`'s `operation_id`, by name."""
+        return sorted(
+            s.name
+            for s in self.services.values()
+            if any((c.service, c.operation_id) == (service, operation_id) for c in s.calls)
+        )
 
     def stream_of(self, subject: str) -> list[Stream]:
         """The streams whose subject filters capture `subject`."""

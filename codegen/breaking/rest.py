@@ -66,8 +66,13 @@ def _pairs(previous: Contracts, current: Contracts) -> Iterator[tuple[Endpoint, 
                 yield old, new
 
 
-def _label(e: Endpoint) -> str:
-    return f"{e.method} {e.path} ({e.service}.{e.operation_id})"
+def _label(e: Endpoint, previous: Contracts) -> str:
+    """`GET /users/{user_id} (user.getProfile, called by chat, order)`: the services named
+    are those whose previous contract declares calling it (`x-calls`), the clients built on
+    that contract; frontends using the generated SDK are not listed."""
+    callers = previous.catalog.callers(e.service, e.operation_id)
+    called = f", called by {', '.join(callers)}" if callers else ""
+    return f"{e.method} {e.path} ({e.service}.{e.operation_id}{called})"
 
 
 def _request(rule: str, previous: Contracts, current: Contracts) -> Iterator[Finding]:
@@ -87,7 +92,7 @@ def _request(rule: str, previous: Contracts, current: Contracts) -> Iterator[Fin
                     rule,
                     issue,
                     "backward",
-                    subject=_label(new),
+                    subject=_label(new, previous),
                     change=_CHANGE[rule].format(field=field_name(issue)),
                     consequence=_OLD_CLIENTS_WRITE,
                     previous=previous,
@@ -111,7 +116,7 @@ def _response(rule: str, previous: Contracts, current: Contracts) -> Iterator[Fi
                         rule,
                         issue,
                         "forward",
-                        subject=_label(new),
+                        subject=_label(new, previous),
                         change=_CHANGE[rule].format(
                             field=field_name(issue).replace("the payload", "the body"),
                             status=before.status,
@@ -137,7 +142,7 @@ def operation_no_delete(previous: Contracts, current: Contracts) -> Iterator[Fin
                 yield Finding(
                     old.place.file,
                     old.place.pointer,
-                    f"{_label(old)} was removed, so clients that call it get 404 or 405",
+                    f"{_label(old, previous)} was removed, so clients that call it get 404 or 405",
                     "REST_OPERATION_NO_DELETE",
                 )
 
@@ -173,7 +178,8 @@ def request_compatible(previous: Contracts, current: Contracts) -> Iterator[Find
                 yield Finding(
                     place.file,
                     place.pointer,
-                    f"{_label(new)}: a required request body was added, so {_OLD_CLIENTS_WRITE}",
+                    f"{_label(new, previous)}: a required request body was added, "
+                    f"so {_OLD_CLIENTS_WRITE}",
                     "REST_REQUEST_COMPATIBLE",
                 )
 
@@ -209,7 +215,7 @@ def response_compatible(previous: Contracts, current: Contracts) -> Iterator[Fin
                 yield Finding(
                     new.place.file,
                     join_pointer(new.place.pointer, "responses"),
-                    f"{_label(new)}: the {before.status} response was removed, "
+                    f"{_label(new, previous)}: the {before.status} response was removed, "
                     f"so {_OLD_CLIENTS_READ}",
                     "REST_RESPONSE_COMPATIBLE",
                 )
@@ -226,7 +232,7 @@ def parameter_no_require(previous: Contracts, current: Contracts) -> Iterator[Fi
                 yield Finding(
                     new.place.file,
                     join_pointer(new.place.pointer, "parameters", i),
-                    f"{_label(new)}: {p.location} parameter {p.name} became required, "
+                    f"{_label(new, previous)}: {p.location} parameter {p.name} became required, "
                     f"so {_OLD_CLIENTS_WRITE}",
                     "REST_PARAMETER_NO_REQUIRE",
                 )
@@ -248,7 +254,7 @@ def parameter_type_no_narrow(previous: Contracts, current: Contracts) -> Iterato
                     "REST_PARAMETER_TYPE_NO_NARROW",
                     issue,
                     "backward",
-                    subject=_label(new),
+                    subject=_label(new, previous),
                     change=f"{p.location} parameter {p.name} was narrowed",
                     consequence=_OLD_CLIENTS_WRITE,
                     previous=previous,

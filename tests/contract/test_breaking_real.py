@@ -385,3 +385,17 @@ def test_one_edit_prints_one_finding_however_many_earlier_versions_there_are(
     lines = [x for x in done.stdout.splitlines() if "[MESSAGE_ENUM_VALUE_NO_DELETE]" in x]
     assert len(lines) == 1, done.stdout
     assert "compared with the contract at" not in lines[0]
+
+
+def test_a_rest_finding_names_the_services_that_declare_calling_the_operation(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    edit(
+        repo / "contracts/openapi/geo.yaml",
+        "{name: radius_km, in: query, required: false,",
+        "{name: radius_km, in: query, required: true,",
+    )
+    done = breaking(repo, capsys)
+    assert done.returncode == 1, done.stdout + done.stderr
+    (line,) = [x for x in done.stdout.splitlines() if "[REST_PARAMETER_NO_REQUIRE]" in x]
+    assert "GET /nearby (geo.findNearbyProvinces, called by artisan)" in line
