@@ -41,7 +41,17 @@ def service_page(site: Site, service: Service) -> str:
         ],
         endpoints=site.table(
             "rest-table",
-            ["Method", "Path", "Operation", "Summary", "Success", "Auth", "Emits", "SLO"],
+            [
+                "Method",
+                "Path",
+                "Operation",
+                "Summary",
+                "Success",
+                "Auth",
+                "Emits",
+                "SLO",
+                "Called by",
+            ],
             endpoints,
         ),
         sends=site.table("send-table", ["Message", "Kind", "Subject", "Consumers", "Why"], sends),
@@ -73,6 +83,8 @@ def _endpoint_row(site: Site, e: Endpoint) -> Row:
     ]
     cells: list[Any] = [code(e.method), code(e.path), e.operation_id, e.summary]
     cells += [e.success.status, auth, Markup(", ").join(emits), _objective(e.slo)]
+    callers = site.catalog.callers(e.service, e.operation_id)
+    cells.append(site.service_links(callers, _UP) if callers else "")
     return "", cells
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from codegen.build import build_catalog
+from codegen.catalog_site import render_site
 from codegen.errors import ContractErrors
 from codegen.loader import Workspace
 from codegen.naming import snake
@@ -98,3 +99,12 @@ def test_a_declaration_that_names_nothing_is_an_error_with_its_pointer(
     (finding,) = raised.value.findings
     assert (finding.file, finding.pointer) == ("contracts/openapi/order.yaml", pointer)
     assert said in finding.message
+
+
+def test_the_catalog_shows_who_calls_each_rest_operation() -> None:
+    workspace = Workspace(CONTRACTS)
+    page = render_site(workspace, build_catalog(workspace))["services/user.html"]
+    row = next(r for r in page.split("<tr")[1:] if ">getProfile<" in r and "GET" in r)
+    assert 'href="../services/chat.html"' in row and 'href="../services/order.html"' in row
+    register = next(r for r in page.split("<tr")[1:] if ">registerUser<" in r)
+    assert "services/order.html" not in register
