@@ -29,9 +29,12 @@ from codegen.slo import SLO_KEY, read_slo
 from codegen.versions import (
     DEPRECATED_KEY,
     REPLACES_KEY,
+    STORED_ONLY_KEY,
     older_versions,
+    on_bus,
     read_deprecation,
     read_replaces,
+    read_stored_only,
 )
 
 __all__ = ["build_catalog", "parse_duration"]
@@ -112,6 +115,7 @@ def _read_platform(workspace: Workspace, catalog: Catalog) -> None:
     here = Ref(file, "/consumer_defaults")
     catalog.defaults = _consumer(raw, ConsumerDefaults(), here)
     catalog.dlq_operators = tuple(doc.get("dlq_operators", ()))
+    catalog.event_sourced = tuple(doc.get("event_sourced", ()))
     catalog.alerts = _alerts(doc.get("alerts") or {}, Ref(file, "/alerts"))
     for i, s in enumerate(doc.get("streams", [])):
         place = Ref(file, join_pointer("/streams", i))
@@ -225,7 +229,7 @@ def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
             place=msg_place,
         )
         subject = node.get("address", "")
-        catalog.channels[place] = Channel(
+        channel = catalog.channels[place] = Channel(
             key=key,
             subject=subject,
             description=node.get("description", ""),
@@ -242,7 +246,10 @@ def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
                 subject,
                 Ref(file, join_pointer(place.pointer, DEPRECATED_KEY)),
             ),
+            stored_only=read_stored_only(node.get(STORED_ONLY_KEY)),
         )
+        if channel.stored_only:
+            service.stored.append(channel)
 
 
 def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
@@ -282,7 +289,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             durable=durable,
             place=place,
             slo=read_slo(op.get(SLO_KEY), Ref(file, join_pointer(place.pointer, SLO_KEY))),
-            older=older_versions(catalog, channel) if op["action"] == "receive" else (),
+            older=on_bus(older_versions(catalog, channel)) if op["action"] == "receive" else (),
         )
         (service.sends if operation.action == "send" else service.receives).append(operation)
 
