@@ -74,22 +74,26 @@ def build_catalog(workspace: Workspace) -> Catalog:
             _read_endpoints(workspace, catalog, file)
         except ContractError as exc:
             findings.append(exc.finding)
-    findings += _unknown_dlq_operators(workspace, catalog)
+    findings += _unknown_services(workspace, "dlq_operators", catalog.dlq_operators, catalog)
+    findings += _unknown_services(workspace, "event_sourced", catalog.event_sourced, catalog)
     if findings:
         raise ContractErrors(findings)
     return catalog
 
 
-def _unknown_dlq_operators(workspace: Workspace, catalog: Catalog) -> list[Finding]:
-    """`dlq_operators` that name no service: a typo would silently grant nothing."""
+def _unknown_services(
+    workspace: Workspace, key: str, names: tuple[str, ...], catalog: Catalog
+) -> list[Finding]:
+    """Names of a platform.yaml list (`dlq_operators`, `event_sourced`) that are no service:
+    a typo would silently grant, or protect, nothing."""
     file = workspace.rel(workspace.root / "platform.yaml")
     return [
         Finding(
             file,
-            join_pointer("/dlq_operators", i),
-            f"dlq_operators names '{name}', which is not a service of the catalog",
+            join_pointer(f"/{key}", i),
+            f"{key} names '{name}', which is not a service of the catalog",
         )
-        for i, name in enumerate(catalog.dlq_operators)
+        for i, name in enumerate(names)
         if name not in catalog.services
     ]
 
