@@ -72,3 +72,13 @@ def test_the_real_contracts_page_has_a_section_per_versioned_message() -> None:
     expected = len(versioned_messages(catalog))
     assert page.count('<section id="versions-') == expected
     assert ("No message has more than one version yet." in page) == (expected == 0)
+
+
+def test_a_stored_only_version_says_it_left_the_bus_and_is_read_back_from_the_store() -> None:
+    page = site_of(VERSIONS / "stored")["versions.html"]
+    v1, _ = rows(page)
+    assert v1 == "OrderPlaced shop.order_placed.v1 stored only none none"  # no producer, no reader
+    assert (
+        "v1 (shop.order_placed.v1) is stored only: retired from the bus; stored events are "
+        "upcast on load." in page
+    )
