@@ -187,3 +187,49 @@ def test_a_stored_only_v1_keeps_its_model_and_upcast_and_leaves_the_bus(
 
     generate(contracts, tmp_path / "again")
     assert tree(tmp_path / "again") == out
+
+
+def test_stored_only_versions_chain_their_upcasts_to_the_newest(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    # v1 and v2 both kept for the store, v3 on the bus: a v1 row is read as v3.
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT)
+    stored_only(contracts)
+    shop = contracts / "asyncapi" / "shop.yaml"
+    edit(
+        shop,
+        "  orderPlacedV2:\n    address: shop.order_placed.v2\n"
+        "    x-replaces: shop.order_placed.v1\n",
+        "  orderPlacedV2:\n    address: shop.order_placed.v2\n"
+        "    x-replaces: shop.order_placed.v1\n    x-stored-only: true\n",
+    )
+    edit(
+        shop,
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n",
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n"
+        "  orderPlacedV3:\n    address: shop.order_placed.v3\n"
+        "    x-replaces: shop.order_placed.v2\n    messages:\n"
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n",
+    )
+    for name in ("shop", "stock"):
+        document = contracts / "asyncapi" / f"{name}.yaml"
+        text = document.read_text(encoding="utf-8").replace("orderPlacedV2'", "orderPlacedV3'")
+        text = text.replace("orderPlacedV2/", "orderPlacedV3/").replace(
+            "  orderPlacedV2: {$ref", "  orderPlacedV3: {$ref"
+        )
+        document.write_text(text, encoding="utf-8")
+    assert lint_findings(contracts, "VERSION_STORED_ONLY", "VERSION_LINKS") == []
+    generate(contracts, tmp_path / "out")
+    out = tree(tmp_path / "out")
+
+    versions = out["versions.py"].decode()
+    assert "ORDER_PLACED_V1_TO_V2 = VersionStep(" in versions
+    assert "ORDER_PLACED_V2_TO_V3 = VersionStep(" in versions
+    assert "_V3_TO_V2" not in versions and "_V2_TO_V1" not in versions
+    models = out["shop/models.py"].decode()
+    for name in ("OrderPlaced", "OrderPlacedV2", "OrderPlacedV3"):
+        assert f"class {name}(BaseModel)" in models
+    stock = out["stock/events.py"].decode()
+    assert 'durable="stock_on_order_placed_v3"' in stock and "Upcasting" not in stock
+    assert "shop.order_placed.v2" not in out["bus_permissions.py"].decode()
