@@ -30,9 +30,12 @@ from codegen.slo import SLO_KEY, read_slo
 from codegen.versions import (
     DEPRECATED_KEY,
     REPLACES_KEY,
+    STORED_ONLY_KEY,
     older_versions,
+    on_bus,
     read_deprecation,
     read_replaces,
+    read_stored_only,
 )
 
 __all__ = ["build_catalog", "parse_duration"]
@@ -72,23 +75,27 @@ def build_catalog(workspace: Workspace) -> Catalog:
             _read_endpoints(workspace, catalog, file)
         except ContractError as exc:
             findings.append(exc.finding)
-    findings += _unknown_dlq_operators(workspace, catalog)
+    findings += _unknown_services(workspace, "dlq_operators", catalog.dlq_operators, catalog)
+    findings += _unknown_services(workspace, "event_sourced", catalog.event_sourced, catalog)
     findings += _unknown_calls(catalog)
     if findings:
         raise ContractErrors(findings)
     return catalog
 
 
-def _unknown_dlq_operators(workspace: Workspace, catalog: Catalog) -> list[Finding]:
-    """`dlq_operators` that name no service: a typo would silently grant nothing."""
+def _unknown_services(
+    workspace: Workspace, key: str, names: tuple[str, ...], catalog: Catalog
+) -> list[Finding]:
+    """Names of a platform.yaml list (`dlq_operators`, `event_sourced`) that are no service:
+    a typo would silently grant, or protect, nothing."""
     file = workspace.rel(workspace.root / "platform.yaml")
     return [
         Finding(
             file,
-            join_pointer("/dlq_operators", i),
-            f"dlq_operators names '{name}', which is not a service of the catalog",
+            join_pointer(f"/{key}", i),
+            f"{key} names '{name}', which is not a service of the catalog",
         )
-        for i, name in enumerate(catalog.dlq_operators)
+        for i, name in enumerate(names)
         if name not in catalog.services
     ]
 
@@ -146,6 +153,7 @@ def _read_platform(workspace: Workspace, catalog: Catalog) -> None:
     here = Ref(file, "/consumer_defaults")
     catalog.defaults = _consumer(raw, ConsumerDefaults(), here)
     catalog.dlq_operators = tuple(doc.get("dlq_operators", ()))
+    catalog.event_sourced = tuple(doc.get("event_sourced", ()))
     catalog.alerts = _alerts(doc.get("alerts") or {}, Ref(file, "/alerts"))
     for i, s in enumerate(doc.get("streams", [])):
         place = Ref(file, join_pointer("/streams", i))
@@ -260,7 +268,7 @@ def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
             place=msg_place,
         )
         subject = node.get("address", "")
-        catalog.channels[place] = Channel(
+        channel = catalog.channels[place] = Channel(
             key=key,
             subject=subject,
             description=node.get("description", ""),
@@ -277,7 +285,10 @@ def _read_channels(workspace: Workspace, catalog: Catalog, file: str) -> None:
                 subject,
                 Ref(file, join_pointer(place.pointer, DEPRECATED_KEY)),
             ),
+            stored_only=read_stored_only(node.get(STORED_ONLY_KEY)),
         )
+        if channel.stored_only:
+            service.stored.append(channel)
 
 
 def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
@@ -317,7 +328,7 @@ def _read_operations(workspace: Workspace, catalog: Catalog, file: str) -> None:
             durable=durable,
             place=place,
             slo=read_slo(op.get(SLO_KEY), Ref(file, join_pointer(place.pointer, SLO_KEY))),
-            older=older_versions(catalog, channel) if op["action"] == "receive" else (),
+            older=on_bus(older_versions(catalog, channel)) if op["action"] == "receive" else (),
         )
         (service.sends if operation.action == "send" else service.receives).append(operation)
 

@@ -4,7 +4,9 @@ whether an old version may be removed (`a4co contracts status`, the catalog's ve
 The contracts say who sends and receives each version; the running platform says how many
 messages each reader's durable still has to handle. A durable on the broker whose filter
 reaches an old subject reads it too, even when no contract receives that subject any more
-(a consumer of v2 that also reads v1 and upcasts it during the migration window).
+(a consumer of v2 that also reads v1 and upcasts it during the migration window). An old
+version of an event-sourced owner is never removed: it leaves the bus and stays declared,
+stored only, so its stored events are upcast on load.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ __all__ = [
     "versioned_messages",
 ]
 
-State = Literal["current", "deprecated", "replaced", "retired"]
+State = Literal["current", "deprecated", "replaced", "stored only", "retired"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,8 @@ class Version:
     replaces: str | None
     producers: tuple[str, ...]
     readers: tuple[Reader, ...]
+    kept: bool = False
+    """True when its owner is event-sourced: its stored events are read back for good."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +141,9 @@ def _version(
     receives = [op for s in catalog.services.values() for op in s.receives]
     deprecation = channel.deprecation
     state: State = "current"
-    if deprecation is not None:
+    if channel.stored_only:
+        state = "stored only"
+    elif deprecation is not None:
         state = "deprecated"
     elif any(c.replaces == subject for c in catalog.channels.values()):
         state = "replaced"
@@ -151,6 +157,7 @@ def _version(
         replaces=channel.replaces,
         producers=tuple(sorted({op.service for op in sends if op.channel.subject == subject})),
         readers=_readers(receives, subject, live),
+        kept=channel.owner in catalog.event_sourced,
     )
 
 
@@ -190,6 +197,12 @@ def _verdict(version: Version, live_known: bool) -> Verdict:
     label = f"v{version.major}"
     if version.state == "retired":
         return Verdict(version.subject, False, f"{label} is retired")
+    if version.state == "stored only":
+        return Verdict(
+            version.subject,
+            False,
+            f"{label} is retired from the bus; stored events are upcast on load",
+        )
     declared = [r for r in version.readers if r.declared]
     busy = [r for r in version.readers if not r.declared and (r.pending or 0) > 0]
     if declared:
@@ -199,6 +212,13 @@ def _verdict(version: Version, live_known: bool) -> Verdict:
     if busy:
         names = ", ".join(str(r) for r in busy)
         return Verdict(version.subject, False, f"still read by {names}")
+    if version.kept:
+        return Verdict(
+            version.subject,
+            False,
+            f"{label} can leave the bus but not the contracts: its owner keeps its events, so "
+            "mark it x-stored-only (instead of x-deprecated) rather than removing it",
+        )
     if not live_known:
         return Verdict(
             version.subject,

@@ -164,6 +164,9 @@ class Channel:
     """The subject of the previous major version (`x-replaces`), if this channel is a new one."""
     deprecation: Deprecation | None = None
     """When and by what this channel is to be replaced (`x-deprecated`), if it is."""
+    stored_only: bool = False
+    """Retired from the bus but kept for its owner's event store (`x-stored-only`): its
+    model and upcasts are generated, nothing that sends or receives it."""
 
     @property
     def kind(self) -> Literal["event", "command"]:
@@ -308,6 +311,8 @@ class Service:
     sends: list[Operation] = field(default_factory=list)
     receives: list[Operation] = field(default_factory=list)
     endpoints: list[Endpoint] = field(default_factory=list)
+    stored: list[Channel] = field(default_factory=list)
+    """Its channels kept for its event store only (`x-stored-only`), read back on load."""
     calls: list[Call] = field(default_factory=list)
     """The REST operations of other services it calls (`x-calls` of its documents)."""
 
@@ -331,6 +336,9 @@ class Catalog:
     defaults: ConsumerDefaults = field(default_factory=ConsumerDefaults)
     dlq_operators: tuple[str, ...] = ()
     """Services that read, remove and redrive dead letters (`platform.yaml`)."""
+    event_sourced: tuple[str, ...] = ()
+    """Services whose state is their stored events, kept for good (`platform.yaml`): an old
+    version of a message they own stays readable (`x-stored-only`), never deleted."""
     alerts: AlertPolicy = field(default_factory=AlertPolicy)
 
     def callers(self, service: str, operation_id: str) -> list[str]:

@@ -110,7 +110,8 @@ def render_all(workspace: Workspace, catalog: Catalog) -> dict[str, str]:
         )
         document = bundle.document()
         ops = service.sends + service.receives
-        for channel in {c.subject: c for op in ops for c in (op.channel, *op.older)}.values():
+        modelled = [c for op in ops for c in (op.channel, *op.older)] + service.stored
+        for channel in {c.subject: c for c in modelled}.values():
             message = channel.message
             described = dict(document["$defs"][messages[channel.model_name]])
             described["description"] = _doc(message.summary or message.title, message.description)

@@ -205,6 +205,7 @@ def service_bundle(workspace: Workspace, service: Service) -> tuple[Bundle, dict
     bundle = Bundle(workspace)
     messages: dict[str, str] = {}
     channels = [c for op in service.sends + service.receives for c in (op.channel, *op.older)]
+    channels += service.stored  # read back from its event store, so modelled too
     for channel in sorted(channels, key=lambda c: c.model_name):
         messages[channel.model_name] = bundle.add(channel.message.payload, channel.model_name)
     for endpoint in service.endpoints:

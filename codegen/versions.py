@@ -11,8 +11,13 @@ by which subject, and from which day it may be removed:
       address: auth.session_revoked.v2
       x-replaces: auth.session_revoked.v1
 
+Once no one sends or receives the old version, a message whose events its owner keeps in
+its event store for good keeps the old channel as `x-stored-only: true` (instead of
+`x-deprecated`): retired from the bus, still read back, upcast, from the stored streams.
+
 The build keeps well-formed links; the lint rule `VERSION_LINKS` names what is wrong with
-any other, including a pair whose two halves do not point at each other.
+any other, including a pair whose two halves do not point at each other, and
+`VERSION_STORED_ONLY` what is wrong with a stored-only channel.
 """
 
 from __future__ import annotations
@@ -33,18 +38,22 @@ if TYPE_CHECKING:
 __all__ = [
     "DEPRECATED_KEY",
     "REPLACES_KEY",
+    "STORED_ONLY_KEY",
     "TODAY_ENV",
     "deprecation_problems",
     "major_version",
     "older_versions",
+    "on_bus",
     "read_deprecation",
     "read_replaces",
+    "read_stored_only",
     "replaces_problems",
     "today",
 ]
 
 REPLACES_KEY = "x-replaces"
 DEPRECATED_KEY = "x-deprecated"
+STORED_ONLY_KEY = "x-stored-only"
 _KEYS = {"replaced-by", "sunset", "note"}
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 TODAY_ENV = "A4CO_TODAY"
@@ -64,7 +73,8 @@ def today() -> date:
 
 def older_versions(catalog: Catalog, channel: Channel) -> tuple[Channel, ...]:
     """The versions `channel` replaces that are still declared, newest first (its
-    `x-replaces`, that one's, and so on); empty once the older ones are retired."""
+    `x-replaces`, that one's, and so on); empty once the older ones are retired. Stored-only
+    ones count: they are declared, for the upcasts (`on_bus` keeps those still on the bus)."""
     by_subject = {c.subject: c for c in catalog.channels.values()}
     out: list[Channel] = []
     current = channel
@@ -74,6 +84,12 @@ def older_versions(catalog: Catalog, channel: Channel) -> tuple[Channel, ...]:
             break  # VERSION_LINKS reports a link to another owner's channel, or a loop
         out.append(current)
     return tuple(out)
+
+
+def on_bus(channels: tuple[Channel, ...]) -> tuple[Channel, ...]:
+    """The `channels` still on the bus: all but the stored-only ones, which no one sends or
+    receives, so no durable reads them and no publisher copies to them."""
+    return tuple(c for c in channels if not c.stored_only)
 
 
 def replaces_problems(raw: Any, subject: str, place: Ref) -> list[Finding]:
@@ -141,6 +157,12 @@ def read_replaces(raw: Any, subject: str, place: Ref) -> str | None:
     if raw is None or replaces_problems(raw, subject, place):
         return None
     return str(raw)
+
+
+def read_stored_only(raw: Any) -> bool:
+    """Whether an `x-stored-only` marks its channel stored-only: only the value `true` does
+    (`VERSION_STORED_ONLY` reports any other)."""
+    return raw is True
 
 
 def read_deprecation(raw: Any, subject: str, place: Ref) -> Deprecation | None:

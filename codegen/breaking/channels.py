@@ -4,6 +4,8 @@ A channel leaves the contracts in one way only: retired, once a newer major vers
 `x-replaces` it exists and no service of the base contracts receives it any more
 (contracts/README.md "Compatibility"). A command that loses its last receiver is executed by
 no one; a new receiver of a deprecated channel starts a migration that is already ending.
+An event-sourced owner (`event_sourced` in platform.yaml) never retires an old version: its
+stored streams hold that version for good, so the channel stays as `x-stored-only`.
 """
 
 from __future__ import annotations
@@ -93,6 +95,26 @@ def no_retire_while_received(previous: Contracts, current: Contracts) -> Iterato
             f"move {'it' if len(readers) == 1 else 'them'} to {new.subject} in a change of "
             "its own first",
             "CHANNEL_NO_RETIRE_WHILE_RECEIVED",
+        )
+
+
+@BREAKING.rule("CHANNEL_NO_RETIRE_WHILE_STORED", "channel", "version")
+def no_retire_while_stored(previous: Contracts, current: Contracts) -> Iterator[Finding]:
+    """An old major version of a message whose owner is event-sourced is never removed: the
+    owner's stored streams keep its events for good, and the upcast that reads them back is
+    generated only while the channel is declared; keep it as `x-stored-only: true`."""
+    sourced = set(previous.catalog.event_sourced) | set(current.catalog.event_sourced)
+    for old in _gone(previous, current):
+        new = _successor(old, current)
+        if new is None or old.owner not in sourced:
+            continue  # without a successor it is CHANNEL_NO_DELETE
+        yield Finding(
+            old.place.file,
+            old.place.pointer,
+            f"channel {old.subject} was removed, but its owner {old.owner} is event-sourced: "
+            f"its stored {old.subject} events would become unreadable; keep the channel, "
+            f"unsent and unreceived, as x-stored-only: true, upcast to {new.subject} on load",
+            "CHANNEL_NO_RETIRE_WHILE_STORED",
         )
 
 

@@ -1,5 +1,5 @@
 """The catalog's versions page: every message with more than one major version, its versions
-side by side (links, deprecation, sunset), and who sends and receives each one.
+side by side (links, deprecation, sunset, stored only), and who sends and receives each one.
 
 It shows what the contracts say; `a4co contracts status` adds the live pending counts of
 each reader's durable and says whether an old version may be removed now.
@@ -79,10 +79,17 @@ def _note(version: Version) -> str:
     label = f"v{version.major} ({version.subject})"
     if version.state == "retired":
         return f"{label} is retired: no contract declares it any more."
+    if version.state == "stored only":
+        return f"{label} is stored only: retired from the bus; stored events are upcast on load."
     readers = sorted({r.service for r in version.readers})
     if readers:
         who = ", ".join(readers)
         return f"{label} is still received by {who}: they move to the next version first."
+    if version.kept:
+        return (
+            f"{label} is received by no contract: once no durable has messages of it left, it "
+            "stays as x-stored-only, since its owner keeps its events and reads them back."
+        )
     return (
         f"{label} is received by no contract: it can be removed once no durable has "
         "messages of it left to handle (`a4co contracts status` tells)."

@@ -33,7 +33,8 @@ def single_sender(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
     """Every channel is sent by exactly one service: the one whose document defines it."""
     # A deprecated channel whose replacement its owner sends may have no send operation
     # left: the owner's migration window is closed, and the channel stays declared (its
-    # retained messages still read) until it is retired.
+    # retained messages still read) until it is retired. A stored-only channel has none by
+    # definition (VERSION_STORED_ONLY checks it).
     by_subject: dict[str, list[Channel]] = defaultdict(list)
     for channel in catalog.channels.values():
         by_subject[channel.subject].append(channel)
@@ -61,7 +62,8 @@ def single_sender(_: Workspace, catalog: Catalog) -> Iterator[Finding]:
     sent = {op.channel.subject for s in catalog.services.values() for op in s.sends}
     for place, channel in sorted(catalog.channels.items()):
         replaced = channel.deprecation is not None and channel.deprecation.replaced_by in sent
-        if channel.owner not in senders.get(place, set()) and not replaced:
+        unsent = replaced or channel.stored_only
+        if channel.owner not in senders.get(place, set()) and not unsent:
             yield Finding(
                 place.file,
                 place.pointer,

@@ -1,5 +1,6 @@
 """Version rules: `x-replaces` and `x-deprecated` are well formed and point at each other,
-and a deprecated channel is gone by its sunset (judged on `codegen.versions.today()`)."""
+a deprecated channel is gone by its sunset (judged on `codegen.versions.today()`), and a
+stored-only one is off the bus with a newer version to upcast to."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from codegen.loader import Ref, join_pointer
 from codegen.versions import (
     DEPRECATED_KEY,
     REPLACES_KEY,
+    STORED_ONLY_KEY,
     deprecation_problems,
     replaces_problems,
     today,
@@ -21,9 +23,9 @@ from codegen.versions import (
 
 if TYPE_CHECKING:
     from codegen.loader import Workspace
-    from codegen.model import Catalog
+    from codegen.model import Catalog, Channel
 
-__all__ = ["sunset_near", "sunset_passed", "version_links"]
+__all__ = ["stored_only", "sunset_near", "sunset_passed", "version_links"]
 
 SUNSET_NEAR_DAYS = 30
 """A deprecated channel still received this close to its sunset is a warning."""
@@ -69,6 +71,8 @@ def _unanswered(catalog: Catalog) -> Iterator[Finding]:
                     place,
                     f"'{channel.replaces}' belongs to {old.owner}, not to {channel.owner}",
                 )
+            elif old.stored_only:
+                continue  # retired from the bus, kept for the store: VERSION_STORED_ONLY
             elif old.deprecation is None or old.deprecation.replaced_by != channel.subject:
                 yield Finding(
                     channel.place.file,
@@ -85,6 +89,53 @@ def _unanswered(catalog: Catalog) -> Iterator[Finding]:
                     f"'{deprecation.replaced_by}' is not a channel of {channel.owner} "
                     f"that x-replaces '{channel.subject}'",
                 )
+
+
+@LINT.rule("VERSION_STORED_ONLY", "versions")
+def stored_only(workspace: Workspace, catalog: Catalog) -> Iterator[Finding]:
+    """A stored-only channel (`x-stored-only: true`) is off the bus and upcast to a newer
+    version: no operation sends or receives it, and a channel of its owner `x-replaces` it."""
+    for file, doc in documents(workspace):
+        if not isinstance(doc, dict) or "asyncapi" not in doc:
+            continue
+        for key, node in (doc.get("channels") or {}).items():
+            if isinstance(node, dict) and node.get(STORED_ONLY_KEY, True) is not True:
+                pointer = join_pointer("/channels", key, STORED_ONLY_KEY)
+                yield Finding(file, pointer, f"{STORED_ONLY_KEY} is not true")
+    for channel in sorted(catalog.channels.values(), key=lambda c: c.subject):
+        if channel.stored_only:
+            yield from _stored_only_problems(catalog, channel)
+
+
+def _stored_only_problems(catalog: Catalog, channel: Channel) -> Iterator[Finding]:
+    place = join_pointer(channel.place.pointer, STORED_ONLY_KEY)
+    newer = [
+        c
+        for c in catalog.channels.values()
+        if c.replaces == channel.subject and c.owner == channel.owner
+    ]
+    if not newer:
+        yield Finding(
+            channel.place.file,
+            place,
+            f"{channel.subject} is stored-only but no channel of {channel.owner} x-replaces it, "
+            "so its stored events have no version to be upcast to",
+        )
+    if channel.deprecation is not None:
+        yield Finding(
+            channel.deprecation.place.file,
+            channel.deprecation.place.pointer,
+            f"{channel.subject} is stored-only, kept for good, so it has no x-deprecated sunset",
+        )
+    ops = [op for s in catalog.services.values() for op in s.sends + s.receives]
+    for op in sorted(ops, key=lambda o: (o.service, o.key)):
+        if op.channel.subject == channel.subject:
+            yield Finding(
+                op.place.file,
+                op.place.pointer,
+                f"{op.service} {op.action}s {channel.subject}, which is stored-only: retired "
+                f"from the bus, no one sends or receives it",
+            )
 
 
 @LINT.rule("VERSION_SUNSET_PASSED", "versions")

@@ -13,7 +13,7 @@ from codegen.breaking import BREAKING, Contracts, run_breaking
 from codegen.breaking.modes import Direction, weaker
 from codegen.breaking.payloads import compared
 from codegen.build import build_catalog
-from codegen.errors import Finding
+from codegen.errors import ContractErrors, Finding
 from codegen.loader import Ref, Workspace
 
 FIXTURES = Path(__file__).resolve().parent / "breaking"
@@ -209,3 +209,22 @@ def test_a_type_change_is_reported_once_as_a_change_under_every_mode(
     found = run_breaking(previous, current)
     assert [f.rule for f in found] == ["MESSAGE_FIELD_TYPE_NO_CHANGE"]
     assert "changed type from integer to string" in found[0].message
+
+
+def test_an_event_sourced_name_that_is_no_service_is_an_error_with_its_pointer(
+    tmp_path: Path,
+) -> None:
+    # A typo would leave the real owner's stored versions unprotected.
+    folder = FIXTURES / "CHANNEL_NO_RETIRE_WHILE_STORED" / "current"
+    root = tmp_path / "current"
+    shutil.copytree(folder, root)
+    platform = root / "platform.yaml"
+    platform.write_text(
+        platform.read_text().replace("event_sourced: [shop]", "event_sourced: [shp]")
+    )
+
+    with pytest.raises(ContractErrors) as caught:
+        build_catalog(Workspace(root))
+
+    [finding] = caught.value.findings
+    assert finding.pointer == "/event_sourced/0" and "'shp'" in finding.message

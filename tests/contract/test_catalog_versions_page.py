@@ -90,3 +90,13 @@ def test_a_consumer_that_still_reads_the_older_version_shows_both_durables() -> 
     for name in durables:
         assert f'data-key="durable:{name}"' in live, name
         assert f"<code>{name}</code>" in mailer, name
+
+
+def test_a_stored_only_version_says_it_left_the_bus_and_is_read_back_from_the_store() -> None:
+    page = site_of(VERSIONS / "stored")["versions.html"]
+    v1, _ = rows(page)
+    assert v1 == "OrderPlaced shop.order_placed.v1 stored only none none"  # no producer, no reader
+    assert (
+        "v1 (shop.order_placed.v1) is stored only: retired from the bus; stored events are "
+        "upcast on load." in page
+    )

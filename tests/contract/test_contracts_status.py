@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,41 @@ def test_the_real_contracts_load(
     versioned = versioned_messages(load_contracts(CONTRACTS))
     said = "live part unavailable" if versioned else "no versioned message"
     assert said in capsys.readouterr().out
+
+
+def test_a_stored_only_version_is_listed_as_kept_for_the_store_and_not_removable() -> None:
+    # The owner is event-sourced: its v1 left the bus and stays declared for the upcast.
+    message = status("stored", [LiveConsumer("SHOP", mailer_durable("stored"), (V2,), 0)])
+    v1, v2 = message.versions
+    assert [(v.subject, v.state) for v in (v1, v2)] == [(V1, "stored only"), (V2, "current")]
+    assert (v1.producers, v1.readers, v1.sunset) == ((), (), None)
+    (verdict,) = message.verdicts
+    assert not verdict.removable
+    assert verdict.text == "v1 is retired from the bus; stored events are upcast on load"
+
+
+def test_an_unread_old_version_of_an_event_sourced_owner_is_kept_as_stored_only(
+    tmp_path: Path,
+) -> None:
+    contracts = tmp_path / "moved"
+    shutil.copytree(VERSIONS / "moved", contracts)
+    platform = contracts / "platform.yaml"
+    platform.write_text(
+        platform.read_text().replace("version: 1\n", "version: 1\nevent_sourced: [shop]\n")
+    )
+    (message,) = versioned_messages(load_contracts(contracts), [])
+    (verdict,) = message.verdicts
+    assert not verdict.removable
+    assert "mark it x-stored-only" in verdict.text
+
+
+def test_the_command_prints_the_stored_only_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("A4CO_NATS_URL", raising=False)
+    monkeypatch.delenv("A4CO_DATABASE_URL", raising=False)
+    args = ["contracts", "status", "--data-dir", str(tmp_path), "--contracts"]
+    assert main([*args, str(VERSIONS / "stored")]) == 0
+    text = capsys.readouterr().out
+    assert "stored only" in text
+    assert f"{V1}: v1 is retired from the bus; stored events are upcast on load" in text

@@ -1,5 +1,6 @@
 """What `make generate` writes for a message with two major versions side by side, on the
-mini catalog: shop sends OrderPlaced v1 and v2 (its window open), stock receives v2."""
+mini catalog: shop sends OrderPlaced v1 and v2 (its window open), stock receives v2; then
+v1 kept for the store only."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from codegen.write import generate
 from tests.contract.conftest import edit
 from tests.contract.test_generation import tree
+from tests.contract.test_lint import lint_findings
 
 V2_CHANNEL = """  orderPlaced:
     address: shop.order_placed.v1
@@ -167,3 +169,98 @@ def test_a_v2_message_named_with_its_version_gets_the_same_names(
     assert "V2V2" not in stock + out["stock/models.py"].decode()
     assert "convert=_order_placed_v1_to_v2" in out["versions.py"].decode()
     assert "async def order_placed_v2(" in out["shop/events.py"].decode()
+
+
+def stored_only(contracts: Path) -> None:
+    """After the window: shop sends v2 only and keeps v1 for its event store alone."""
+    shop = contracts / "asyncapi" / "shop.yaml"
+    edit(
+        shop,
+        "    x-deprecated: {replaced-by: shop.order_placed.v2, sunset: '2027-03-01'}\n",
+        "    x-stored-only: true\n",
+    )
+    edit(
+        shop,
+        "  sendOrderPlaced:\n    action: send\n    channel: {$ref: '#/channels/orderPlaced'}\n"
+        "    summary: Announce an order.\n"
+        "    messages: [{$ref: '#/channels/orderPlaced/messages/OrderPlaced'}]\n",
+        "",
+    )
+
+
+def test_a_stored_only_v1_keeps_its_model_and_upcast_and_leaves_the_bus(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT)
+    stored_only(contracts)
+    assert lint_findings(contracts, "VERSION_STORED_ONLY", "VERSION_LINKS") == []
+    generate(contracts, tmp_path / "out")
+    out = tree(tmp_path / "out")
+
+    versions = out["versions.py"].decode()
+    assert "ORDER_PLACED_V1_TO_V2 = VersionStep(" in versions
+    assert "convert=_order_placed_v1_to_v2" in versions
+    assert "_order_placed_v2_to_v1" not in versions  # nothing publishes a v1 copy
+    shop_models = out["shop/models.py"].decode()
+    assert "class OrderPlaced(BaseModel)" in shop_models  # the owner reads v1 back
+    assert "class OrderPlacedV2(BaseModel)" in shop_models
+    shop = out["shop/events.py"].decode()
+    assert "async def order_placed_v2(" in shop
+    assert "OlderCopy" not in shop and "ORDER_PLACED =" not in shop
+    stock = out["stock/events.py"].decode()
+    assert 'durable="stock_on_order_placed_v2"' in stock
+    assert 'durable="stock_on_order_placed"' not in stock and "Upcasting" not in stock
+    assert "class OrderPlaced(BaseModel)" not in out["stock/models.py"].decode()
+    permissions = out["bus_permissions.py"].decode()
+    assert "shop.order_placed.v2" in permissions
+    assert "shop.order_placed.v1" not in permissions
+
+    generate(contracts, tmp_path / "again")
+    assert tree(tmp_path / "again") == out
+
+
+def test_stored_only_versions_chain_their_upcasts_to_the_newest(
+    mini_copy: Callable[[], Path], tmp_path: Path
+) -> None:
+    # v1 and v2 both kept for the store, v3 on the bus: a v1 row is read as v3.
+    contracts = mini_copy()
+    side_by_side(contracts, GIFT)
+    stored_only(contracts)
+    shop = contracts / "asyncapi" / "shop.yaml"
+    edit(
+        shop,
+        "  orderPlacedV2:\n    address: shop.order_placed.v2\n"
+        "    x-replaces: shop.order_placed.v1\n",
+        "  orderPlacedV2:\n    address: shop.order_placed.v2\n"
+        "    x-replaces: shop.order_placed.v1\n    x-stored-only: true\n",
+    )
+    edit(
+        shop,
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n",
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n"
+        "  orderPlacedV3:\n    address: shop.order_placed.v3\n"
+        "    x-replaces: shop.order_placed.v2\n    messages:\n"
+        "      OrderPlaced: {$ref: '#/components/messages/OrderPlacedV2'}\n",
+    )
+    for name in ("shop", "stock"):
+        document = contracts / "asyncapi" / f"{name}.yaml"
+        text = document.read_text(encoding="utf-8").replace("orderPlacedV2'", "orderPlacedV3'")
+        text = text.replace("orderPlacedV2/", "orderPlacedV3/").replace(
+            "  orderPlacedV2: {$ref", "  orderPlacedV3: {$ref"
+        )
+        document.write_text(text, encoding="utf-8")
+    assert lint_findings(contracts, "VERSION_STORED_ONLY", "VERSION_LINKS") == []
+    generate(contracts, tmp_path / "out")
+    out = tree(tmp_path / "out")
+
+    versions = out["versions.py"].decode()
+    assert "ORDER_PLACED_V1_TO_V2 = VersionStep(" in versions
+    assert "ORDER_PLACED_V2_TO_V3 = VersionStep(" in versions
+    assert "_V3_TO_V2" not in versions and "_V2_TO_V1" not in versions
+    models = out["shop/models.py"].decode()
+    for name in ("OrderPlaced", "OrderPlacedV2", "OrderPlacedV3"):
+        assert f"class {name}(BaseModel)" in models
+    stock = out["stock/events.py"].decode()
+    assert 'durable="stock_on_order_placed_v3"' in stock and "Upcasting" not in stock
+    assert "shop.order_placed.v2" not in out["bus_permissions.py"].decode()
