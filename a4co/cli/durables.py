@@ -16,7 +16,7 @@ from a4co.cli.bus import nats_connection
 from codegen.migration import LiveConsumer
 from codegen.model import subject_matches
 
-__all__ = ["COUNT_LIMIT", "live_consumers"]
+__all__ = ["COUNT_LIMIT", "filters_of", "live_consumers", "pending_of"]
 
 COUNT_LIMIT = 1000
 """Messages of one subject counted past a durable's ack floor at most (enough to say that
@@ -45,10 +45,7 @@ async def _consumer(
     js: JetStreamContext, stream: str, info: ConsumerInfo, subjects: list[str]
 ) -> LiveConsumer:
     config = info.config
-    filters = tuple(config.filter_subjects or ()) or (
-        (config.filter_subject,) if config.filter_subject else (">",)
-    )
-    pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
+    filters, pending = filters_of(info), pending_of(info)
     read = [s for s in subjects if any(subject_matches(f, s) for f in filters)]
     by_subject: tuple[tuple[str, int], ...] = ()
     if len(read) > 1 and pending:
@@ -56,6 +53,19 @@ async def _consumer(
         by_subject = tuple([(s, await _left(js, stream, s, floor)) for s in read])
     durable = config.durable_name or info.name or "?"
     return LiveConsumer(stream, durable, filters, pending, by_subject)
+
+
+def filters_of(info: ConsumerInfo) -> tuple[str, ...]:
+    """The subjects a durable reads: its filters, or `>` for the whole stream."""
+    config = info.config
+    return tuple(config.filter_subjects or ()) or (
+        (config.filter_subject,) if config.filter_subject else (">",)
+    )
+
+
+def pending_of(info: ConsumerInfo) -> int:
+    """Messages not yet delivered to the durable or not yet acked by it."""
+    return (info.num_pending or 0) + (info.num_ack_pending or 0)
 
 
 async def _left(js: JetStreamContext, stream: str, subject: str, floor: int) -> int:

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from a4co.cli.bus import nats_connection
+from a4co.cli.durables import filters_of, pending_of
 from a4co.cli.state import server_urls
 
 if TYPE_CHECKING:
@@ -78,15 +79,11 @@ async def undeclared_durables(nats_url: str | None, catalog: Catalog) -> list[Un
             except NotFoundError:
                 continue  # not created yet: nothing on it
             for info in infos:
-                config = info.config
-                durable = config.durable_name
+                durable = info.config.durable_name
                 if durable is None or (stream, durable) in declared:
                     continue
-                filters = tuple(config.filter_subjects or ()) or (
-                    (config.filter_subject,) if config.filter_subject else (">",)
-                )
-                pending = (info.num_pending or 0) + (info.num_ack_pending or 0)
-                out.append(Undeclared(stream, durable, filters, pending, info.num_waiting or 0))
+                waiting = info.num_waiting or 0
+                out.append(Undeclared(stream, durable, filters_of(info), pending_of(info), waiting))
     return sorted(out, key=lambda u: (u.stream, u.durable))
 
 
