@@ -138,12 +138,13 @@ install-browser:
 	  test "$$(id -u)" = 0 || { echo "the browser tests need Debian's chromium: run 'sudo make install-browser' once"; exit 1; }; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; }
 
-## install-prometheus: Debian's prometheus (promtool, for the alert rules' tests; `a4co up` runs it), unless it is there
+## install-prometheus: Debian's prometheus (promtool, for the alert rules' tests; `a4co up` runs it)
+## and prometheus-postgres-exporter (PostgreSQL's figures), unless they are there
 .PHONY: install-prometheus
 install-prometheus:
-	@command -v promtool >/dev/null || { \
-	  test "$$(id -u)" = 0 || { echo "the alert rules' tests need Debian's prometheus: run 'sudo make install-prometheus' once"; exit 1; }; \
-	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus; }
+	@command -v promtool >/dev/null && command -v prometheus-postgres-exporter >/dev/null || { \
+	  test "$$(id -u)" = 0 || { echo "the alert rules' tests need Debian's prometheus and prometheus-postgres-exporter: run 'sudo make install-prometheus' once"; exit 1; }; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus prometheus-postgres-exporter; }
 
 clean:
 	rm -rf .a4co .pytest_cache .mypy_cache .ruff_cache

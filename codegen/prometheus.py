@@ -208,12 +208,30 @@ def _platform_alerts(policy: AlertPolicy) -> list[dict[str, Any]]:
     ]
 
 
+def _server_alerts() -> list[dict[str, Any]]:
+    """A process Prometheus cannot scrape, or a server its exporter cannot reach.
+
+    `up` covers every scraped process (services and exporters); `nats_up` and `pg_up` say
+    whether the exporter reached its server, since an exporter answers while its server is down.
+    """
+    return [
+        {
+            "alert": "A4coDown",
+            "expr": "max by (process) (up == 0 or nats_up == 0 or pg_up == 0)",
+            "for": "1m",
+            "labels": {"severity": "critical"},
+            "annotations": {"summary": "{{ $labels.process }} has not answered for 1m"},
+        }
+    ]
+
+
 def render_rules(header: str, catalog: Catalog) -> dict[str, str]:
     """The rules file by its path in the output folder."""
     objectives = declared_objectives(catalog)
     groups = [
         {"name": "a4co-bus", "rules": _lag_alerts(catalog, catalog.alerts)},
         {"name": "a4co-platform", "rules": _platform_alerts(catalog.alerts)},
+        {"name": "a4co-servers", "rules": _server_alerts()},
         {
             "name": "a4co-slo-ratios",
             "rules": [_slow_ratio(o, w) for o in objectives for w in _WINDOWS],

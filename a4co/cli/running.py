@@ -15,10 +15,18 @@ from rich.live import Live
 from a4co.cli.readiness import ReadinessView
 from a4co.cli.state import PlatformState, find_state, remove_state
 from a4co.cli.static import SITES, StaticServer
+from a4co.infra.exporters import (
+    MISSING_NATS_MONITOR,
+    MISSING_POSTGRES_EXPORTER,
+    NatsExporter,
+    PostgresExporter,
+    find_postgres_exporter,
+    nats_monitor_urls,
+)
 from a4co.infra.prometheus import EmbeddedPrometheus, find_prometheus
 from a4co.launcher import Platform
 from a4co.launcher.platform import BOOTSTRAP_ADMIN_ENV, DEV_BOOTSTRAP_ADMIN
-from runtime.errors import ConfigurationError
+from runtime.errors import ConfigurationError, InfraError
 from runtime.spans import TRACE_FILE
 
 __all__ = ["RunningPlatform", "service_modules", "with_replicas"]
@@ -69,6 +77,8 @@ class RunningPlatform:
         self._console = console
         self._static: StaticServer | None = None
         self._prometheus: EmbeddedPrometheus | None = None
+        self._exporters: dict[str, NatsExporter | PostgresExporter] = {}
+        self._notes: list[str] = []
         self.state: PlatformState | None = None
 
     def start(self) -> PlatformState:
@@ -107,11 +117,40 @@ class RunningPlatform:
         binary = find_prometheus()
         if binary is None:
             return None
-        prometheus = EmbeddedPrometheus(
-            binary, self.platform.data_dir / "prometheus", self.platform.urls
-        )
+        self._start_exporters()
+        targets = {**self.platform.urls, **{n: e.url for n, e in self._exporters.items()}}
+        prometheus = EmbeddedPrometheus(binary, self.platform.data_dir / "prometheus", targets)
         prometheus.start()
         return prometheus
+
+    def _start_exporters(self) -> None:
+        """NATS's and PostgreSQL's figures for Prometheus; a note for each one missing."""
+        servers = self.platform.servers
+        if servers is None:
+            return
+        monitors = nats_monitor_urls(servers.nats)
+        if servers.nats is not None and not monitors:
+            self._notes.append(MISSING_NATS_MONITOR)
+        for name, monitor in monitors.items():
+            nats = NatsExporter(monitor)
+            nats.start()
+            self._exporters[name] = nats
+        database_url = self.platform.infra.database_url
+        if database_url is None:
+            return
+        binary = find_postgres_exporter()
+        if binary is None:
+            self._notes.append(MISSING_POSTGRES_EXPORTER)
+            return
+        postgres = PostgresExporter(
+            binary, self.platform.data_dir / "postgres-exporter", database_url
+        )
+        try:
+            postgres.start()
+        except InfraError as exc:  # the platform runs on; Prometheus only lacks these figures
+            self._notes.append(f"PostgreSQL's figures are missing: {exc}")
+            return
+        self._exporters["postgres"] = postgres
 
     def stop(self) -> None:
         """Stop Prometheus, the static server, the services and the servers; remove the state."""
@@ -119,6 +158,9 @@ class RunningPlatform:
         prometheus, self._prometheus = self._prometheus, None
         if prometheus is not None:
             prometheus.stop()
+        exporters, self._exporters = self._exporters, {}
+        for exporter in exporters.values():
+            exporter.stop()
         static, self._static = self._static, None
         if static is not None:
             static.stop()
@@ -149,6 +191,8 @@ class RunningPlatform:
             redis_url=platform.infra.redis_url,
             static={name: f"{static_url}/{name}/" for name in SITES},
             prometheus=self._prometheus.url if self._prometheus is not None else None,
+            exporters={name: f"{e.url}/metrics" for name, e in self._exporters.items()},
+            notes=list(self._notes),
             admin_email=email if "auth" in platform.urls else "",
             admin_password=password if "auth" in platform.urls else "",
         )

@@ -39,6 +39,10 @@ class PlatformState:
     admin_password: str = ""
     prometheus: str | None = None
     """Prometheus' URL, None when it is not installed."""
+    exporters: dict[str, str] = field(default_factory=dict)
+    """`nats`, `postgres`: the exporters Prometheus scrapes beside the services."""
+    notes: list[str] = field(default_factory=list)
+    """What `a4co up` could not start, each with why and how to mend it."""
 
     @property
     def gateway(self) -> str | None:

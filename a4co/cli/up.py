@@ -140,6 +140,8 @@ def print_table(console: Console, state: PlatformState) -> None:
             table.add_row("  order traces", f"{url}trace.html?order=<order-id>", "")
     if state.prometheus:
         table.add_row("prometheus (metrics, alerts)", f"{state.prometheus}/alerts", "")
+        for name, url in state.exporters.items():
+            table.add_row(f"  {name} figures", url, "")
     table.add_section()
     for name, server in (
         ("nats", state.nats_url),
@@ -153,6 +155,8 @@ def print_table(console: Console, state: PlatformState) -> None:
         console.print(f"[yellow]note:[/yellow] {line}")
     if not state.prometheus:
         console.print(f"[yellow]note:[/yellow] {MISSING_PROMETHEUS}")
+    for note in state.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
     if state.admin_email:
         dev = f"{state.admin_email}:{state.admin_password}" == DEV_BOOTSTRAP_ADMIN
         shown = state.admin_password if dev else "(from A4CO_BOOTSTRAP_ADMIN)"

@@ -6,21 +6,16 @@ It is optional: without the binary `a4co up` says how to install it and runs on 
 
 from __future__ import annotations
 
-import atexit
 import shutil
-import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import yaml
 
 import generated
-from a4co.infra.base import log_tail, wait_for
-from a4co.infra.ports import LOOPBACK, free_port
-from runtime.errors import InfraError
+from a4co.infra.daemon import HttpDaemon
 
 __all__ = ["MISSING_PROMETHEUS", "RULES", "EmbeddedPrometheus", "find_prometheus", "scrape_config"]
 
@@ -53,69 +48,24 @@ def scrape_config(targets: Mapping[str, str], rules: Path = RULES) -> dict[str, 
     }
 
 
-class EmbeddedPrometheus:
+class EmbeddedPrometheus(HttpDaemon):
     """A prometheus server on a free loopback port, its data and config in `data_dir`."""
 
+    label = "Prometheus"
+    log_name = "prometheus.log"
+    ready_path = "/-/ready"
+
     def __init__(self, binary: str, data_dir: Path, targets: Mapping[str, str]) -> None:
-        self._binary = binary
-        self._data_dir = data_dir.resolve()
+        super().__init__(binary, data_dir)
         self._targets = dict(targets)
-        self._port = 0
-        self._process: subprocess.Popen[bytes] | None = None
 
-    @property
-    def url(self) -> str:
-        """The web UI and API's base URL."""
-        if not self._port:
-            raise InfraError(f"Prometheus in {self._data_dir} has not been started")
-        return f"http://{LOOPBACK}:{self._port}"
-
-    def start(self, timeout: float = 30.0) -> None:
-        """Write the configuration, start the server, return once it says it is ready."""
-        self._data_dir.mkdir(parents=True, exist_ok=True)
+    def command(self) -> list[str]:
+        """Write the configuration; the command that serves it with the UI on our port."""
         config = self._data_dir / "prometheus.yml"
         config.write_text(yaml.safe_dump(scrape_config(self._targets), sort_keys=False))
-        self._port = free_port()
-        log = self._data_dir / "prometheus.log"
-        command = [
+        return [
             self._binary,
             f"--config.file={config}",
             f"--storage.tsdb.path={self._data_dir / 'tsdb'}",
-            f"--web.listen-address={LOOPBACK}:{self._port}",
+            f"--web.listen-address={self.address}",
         ]
-        with log.open("ab") as out:
-            try:
-                self._process = subprocess.Popen(
-                    command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-                )
-            except OSError as exc:
-                raise InfraError(f"could not run {self._binary}: {exc}") from exc
-        atexit.register(self.stop)
-        ready = wait_for(self._ready, timeout=timeout, interval=0.2)
-        if not (ready and self._process is not None and self._process.poll() is None):
-            self.stop()
-            raise InfraError(
-                f"Prometheus ended or was not ready within {timeout:g} s; "
-                f"log {log}:\n{log_tail(log)}"
-            )
-
-    def _ready(self) -> bool:
-        if self._process is None or self._process.poll() is not None:
-            return True  # ended: stop waiting, the caller sees it is not running
-        try:
-            return httpx.get(f"{self.url}/-/ready", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def stop(self, timeout: float = 10.0) -> None:
-        """Stop the server with SIGTERM (it flushes its data), SIGKILL if it lingers."""
-        atexit.unregister(self.stop)
-        process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()

@@ -148,6 +148,11 @@ class Platform:
             return urls
         return replace(urls, nats_url=self._bus.url(urls.nats_url, OPERATOR))
 
+    @property
+    def servers(self) -> InfraStack | None:
+        """The servers' handles (embedded or external) while started, else None."""
+        return self._infra
+
     def bus_url(self, identity: str) -> str:
         """The NATS URL of one bus identity (a service, or the operator `a4co`) once started."""
         if self._infra is None or self._bus is None or self._infra.urls.nats_url is None:

@@ -343,11 +343,23 @@ def test_up_runs_prometheus_on_every_service_with_the_generated_rules(
         found = httpx.get(f"{api}/query", params=query, timeout=10).json()["data"]["result"]
         return {r["metric"]["durable"] for r in found}
 
+    def value(query: str) -> float | None:
+        found = httpx.get(f"{api}/query", params={"query": query}, timeout=10).json()
+        results = found["data"]["result"]
+        return float(results[0]["value"][1]) if results else None
+
+    expected = {*SERVICES, "nats", "postgres"}
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (targets_up() == set(SERVICES) and lag_series()):
+    while time.monotonic() < deadline and not (targets_up() == expected and lag_series()):
         time.sleep(1)
-    assert targets_up() == set(SERVICES)
+    assert targets_up() == expected
     assert "order_on_stock_reserved" in lag_series()
+    assert set(platform.exporters) == {"nats", "postgres"} and not platform.notes
+    # the servers' own figures: the same consumer seen by nats-server, the database by PostgreSQL
+    assert value('nats_up{process="nats"}') == 1
+    pending = 'nats_consumer_pending{consumer="order_on_stock_reserved"}'
+    assert value(pending) is not None
+    assert value('pg_up{process="postgres"}') == 1
     groups = httpx.get(f"{api}/rules", timeout=10).json()["data"]["groups"]
     names = {rule["name"] for group in groups for rule in group["rules"]}
     assert {"A4coConsumerLag", "A4coDeadLetters", "A4coLatencyBudgetBurn"} <= names

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from a4co.cli.state import PlatformState
 from a4co.cli.up import print_table
+from a4co.infra.exporters import MISSING_POSTGRES_EXPORTER
 from a4co.infra.prometheus import MISSING_PROMETHEUS, RULES, scrape_config
 
 
@@ -51,3 +52,17 @@ def test_up_prints_the_catalogs_live_and_trace_pages() -> None:
     text = _printed(state)
     assert "http://127.0.0.1:9998/catalog/live.html" in text
     assert "http://127.0.0.1:9998/catalog/trace.html?order=<order-id>" in text
+
+
+def test_up_prints_the_servers_figures_and_what_it_could_not_start() -> None:
+    state = PlatformState(
+        pid=1,
+        data_dir="/tmp/a4co",
+        services={},
+        prometheus="http://127.0.0.1:9999",
+        exporters={"nats": "http://127.0.0.1:9997/metrics"},
+        notes=[MISSING_POSTGRES_EXPORTER],
+    )
+    text = _printed(state)
+    assert "nats figures" in text and "http://127.0.0.1:9997/metrics" in text
+    assert f"note: {MISSING_POSTGRES_EXPORTER}" in text
