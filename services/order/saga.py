@@ -132,9 +132,6 @@ class OrderSaga:
                 )
             await self.views.project(tx, await sink.flush())
             return
-        state = await self.change(
-            publisher, state, "stock_reserved", "Stock reserved.", now=now, cause=cause
-        )
         await publisher.process_payment(
             ProcessPayment.model_validate(
                 {
@@ -153,8 +150,15 @@ class OrderSaga:
             aggregate_id=str(order_id),
             cause=cause,
         )
+        # One announcement: the order never rests as stock_reserved (the payment is asked for
+        # in the same transaction), so its customer and consumers see the status it rests in.
         state = await self.change(
-            publisher, state, "payment_pending", "Payment requested.", now=now, cause=cause
+            publisher,
+            state,
+            "payment_pending",
+            "Stock reserved; payment requested.",
+            now=now,
+            cause=cause,
         )
         await self.sagas.put(
             tx,

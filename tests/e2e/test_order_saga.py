@@ -33,6 +33,16 @@ async def order_events(story: Story, order_id: uuid.UUID) -> list[str]:
     return [r["type"].removeprefix("a4co.") for r in rows]
 
 
+async def order_statuses(story: Story, order_id: uuid.UUID) -> list[tuple[str, str]]:
+    rows = await story.sql(
+        'SELECT payload FROM "order".events WHERE stream_id = $1 AND type = $2 ORDER BY version',
+        f"order-{order_id}",
+        "a4co.order.state_changed.v1",
+    )
+    changes = [json.loads(r["payload"]) for r in rows]  # asyncpg reads jsonb as text
+    return [(c["from_status"], c["to_status"]) for c in changes]
+
+
 async def test_happy_path_confirms_commits_stock_and_splits_payment(story: Story) -> None:
     customer, product = await story.customer(), await story.product(stock=10, price_minor=1250)
     placed = await story.place(customer, product, quantity=2)
@@ -49,12 +59,16 @@ async def test_happy_path_confirms_commits_stock_and_splits_payment(story: Story
     assert await order_events(story, order.order_id) == [
         "order.created.v1",
         "inventory.cmd.reserve_stock.v1",
-        "order.state_changed.v1",
         "payment.cmd.process_payment.v1",
         "order.state_changed.v1",
         "inventory.cmd.commit_stock.v1",
         "order.state_changed.v1",
         "order.confirmed.v1",
+    ]
+    # each status announced is one the order rested in: none is skipped, none is fleeting
+    assert await order_statuses(story, order.order_id) == [
+        ("pending", "payment_pending"),
+        ("payment_pending", "confirmed"),
     ]
 
 
