@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any, Literal
 from uuid import UUID
 
 import httpx
 import pytest
+from fastapi import APIRouter
+from fastapi.responses import Response, StreamingResponse
 
 from generated.order.api import build_router
 from generated.order.client import OrderClient
@@ -183,6 +186,47 @@ async def test_correlation_id_is_echoed_or_created(http: httpx.AsyncClient) -> N
     assert given.headers[CORRELATION_HEADER] == "abc-123"
     created = await http.get("/healthz")
     assert uuid.UUID(created.headers[CORRELATION_HEADER])
+
+
+async def test_the_correlation_id_is_set_once_even_when_a_route_sets_its_own() -> None:
+    router = APIRouter()
+
+    @router.get("/own")
+    async def own() -> Response:
+        return Response("x", headers={CORRELATION_HEADER: "from-the-route"})
+
+    app = create_app("order", [router])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://o") as c:
+        answer = await c.get("/own", headers={CORRELATION_HEADER: "abc-123"})
+    assert answer.headers.get_list(CORRELATION_HEADER) == ["abc-123"]
+
+
+async def test_a_handler_that_crashes_is_counted_as_a_500_and_a_stream_flows_through() -> None:
+    router = APIRouter()
+
+    @router.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("a bug")
+
+    @router.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def parts() -> AsyncIterator[bytes]:
+            for part in (b"data: 1\n\n", b"data: 2\n\n"):
+                yield part
+
+        return StreamingResponse(parts(), media_type="text/event-stream")
+
+    app = create_app("order", [router])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://o") as c:
+        assert (await c.get("/boom")).status_code == 500
+        streamed = await c.get("/stream", headers={CORRELATION_HEADER: "s-1"})
+        metrics = (await c.get("/metrics")).text
+    assert (streamed.text, streamed.headers[CORRELATION_HEADER]) == (
+        "data: 1\n\ndata: 2\n\n",
+        "s-1",
+    )
+    assert 'http_requests_total{service="order",status="500"} 1.0' in metrics
 
 
 async def test_readiness_follows_its_checks_and_metrics_count_requests(
