@@ -291,7 +291,7 @@ def main() -> None:
     parser.add_argument(
         "--hops",
         action="store_true",
-        help="also time each hop of the saga (costs the load generator a few % of a core)",
+        help="also time each hop of the saga (costs the load generator a few %% of a core)",
     )
     args = parser.parse_args()
     asyncio.run(run(args.rate, args.seconds, args.query_rate, args.order_replicas, args.hops))

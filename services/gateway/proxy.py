@@ -6,6 +6,10 @@ operator endpoints need an admin; the caller (token subject, else the client add
 gateway decided, `clients`) is counted against a rate limit; the body is read up to the
 route's limit (413 past it) and goes upstream on a shared connection pool; the answer
 streams back as it comes, so an event stream flows through unbuffered.
+
+Upstream requests go through aiohttp rather than httpx: at 40 orders/s py-spy put httpx,
+httpcore and anyio at a quarter of the gateway's CPU. aiohttp is told to add nothing of its
+own (no Accept, Accept-Encoding or User-Agent) and to decode nothing (bodies pass as sent).
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
+import aiohttp
 from limits import parse
+from multidict import CIMultiDict
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
+from yarl import URL
 
 from runtime.http import PROBLEM_JSON, Problem
 from runtime.http.auth import AuthenticationError, Principal, TokenVerifier
@@ -62,7 +68,11 @@ _NOT_FORWARDED = _HOP_BY_HOP | {
     "x-forwarded-proto",
     "x-real-ip",
 }
-_NOT_RETURNED = _HOP_BY_HOP | {"date", "server"}
+_NOT_RETURNED = _HOP_BY_HOP | {"date", "server", "content-length", CORRELATION}
+# Headers aiohttp would add to a request the client did not send them in.
+_NOT_ADDED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+# A query goes upstream as the client sent it: visible ASCII only (no space, no control).
+_FORWARDABLE_QUERY = frozenset(range(0x21, 0x7F))
 
 
 class EdgeProxy:
@@ -74,11 +84,7 @@ class EdgeProxy:
         self._limiter = limiter
         self._limit = parse(config.rate_limit)
         self._token_limit = parse(config.token_rate_limit)
-        self._http = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
-            timeout=httpx.Timeout(config.upstream_timeout, connect=2.0),
-            follow_redirects=False,
-        )
+        self._session: aiohttp.ClientSession | None = None  # made in the running loop
         self._proxies = TrustedProxies(config.trusted_proxies)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -91,7 +97,19 @@ class EdgeProxy:
 
     async def aclose(self) -> None:
         """Close the upstream connection pool."""
-        await self._http.aclose()
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+    def _upstream(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=1000, limit_per_host=0, force_close=False),
+                auto_decompress=False,
+                skip_auto_headers=_NOT_ADDED,
+                cookie_jar=aiohttp.DummyCookieJar(),
+            )
+        return self._session
 
     async def handle(self, request: Request) -> Response:
         """Check, count, then forward one request; stream the answer back."""
@@ -156,72 +174,83 @@ class EdgeProxy:
 
     async def _forward(self, request: Request, url: str, service: str, client_ip: str) -> Response:
         correlation_id = _correlation_id(request)
-        # Raw bytes, as received: re-encoding a latin-1 header as ASCII would fail.
-        headers = [
-            (k, v) for k, v in request.headers.raw if k.decode("latin-1") not in _NOT_FORWARDED
-        ]
-        headers.append((CORRELATION.encode(), correlation_id.encode("latin-1")))
-        headers.append((b"x-forwarded-for", client_ip.encode("latin-1")))
+        query: bytes = request.scope.get("query_string", b"")
+        if not _FORWARDABLE_QUERY.issuperset(query):
+            return _problem(request, 400, "Bad Request", "The query cannot be forwarded as sent.")
+        # Raw bytes, as received, read as latin-1: re-encoding as ASCII would fail on some.
+        headers: CIMultiDict[str] = CIMultiDict(
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in request.headers.raw
+            if k.decode("latin-1").lower() not in _NOT_FORWARDED
+        )
+        headers[CORRELATION] = correlation_id
+        headers["x-forwarded-for"] = client_ip
         streaming = "text/event-stream" in request.headers.get("accept", "")
         limit = self._config.upstream_timeout
-        timeout = httpx.Timeout(limit, connect=2.0, read=None if streaming else limit)
+        timeout = aiohttp.ClientTimeout(
+            total=None, connect=2.0, sock_read=None if streaming else limit
+        )
         body = await request.body()  # up to the route's limit; past it a 413 (BodyLimit)
         try:
-            upstream_request = self._http.build_request(
-                request.method,
-                httpx.URL(url, query=request.scope.get("query_string", b"")),
-                headers=headers,
-                content=body,
-                timeout=timeout,
-            )
-        except httpx.InvalidURL as exc:
+            target = URL(f"{url}?{query.decode('ascii')}" if query else url, encoded=True)
+        except ValueError as exc:
             return _problem(request, 400, "Bad Request", f"The URL cannot be forwarded: {exc}")
         try:
-            upstream = await self._http.send(upstream_request, stream=True)
-            # An event stream is relayed as it comes, whatever the client's Accept said.
-            streaming = streaming or _is_event_stream(upstream)
-            answer = None if streaming else await _raw_body(upstream)
-        except httpx.LocalProtocolError as exc:  # what the client sent cannot go on the wire
+            upstream = await self._upstream().request(
+                request.method,
+                target,
+                headers=headers,
+                data=body or None,
+                timeout=timeout,
+                allow_redirects=False,
+            )
+        except ValueError as exc:  # what the client sent cannot go on the wire
             return _problem(request, 400, "Bad Request", f"The request cannot be forwarded: {exc}")
-        except httpx.TransportError as exc:
+        except (aiohttp.ClientError, TimeoutError) as exc:
             logger.warning("%s is unavailable: %r", service, exc)
             return _problem(
                 request, 503, "Service Unavailable", f"The {service} service is unavailable."
             )
-        returned = {k: v for k, v in upstream.headers.items() if k.lower() not in _NOT_RETURNED}
-        returned[CORRELATION] = correlation_id
-        if answer is not None:
-            # Read whole, as raw bytes (any content-encoding passes through untouched): a
-            # plain response costs less CPU than a streamed one.
-            returned.pop("content-length", None)
-            return Response(answer, status_code=upstream.status_code, headers=returned)
-        return StreamingResponse(
-            _relay(upstream, service), status_code=upstream.status_code, headers=returned
+        # An event stream is relayed as it comes, whatever the client's Accept said.
+        streaming = streaming or _is_event_stream(upstream)
+        if not streaming:
+            try:
+                answer = await upstream.read()  # raw bytes: any content-encoding passes through
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                logger.warning("%s is unavailable: %r", service, exc)
+                return _problem(
+                    request, 503, "Service Unavailable", f"The {service} service is unavailable."
+                )
+            finally:
+                upstream.release()
+            # A plain response costs less CPU than a streamed one.
+            response = Response(answer, status_code=upstream.status)
+        else:
+            response = StreamingResponse(_relay(upstream, service), status_code=upstream.status)
+        # Every header as the service sent it, repeated ones (Set-Cookie) included.
+        response.raw_headers.extend(
+            (k.lower(), v)
+            for k, v in upstream.raw_headers
+            if k.decode("latin-1").lower() not in _NOT_RETURNED
         )
+        response.raw_headers.append((CORRELATION.encode(), correlation_id.encode("latin-1")))
+        return response
 
 
-def _is_event_stream(upstream: httpx.Response) -> bool:
+def _is_event_stream(upstream: aiohttp.ClientResponse) -> bool:
     content_type: str = upstream.headers.get("content-type", "")
     return content_type.startswith("text/event-stream")
 
 
-async def _raw_body(upstream: httpx.Response) -> bytes:
-    """The whole upstream body as sent (not decoded); the connection is released after."""
-    try:
-        return b"".join([chunk async for chunk in upstream.aiter_raw()])
-    finally:
-        await upstream.aclose()
-
-
-async def _relay(upstream: httpx.Response, service: str) -> AsyncIterator[bytes]:
+async def _relay(upstream: aiohttp.ClientResponse, service: str) -> AsyncIterator[bytes]:
     """The upstream body chunk by chunk as it arrives; the connection is released at the end."""
     try:
-        async for chunk in upstream.aiter_raw():
+        async for chunk in upstream.content.iter_any():
             yield chunk
-    except httpx.TransportError as exc:  # the answer has started: all we can do is end it
+    except (aiohttp.ClientError, TimeoutError) as exc:  # the answer has started: end it
         logger.warning("%s broke off its answer: %r", service, exc)
     finally:
-        await upstream.aclose()
+        upstream.release()
 
 
 def _correlation_id(request: Request) -> str:
