@@ -7,6 +7,7 @@ Also the settings that choose between the two (`A4CO_NATS_URL`, `A4CO_DATABASE_U
 from __future__ import annotations
 
 import os
+import subprocess
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ __all__ = [
     "configured_url",
     "log_tail",
     "redact",
+    "terminate",
     "wait_for",
 ]
 
@@ -139,6 +141,21 @@ def wait_for(condition: Callable[[], bool], *, timeout: float, interval: float =
         if time.monotonic() >= deadline:
             return False
         time.sleep(interval)
+
+
+def terminate(process: subprocess.Popen[bytes] | None, timeout: float) -> bool:
+    """SIGTERM a child process and reap it, SIGKILL past `timeout`; False if it had to be
+    killed. A process that is gone already (or None) counts as stopped."""
+    if process is None or process.poll() is not None:
+        return True
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        return False
+    return True
 
 
 def log_tail(path: Path, lines: int = 25) -> str:

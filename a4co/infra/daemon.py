@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from a4co.infra.base import log_tail, wait_for
+from a4co.infra.base import log_tail, terminate, wait_for
 from a4co.infra.ports import LOOPBACK, free_port
 from runtime.errors import InfraError
 
@@ -85,11 +85,4 @@ class HttpDaemon:
         """Stop the server with SIGTERM (it flushes what it keeps), SIGKILL if it lingers."""
         atexit.unregister(self.stop)
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        terminate(process, timeout)

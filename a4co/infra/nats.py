@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from a4co.infra.base import NATS_URL_ENV, log_tail, wait_for
+from a4co.infra.base import NATS_URL_ENV, log_tail, terminate, wait_for
 from a4co.infra.ports import LOOPBACK, can_connect, free_port
 from runtime.errors import ConfigurationError, InfraError
 
@@ -194,17 +194,10 @@ class EmbeddedNats:
         """Stop the server gracefully (SIGTERM: JetStream flushes its store)."""
         atexit.unregister(self.stop)
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired as exc:
-            process.kill()
-            process.wait()
+        if not terminate(process, timeout):
             raise InfraError(
                 f"nats-server on {self.url} ignored SIGTERM for {timeout:g} s and was killed"
-            ) from exc
+            )
 
     def kill(self) -> None:
         """Kill the server at once (SIGKILL), as a crash would; the store stays on disk."""
