@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
-from runtime.http import PROBLEM_JSON, Problem
+from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, Problem
 from runtime.http.auth import AuthenticationError, Principal, TokenVerifier
 from runtime.http.body_limit import limit_body
 from services.gateway.clients import TrustedProxies
@@ -42,7 +42,7 @@ __all__ = ["EdgeProxy"]
 logger = logging.getLogger(__name__)
 
 METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
-CORRELATION = "x-correlation-id"
+CORRELATION = CORRELATION_HEADER
 _HOP_BY_HOP = frozenset(
     {
         "connection",
@@ -68,7 +68,8 @@ _NOT_FORWARDED = _HOP_BY_HOP | {
     "x-forwarded-proto",
     "x-real-ip",
 }
-_NOT_RETURNED = _HOP_BY_HOP | {"date", "server", "content-length", CORRELATION}
+# The correlation id on the answer is set by the app's middleware (`runtime.http.Correlate`).
+_NOT_RETURNED = _HOP_BY_HOP | {"date", "server", "content-length"}
 # Headers aiohttp would add to a request the client did not send them in.
 _NOT_ADDED = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
 # A query goes upstream as the client sent it: visible ASCII only (no space, no control).
@@ -233,7 +234,6 @@ class EdgeProxy:
             for k, v in upstream.raw_headers
             if k.decode("latin-1").lower() not in _NOT_RETURNED
         )
-        response.raw_headers.append((CORRELATION.encode(), correlation_id.encode("latin-1")))
         return response
 
 
