@@ -19,7 +19,7 @@ import json
 import random
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,6 +29,7 @@ from runtime.errors import ConcurrencyError, ContractError, PlatformError
 
 __all__ = [
     "Buffers",
+    "CommittedEvents",
     "DuplicateEventError",
     "EventStore",
     "EventStoreError",
@@ -161,6 +162,52 @@ class Buffers:
         """Write what the buffers hold back (the store calls it before the commit)."""
         for flush in self._buffers:
             await flush()
+
+
+class CommittedEvents:
+    """The events this process's transactions committed, in commit order, for its relay.
+
+    The store adds what each transaction appended once it has committed; the outbox relay
+    takes them and publishes them at once, without reading them back from the database.
+    Nothing is kept until a relay `attach`es. It is only a shortcut: every event is also in
+    the events table, so whatever the relay cannot take from here (it was not attached yet,
+    or more than `limit` events waited) it claims there. `take` returns None once events
+    were dropped: the relay must then claim from the table before it takes again, or an
+    aggregate's later event could be published before an earlier one.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._limit = limit
+        self._events: list[RecordedEvent] = []
+        self._attached = False
+        self._dropped = False
+
+    def attach(self) -> None:
+        """Keep committed events from now on (the relay calls it)."""
+        self._attached = True
+
+    def add(self, events: Sequence[RecordedEvent]) -> None:
+        """Hand over what one committed transaction appended."""
+        if not self._attached or self._dropped:
+            return
+        if len(self._events) + len(events) > self._limit:
+            self._events.clear()
+            self._dropped = True
+            return
+        self._events.extend(events)
+
+    def take(self) -> list[RecordedEvent] | None:
+        """Everything handed over since the last take; None if some were dropped since."""
+        if self._dropped:
+            self._dropped = False
+            return None
+        events, self._events = self._events, []
+        return events
+
+    def discard(self, positions: Set[int]) -> None:
+        """Forget the events at these positions (a claim on the table published them)."""
+        if positions:
+            self._events = [e for e in self._events if e.position not in positions]
 
 
 class Transaction(Protocol):

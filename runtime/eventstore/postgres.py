@@ -19,6 +19,7 @@ import asyncpg
 from runtime.errors import ConfigurationError
 from runtime.eventstore.base import (
     Buffers,
+    CommittedEvents,
     DuplicateEventError,
     EventStore,
     NewEvent,
@@ -143,8 +144,8 @@ class PostgresTransaction(Buffers):
         self.connection = connection
         self._s = f'"{schema}"'
         self._newest = upcasters.newest if upcasters else None
-        self.appended = False
-        """Whether this transaction appended events (the store wakes its relay after it)."""
+        self.recorded: list[RecordedEvent] = []
+        """What this transaction appended, in order (handed to the relay once committed)."""
 
     async def append(
         self, stream_id: str, expected_version: int | None, events: list[NewEvent]
@@ -191,11 +192,17 @@ class PostgresTransaction(Buffers):
             raise VersionConflictError(
                 stream_id, expected_version, await self._version_of(stream_id)
             )
-        self.appended = True
-        return [
+        recorded = [
             event.recorded(stream_id, row["version"], row["position"], row["recorded_at"])
             for event, row in zip(events, rows, strict=True)
         ]
+        self.recorded += recorded
+        return recorded
+
+    @property
+    def appended(self) -> bool:
+        """Whether this transaction appended events (the store wakes its relay after it)."""
+        return bool(self.recorded)
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
@@ -302,18 +309,23 @@ def connection_of(tx: Transaction) -> Any:
 class PostgresEventStore(EventStore):
     """An event store in the service's schema, over an asyncpg pool the caller owns.
 
-    `appends` is set after every commit that appended events: the service's outbox relay
-    waits on it (`PostgresOutbox(..., appends=store.appends)`). An in-process signal, not
-    NOTIFY: PostgreSQL signals every listening backend of the database for each NOTIFY,
-    so with 18 relays listening each append cost 18 wake-ups (~3.5 CPU-ms an order).
-    Appends by another process (a replica) reach the relay by its poll, or by that
-    process's own relay.
+    `appends` is set after every commit that appended events, and `committed` is handed
+    what the commit appended: the service's outbox relay waits on the one and publishes
+    the other (`PostgresOutbox(..., appends=store.appends, committed=store.committed)`)
+    without reading the events back. An in-process signal, not NOTIFY: PostgreSQL signals
+    every listening backend of the database for each NOTIFY, so with 18 relays listening
+    each append cost 18 wake-ups (~3.5 CPU-ms an order). Appends by another process (a
+    replica) reach the relay by its poll, or by that process's own relay.
+
+    A handler must not roll back an append with a savepoint of its own while its
+    transaction commits: the relay would publish an event the table does not hold.
     """
 
     def __init__(self, pool: Any, schema: str, upcasters: Upcasters | None = None) -> None:
         self._pool = pool
         self.schema = checked_schema(schema)
         self.appends = asyncio.Event()
+        self.committed = CommittedEvents()
         self._upcasters = upcasters
 
     async def migrate(self) -> None:
@@ -337,7 +349,8 @@ class PostgresEventStore(EventStore):
             if not _connection_lost(exc):
                 raise
             raise StoreUnavailableError(f"PostgreSQL unavailable: {exc}") from exc
-        if tx.appended:
+        if tx.recorded:
+            self.committed.add(tx.recorded)
             self.appends.set()
 
 

@@ -1,18 +1,19 @@
 """The PostgreSQL outbox: the pending rows of a service's `events` table.
 
 Rows are claimed with `FOR UPDATE SKIP LOCKED`, so relays on many replicas share the work.
-The store's in-process `appends` signal wakes the relay at once; polling covers appends
-made by other processes.
+The store's in-process `appends` signal wakes the relay at once, and its `committed`
+hand-off gives it the events themselves, so the relay of a busy service publishes them
+without claiming; polling covers appends made by other processes.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Sequence, Set
 from contextlib import asynccontextmanager
 from typing import Any
 
-from runtime.eventstore.base import RecordedEvent
+from runtime.eventstore.base import CommittedEvents, RecordedEvent
 from runtime.eventstore.postgres import EVENT_COLUMNS, checked_schema, record
 
 __all__ = ["PostgresOutbox", "PostgresOutboxBatch"]
@@ -49,12 +50,23 @@ class PostgresOutboxBatch:
 
 
 class PostgresOutbox:
-    """The outbox of one service schema, woken by its store's `appends` signal."""
+    """The outbox of one service schema, woken by its store's `appends` signal and handed
+    its store's `committed` events."""
 
-    def __init__(self, pool: Any, schema: str, *, appends: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        pool: Any,
+        schema: str,
+        *,
+        appends: asyncio.Event | None = None,
+        committed: CommittedEvents | None = None,
+    ) -> None:
         self._pool = pool
         self._schema = checked_schema(schema)
         self._appends = appends
+        self._committed = committed
+        if committed is not None:
+            committed.attach()
 
     @asynccontextmanager
     async def claim(self, limit: int) -> AsyncIterator[PostgresOutboxBatch]:
@@ -82,6 +94,31 @@ class PostgresOutbox:
                 await conn.execute("ROLLBACK")
                 raise
             await conn.execute("COMMIT")
+
+    def take_committed(self) -> list[RecordedEvent] | None:
+        """The events this process committed since the last take, in commit order; None
+        when there is no hand-off or some were dropped (claim the table first)."""
+        return None if self._committed is None else self._committed.take()
+
+    def discard_committed(self, positions: Set[int]) -> None:
+        """Forget handed events that a claim has just published."""
+        if self._committed is not None:
+            self._committed.discard(positions)
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        """Mark these rows published, in one round trip and without waiting for the WAL
+        flush (a mark lost in a crash only means the event is published again, and the
+        bus drops the copy). One simple query of two statements, which PostgreSQL runs as
+        one implicit transaction (so `SET LOCAL` holds, and an error leaves no transaction
+        open); the positions are therefore written as literals, each an `int`."""
+        if not positions:
+            return
+        literal = ",".join(str(int(position)) for position in positions)
+        await self._pool.execute(
+            "SET LOCAL synchronous_commit TO OFF;"
+            f' UPDATE "{self._schema}".events SET published_at = now()'
+            f" WHERE position = any('{{{literal}}}'::bigint[]) AND published_at IS NULL"
+        )
 
     async def pending_count(self) -> int:
         """How many events wait to be published."""

@@ -139,7 +139,9 @@ class ServiceHost:
             reset=_keep_session,
             server_settings={"application_name": f"a4co-{name}-outbox"},
         )
-        self._outbox = PostgresOutbox(self._outbox_pool, name, appends=store.appends)
+        self._outbox = PostgresOutbox(
+            self._outbox_pool, name, appends=store.appends, committed=store.committed
+        )
         relay = OutboxRelay(
             self._outbox, JetStreamRawPublisher(self._nc), poll_interval=1.0, retry_delay=0.5
         )

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import pytest
 
 from runtime.eventstore import NewEvent, RecordedEvent
+from runtime.eventstore.base import CommittedEvents
 from runtime.eventstore.postgres import PostgresEventStore
 from runtime.outbox import OutboxPublishError, OutboxRelay
 from runtime.outbox.postgres import PostgresOutbox
@@ -231,3 +234,155 @@ async def test_polling_publishes_what_no_signal_announced(service: Service) -> N
         await asyncio.gather(task, return_exceptions=True)
 
     assert bus.message_ids == [str(e.event_id) for e in recorded]
+
+
+class CountingOutbox(PostgresOutbox):
+    """A PostgreSQL outbox that counts its claims and can refuse to write marks."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.claims = 0
+        self.refuse_marks = False
+
+    def claim(self, limit: int):  # type: ignore[no-untyped-def]
+        self.claims += 1
+        return super().claim(limit)
+
+    async def mark_published(self, positions: Sequence[int]) -> None:
+        if self.refuse_marks:
+            raise ConnectionError("PostgreSQL is unavailable")
+        await super().mark_published(positions)
+
+
+def following(service: Service, **relay: Any) -> tuple[CountingOutbox, OutboxRelay, RecordingBus]:
+    """A relay handed the store's committed events, with an hour-long poll."""
+    outbox = CountingOutbox(
+        service.pool,
+        service.store.schema,
+        appends=service.store.appends,
+        committed=service.store.committed,
+    )
+    bus = RecordingBus(fail_on=relay.pop("fail_on", set()))
+    relay.setdefault("poll_interval", 3600)
+    return outbox, OutboxRelay(outbox, bus.publisher(), **relay), bus
+
+
+async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
+    """Wait (up to WAIT) until `check()` is true."""
+    deadline = asyncio.get_running_loop().time() + WAIT
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "not within the deadline"
+        await asyncio.sleep(0.02)
+
+
+async def test_committed_events_are_published_without_a_claim_and_marked_together(
+    service: Service,
+) -> None:
+    outbox, relay, bus = following(service, mark_delay=0.05)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(outbox.claims == 1))  # the first catch-up
+        recorded = []
+        for version in range(0, 6, 2):
+            recorded += await service.append("order-1", 2, version=version)
+        await bus.wait_for(len(recorded))
+        assert outbox.claims == 1, "followed the hand-off, claimed nothing"
+        await eventually(lambda: _zero(relay.pending_count()))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert bus.message_ids == [str(e.event_id) for e in recorded]
+    assert bus.calls == len(recorded), "each event published once"
+    assert json.loads(bus.messages[0].payload) == {"stream": "order-1", "n": 0}
+    assert bus.messages[0].headers["ce-type"] == "a4co.order.created.v1"
+
+
+async def test_a_publish_that_fails_while_following_is_claimed_with_what_follows_in_order(
+    service: Service,
+) -> None:
+    outbox, relay, bus = following(service, fail_on={2}, retry_delay=0.01)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(outbox.claims == 1))
+        first = await service.append("order-1", 1)
+        await bus.wait_for(1)
+        second = await service.append("order-1", 1, version=1)  # refused by the bus
+        third = await service.append("order-1", 1, version=2)
+        await bus.wait_for(3)
+        await eventually(lambda: _zero(relay.pending_count()))
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert outbox.claims >= 2, "the failure sent the relay back to the table"
+    assert bus.message_ids == [str(e.event_id) for e in first + second + third]
+
+
+async def test_events_dropped_from_a_full_hand_off_are_claimed_in_order(service: Service) -> None:
+    service.store.committed = CommittedEvents(limit=2)
+    outbox, relay, bus = following(service)
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(outbox.claims == 1))
+        recorded = await service.append("order-1", 3)  # more than the hand-off holds
+        await bus.wait_for(3)
+        assert outbox.claims == 2
+        recorded += await service.append("order-1", 1, version=3)  # followed again
+        await bus.wait_for(4)
+        assert outbox.claims == 2
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    assert bus.message_ids == [str(e.event_id) for e in recorded]
+
+
+async def test_events_published_but_not_marked_are_published_again_under_the_same_ids(
+    service: Service,
+) -> None:
+    outbox, relay, bus = following(service, mark_delay=0.05)
+    outbox.refuse_marks = True
+    task = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _true(outbox.claims == 1))
+        recorded = await service.append("order-1", 2)
+        await bus.wait_for(2)
+    finally:
+        task.cancel()  # a crash before the marks could be written
+        await asyncio.gather(task, return_exceptions=True)
+    assert await relay.pending_count() == 2
+
+    outbox.refuse_marks = False
+    assert await OutboxRelay(outbox, bus.publisher("restarted")).relay_once() == 2
+    assert bus.calls == 4, "published twice"
+    assert bus.message_ids == [str(e.event_id) for e in recorded], "the bus kept one copy"
+    assert await relay.pending_count() == 0
+
+
+def test_the_hand_off_keeps_nothing_until_a_relay_attaches_and_says_when_it_dropped() -> None:
+    committed = CommittedEvents(limit=2)
+    events = [_recorded(position) for position in range(1, 6)]
+    committed.add(events[:1])
+    assert committed.take() == []
+    committed.attach()
+    committed.add(events[:2])
+    committed.discard({1})
+    assert committed.take() == events[1:2]
+    committed.add(events[2:4])
+    committed.add(events[4:5])  # a third would exceed the limit: all are dropped
+    assert committed.take() is None, "claim the table"
+    committed.add(events[4:5])
+    assert committed.take() == events[4:5]
+
+
+def _recorded(position: int) -> RecordedEvent:
+    return order_created_event().recorded("order-9", position, position, datetime.now(UTC))
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _zero(count: Awaitable[int]) -> bool:
+    return await count == 0
