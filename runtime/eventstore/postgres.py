@@ -199,11 +199,6 @@ class PostgresTransaction(Buffers):
         self.recorded += recorded
         return recorded
 
-    @property
-    def appended(self) -> bool:
-        """Whether this transaction appended events (the store wakes its relay after it)."""
-        return bool(self.recorded)
-
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
         await self.flush()

@@ -161,16 +161,9 @@ class OutboxRelay:
 
     async def _claim(self, claimed: set[int]) -> int:
         """`relay_once`, adding the positions it published to `claimed`."""
-        failure: BaseException | None = None
-        published: list[int] = []
         async with self._outbox.claim(self._batch_size) as batch:
-            results = await self._publish(batch.events)
-            for event, result in zip(batch.events, results, strict=True):
-                if isinstance(result, BaseException):  # raised below, once the rest are marked
-                    failure = result
-                    break
-                published.append(event.position)
-            await batch.mark_published(published)
+            published, failure = await self._publish(batch.events)
+            await batch.mark_published(published)  # the failure is raised once these are marked
         claimed.update(published)
         if failure is not None:
             raise OutboxPublishError(
@@ -178,13 +171,16 @@ class OutboxRelay:
             ) from failure
         return len(published)
 
-    async def _publish(self, events: Sequence[RecordedEvent]) -> list[object]:
-        """Publish `events`; each result is None or the exception its publish raised.
+    async def _publish(
+        self, events: Sequence[RecordedEvent]
+    ) -> tuple[list[int], BaseException | None]:
+        """Publish `events`: the positions the bus accepted before the first it refused,
+        and that refusal (None if it took them all).
 
         Pipelined: every publish is in flight at once, written to the bus in position order
         on one connection, so the stream keeps that order.
         """
-        return await asyncio.gather(
+        results = await asyncio.gather(
             *(
                 self._publisher.publish_raw(
                     event.subject, event.payload, bus_headers(event), str(event.event_id)
@@ -193,6 +189,12 @@ class OutboxRelay:
             ),
             return_exceptions=True,
         )
+        accepted: list[int] = []
+        for event, result in zip(events, results, strict=True):
+            if isinstance(result, BaseException):
+                return accepted, result
+            accepted.append(event.position)
+        return accepted, None
 
     async def publish_committed(self, events: Sequence[RecordedEvent]) -> None:
         """Publish events handed over by the store; their marks are held back.
@@ -200,12 +202,12 @@ class OutboxRelay:
         Raises OutboxPublishError at the first event the bus refused: it and those after it
         stay pending for the next claim.
         """
-        for event, result in zip(events, await self._publish(events), strict=True):
-            if isinstance(result, BaseException):
-                raise OutboxPublishError(
-                    f"publishing committed event {event.event_id} failed: {result}"
-                ) from result
-            self._unmarked.append(event.position)
+        accepted, failure = await self._publish(events)
+        self._unmarked += accepted
+        if failure is not None:
+            raise OutboxPublishError(
+                f"publishing committed event {events[len(accepted)].event_id} failed: {failure}"
+            ) from failure
         if len(self._unmarked) >= self._mark_every:
             await self.flush_marks()
 
