@@ -40,7 +40,7 @@ from runtime.eventstore.base import Transaction
 from runtime.service import ServiceContext
 from services.notification import templates as t
 from services.notification.live import LiveFeed
-from services.notification.notifier import Notifier
+from services.notification.notifier import Notifier, wait_for_recipient
 from services.notification.tables import NotificationTables
 from services.notification.templates import Notice
 
@@ -120,6 +120,7 @@ class NotificationHandlers:
         async def notices(tx: Transaction) -> Sequence[Notice]:
             user_id = await self._tables.user_of_artisan(tx, message.artisan_id)
             if user_id is None:
+                wait_for_recipient(context, f"the user of artisan {message.artisan_id}")
                 log.warning("stock of unverified artisan %s is low", message.artisan_id)
                 return []
             return t.stock_threshold_reached(message, user_id)

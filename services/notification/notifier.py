@@ -6,6 +6,13 @@ development adapter records, and a NotificationSent for each notice that left th
 In-app (realtime) notifications are stored but not announced: they are the app's own
 state, not a fact other services act on, and announcing them cost a bus message each. They
 are returned, to be published on the live feed once the transaction has committed.
+
+An email needs its recipient's address, which the service learns from UserRegistered on
+another stream: its consumer may lag behind the one of the event (a tick apart, or a
+backlog after an outage), so the event can come first. Its handling then fails with
+`RecipientNotKnownYet`, a transient error, and the consumer redelivers it after its
+backoff, until delivery `WAIT_ATTEMPTS`, which gives up on the email and keeps the notice
+in the app only.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from uuid import UUID
 from generated.notification.events import Publisher
 from generated.notification.models import Notification, NotificationOutboxEntry, NotificationSent
 from runtime.bus.base import MessageContext
+from runtime.bus.failures import TransientError
 from runtime.eventstore.base import Transaction
 from runtime.outbox.sink import StreamSink
 from services.notification.channels import ChannelAdapter
@@ -27,13 +35,36 @@ from services.notification.live import LiveFeed
 from services.notification.tables import NotificationTables, Recipient
 from services.notification.templates import Notice
 
-__all__ = ["Notifier", "notification_id_of"]
+__all__ = [
+    "WAIT_ATTEMPTS",
+    "Notifier",
+    "RecipientNotKnownYet",
+    "notification_id_of",
+    "wait_for_recipient",
+]
 
 Channel = Literal["email", "sms", "push", "realtime"]
 
 _NAMESPACE = uuid.UUID("9a3c2e1d-4b5f-4c6a-8d7e-0f1a2b3c4d5e")
 
 log = logging.getLogger(__name__)
+
+WAIT_ATTEMPTS = 4
+"""The delivery of an event that no longer waits for its recipient. With the consumers'
+default backoff (1, 5, 30 s) the first three wait about 36 s in all; below their
+`max_deliver` (5), so waiting never dead-letters an event."""
+
+
+class RecipientNotKnownYet(TransientError):
+    """The event's recipient is not known yet: its announcement is still on its way."""
+
+
+def wait_for_recipient(cause: MessageContext, who: str) -> None:
+    """Fail the handling for a redelivery while `cause` may still wait for `who`."""
+    if cause.attempt < WAIT_ATTEMPTS:
+        raise RecipientNotKnownYet(
+            f"{who} not known yet (delivery {cause.attempt} of {cause.subject}); retrying"
+        )
 
 
 def notification_id_of(message_id: str, user_id: UUID, channel: str) -> UUID:
@@ -89,6 +120,8 @@ class Notifier:
         assert notice.outward is not None
         adapter = self._adapters.get(notice.outward)
         address = _address(notice, recipient)
+        if adapter is not None and address is None and notice.outward == "email":
+            wait_for_recipient(cause, f"the address of user {notice.user_id}")
         if adapter is None or address is None:
             log.info(
                 "no %s for user %s (%s): in-app only",

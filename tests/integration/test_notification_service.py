@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -26,9 +27,22 @@ from nats.aio.client import Client
 from generated.chat.events import Publisher as ChatPublisher
 from generated.chat.models import ChatMessageSent
 from generated.notification.client import NotificationClient
-from generated.notification.events import NOTIFICATION_SENT, ORDER_STATE_CHANGED
-from generated.notification.models import Notification, NotificationSent, OrderStateChanged
+from generated.notification.events import (
+    NOTIFICATION_SENT,
+    ORDER_CANCELLED,
+    ORDER_STATE_CHANGED,
+    STOCK_THRESHOLD_REACHED,
+    SUBSCRIPTIONS,
+)
+from generated.notification.models import (
+    Notification,
+    NotificationSent,
+    OrderCancelled,
+    OrderStateChanged,
+    StockThresholdReached,
+)
 from generated.order.events import Publisher as OrderPublisher
+from generated.order.models import OrderCancelled as OrderCancelledSent
 from generated.order.models import OrderStateChanged as OrderStateChangedSent
 from generated.platform import STREAMS
 from generated.user.events import Publisher as UserPublisher
@@ -41,6 +55,7 @@ from runtime.http.auth import SigningKey
 from runtime.service import ServiceHost, Settings
 from services.notification.handlers import NotificationHandlers
 from services.notification.live import LiveFeed
+from services.notification.notifier import WAIT_ATTEMPTS, RecipientNotKnownYet
 from services.notification.service import NAME, definition, feed_of
 from tests.e2e.harness import bound_socket, eventually, start_uvicorn
 
@@ -342,6 +357,100 @@ async def test_chat_alert_is_pushed_only_while_the_recipient_is_offline(pair: Pa
     await chat_message()
     (push,) = await eventually(pushes)
     assert push.recipient == f"user:{recipient.user_id}"
+
+
+def cancelled(customer: uuid.UUID) -> dict[str, Any]:
+    """An order of `customer` cancelled for want of payment."""
+    return {
+        "order_id": uuid.uuid4(),
+        "customer_id": customer,
+        "reason": "payment_failed",
+        "cancelled_at": datetime.now(UTC),
+    }
+
+
+async def test_an_email_waits_for_its_recipient_announced_after_the_event(pair: Pair) -> None:
+    # UserRegistered comes on another stream, whose consumer may lag behind the order's.
+    user = UserRegistered.model_validate(
+        {
+            "user_id": uuid.uuid4(),
+            "email": f"u{uuid.uuid4().hex[:10]}@example.es",
+            "full_name": "Rocío Jiménez",
+            "role": "customer",
+            "province": "jaen",
+            "registered_at": datetime.now(UTC),
+        }
+    )
+    message = OrderCancelledSent.model_validate(cancelled(user.user_id))
+    await OrderPublisher(pair.bus).order_cancelled(message, aggregate_id=str(message.order_id))
+    js = pair.nc.jetstream()
+    durable = next(s.durable for s in SUBSCRIPTIONS if s.channel == ORDER_CANCELLED)
+
+    async def redelivered() -> bool:  # handled once, failed, and back for another try
+        return (await js.consumer_info("ORDER", durable)).num_redelivered > 0
+
+    await eventually(redelivered, timeout=30.0)
+    admin = pair.client(pair.a, ADMIN)
+    assert (await admin.list_notifications(user_id=user.user_id)).items == []
+    await UserPublisher(pair.bus).user_registered(user, aggregate_id=str(user.user_id))
+
+    async def cancel_email() -> list[Any]:
+        found = await admin.list_dev_outbox(user_id=user.user_id, channel="email")
+        return [e for e in found.items if e.template == "order_cancelled"]
+
+    (email,) = await eventually(cancel_email, timeout=60.0)
+    assert email.recipient == user.email
+    assert email.body.startswith("Hola Rocío Jiménez,")
+    listed = (await admin.list_notifications(user_id=user.user_id)).items
+    assert sorted(n.channel for n in listed if n.template == "order_cancelled") == [
+        "email",
+        "realtime",
+    ]
+
+
+async def test_an_email_whose_recipient_never_comes_stays_in_the_app(pair: Pair) -> None:
+    assert pair.a.host.context is not None
+    handlers = definition().handlers(pair.a.host.context)
+    assert isinstance(handlers, NotificationHandlers)
+    customer = uuid.uuid4()
+    message = OrderCancelled.model_validate(cancelled(customer))
+    admin = pair.client(pair.a, ADMIN)
+    for attempt in range(1, WAIT_ATTEMPTS):
+        context = dataclasses.replace(context_of(ORDER_CANCELLED.subject), attempt=attempt)
+        with pytest.raises(RecipientNotKnownYet, match=f"user {customer} not known yet"):
+            await handlers.on_order_cancelled(message, context)
+        assert (await admin.list_notifications(user_id=customer)).items == []  # rolled back
+    last = dataclasses.replace(context_of(ORDER_CANCELLED.subject), attempt=WAIT_ATTEMPTS)
+    await handlers.on_order_cancelled(message, last)
+    listed = (await admin.list_notifications(user_id=customer)).items
+    assert [(n.template, n.channel) for n in listed] == [("order_cancelled", "realtime")]
+    assert (await admin.list_dev_outbox(user_id=customer)).items == []
+    assert await pair.announced(customer) == []
+
+
+async def test_a_low_stock_email_waits_for_the_artisan_to_be_known(pair: Pair) -> None:
+    assert pair.a.host.context is not None
+    handlers = definition().handlers(pair.a.host.context)
+    assert isinstance(handlers, NotificationHandlers)
+    artisan = uuid.uuid4()
+    message = StockThresholdReached.model_validate(
+        {
+            "product_id": uuid.uuid4(),
+            "artisan_id": artisan,
+            "level": 2,
+            "threshold": 3,
+            "reached_at": datetime.now(UTC),
+        }
+    )
+    first = context_of(STOCK_THRESHOLD_REACHED.subject)
+    with pytest.raises(RecipientNotKnownYet, match=f"artisan {artisan} not known yet"):
+        await handlers.on_stock_threshold_reached(message, first)
+    last = dataclasses.replace(first, attempt=WAIT_ATTEMPTS)
+    await handlers.on_stock_threshold_reached(message, last)  # gives up: nobody to tell
+
+
+def test_waiting_for_a_recipient_never_dead_letters_an_event() -> None:
+    assert all(s.policy.max_deliver > WAIT_ATTEMPTS for s in SUBSCRIPTIONS)
 
 
 async def test_stream_sends_keep_alive_comments(pair: Pair) -> None:
