@@ -71,8 +71,9 @@ class ConsumerPolicy:
     for handlers whose rows no two messages lock in differing orders (projections): a
     saga step that locks several rows would deadlock against another batch."""
     linger: float = 0.0
-    """With `batch` > 1, seconds a worker may wait for more messages to join the one it
-    took (a commit interval); 0 takes only those already waiting."""
+    """With `batch` > 1, the seconds between pulls: the consumer asks for what waits once
+    per `linger` and handles what came together in one unit of work (a commit interval);
+    0 keeps a pull request open and takes the messages as they come."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,13 @@ inbox receives the messages of `$JS.API.CONSUMER.MSG.NEXT.<stream>.<durable>` re
 unit of work and acks after its commit (`runtime.bus.nats_handling` says how a failure is
 isolated). One bad message never stops the consumer. Pull requests lost with a server
 restart are re-issued when nothing has come back for longer than a request lives.
+
+A consumer with a `linger` pulls on a tick instead: every `linger` seconds it asks for
+what is waiting, and the server sends it at once and ends the request (`no_wait`), so
+the messages of a tick arrive together and are handled in one unit of work. A standing
+request would have the server deliver each message as it is published, one wake-up of
+the server and of the service per message; the tick makes that one per tick. Until the
+server says nothing more waits, the next request goes out as soon as the queue is low.
 """
 
 from __future__ import annotations
@@ -134,9 +141,17 @@ class _Puller:
         # expired: servers before 2.10 keep delivering to it after we unsubscribe.
         self._handback = nak_payload(self._expires * 1.5)
         self._request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{sub.stream}.{sub.durable}"
-        self._request = json.dumps(
-            {"batch": self._batch, "expires": int(self._expires * 10**9)}
-        ).encode()
+        # Without a unit of work, messages are taken one at a time, so a stop hands back
+        # every message no handler has started.
+        self._handle_batch = max(1, policy.batch) if runner._unit_of_work is not None else 1
+        self._tick = policy.linger if self._handle_batch > 1 else 0.0
+        """Seconds between pulls of a lingering consumer (0: a standing pull request)."""
+        request: dict[str, object] = {"batch": self._batch}
+        if self._tick:
+            request["no_wait"] = True
+        else:
+            request["expires"] = int(self._expires * 10**9)
+        self._request = json.dumps(request).encode()
         self._inbox = self._nc.new_inbox()
         self._queue: asyncio.Queue[Msg | None] = asyncio.Queue()
         self._workers: list[asyncio.Task[None]] = []
@@ -150,14 +165,13 @@ class _Puller:
             span=runner._span,
             batch=runner._unit_of_work,
         )
-        # Without a unit of work, messages are taken one at a time, so a stop hands back
-        # every message no handler has started.
-        self._handle_batch = max(1, policy.batch) if runner._unit_of_work is not None else 1
-        self._linger = policy.linger if self._handle_batch > 1 else 0.0
         self._taking = asyncio.Lock()
         # Messages asked for and not yet received; arrivals (messages or statuses) so far.
         self._credits = 0
         self._arrivals = 0
+        self._asked_at = 0.0
+        # On a tick: whether the last request was used up with no status (more may wait).
+        self._more = False
         self._stopping = False
 
     async def start(self) -> None:
@@ -173,7 +187,7 @@ class _Puller:
             ) from exc
         for _ in range(sub.policy.concurrency):
             self._workers.append(asyncio.create_task(self._work()))
-        self._watchdog = asyncio.create_task(self._watch())
+        self._watchdog = asyncio.create_task(self._ticks() if self._tick else self._watch())
 
     async def stop(self) -> None:
         self._stopping = True
@@ -201,7 +215,18 @@ class _Puller:
     async def _pull(self) -> None:
         """Ask for another batch."""
         self._credits += self._batch
+        self._more = False
+        self._asked_at = asyncio.get_running_loop().time()
         await self._nc.publish(self._request_subject, self._request, reply=self._inbox)
+
+    def _low(self) -> bool:
+        """Whether the next request should go out now (not on a tick: the last one was
+        used up, so more may wait)."""
+        if self._stopping:
+            return False
+        if self._tick:
+            return self._more and self._credits == 0 and self._queue.qsize() <= self._low_water
+        return self._credits + self._queue.qsize() <= self._low_water
 
     async def _on_message(self, msg: Msg) -> None:
         self._arrivals += 1
@@ -211,9 +236,13 @@ class _Puller:
                 return
             self._credits -= 1
             self._queue.put_nowait(msg)
+            if self._tick and self._credits <= 0:
+                self._credits, self._more = 0, True
         elif not self._on_status(msg):
             return  # the watchdog asks again once the silence has lasted a request's life
-        if self._credits + self._queue.qsize() <= self._low_water and not self._stopping:
+        elif self._tick:
+            return  # the request ended with nothing more waiting: the next tick asks again
+        if self._low():
             await self._pull()
 
     def _on_status(self, msg: Msg) -> bool:
@@ -271,8 +300,28 @@ class _Puller:
                 except NatsError:
                     log.exception("pull on %s failed", self._bound.subscription.durable)
 
+    async def _ticks(self) -> None:
+        """Pull every tick while no request is open and the queue is low.
+
+        A request the server never answered (lost with a restart) is forgotten once nothing
+        has come back for longer than a standing request would live.
+        """
+        loop = asyncio.get_running_loop()
+        seen = self._arrivals
+        while True:
+            await asyncio.sleep(self._tick)
+            if self._arrivals != seen:
+                seen = self._arrivals
+            elif self._credits and loop.time() - self._asked_at > self._expires * 1.5:
+                self._credits = 0
+            if self._credits or self._queue.qsize() > self._low_water:
+                continue
+            try:
+                await self._pull()
+            except NatsError:
+                log.exception("pull on %s failed", self._bound.subscription.durable)
+
     async def _work(self) -> None:
-        queue = self._queue
         clock = HandlerClock(self._handling.ack_wait)
         try:
             while True:
@@ -282,7 +331,7 @@ class _Puller:
                     return
                 if not self._stopping:
                     await self._handling.process(taken, clock)
-                    if self._credits + queue.qsize() <= self._low_water and not self._stopping:
+                    if self._low():
                         try:
                             await self._pull()
                         except NatsError:
@@ -296,27 +345,17 @@ class _Puller:
     async def _take(self) -> list[Msg] | None:
         """The next message and those behind it, up to the policy's `batch`; None to stop.
 
-        With a `linger`, a short one waits that long for more to join it (a commit
-        interval: fewer, larger transactions for consumers that can wait). A stop marker
-        met while taking goes back to the queue for the next worker.
+        A lingering consumer's messages come a tick at a time: a worker takes those that
+        arrived together. A stop marker met while taking goes back to the queue for the
+        next worker.
         """
         queue = self._queue
         first = await queue.get()
         if first is None:
             return None
         taken = [first]
-        deadline = asyncio.get_running_loop().time() + self._linger
-        while len(taken) < self._handle_batch:
-            if queue.empty():
-                wait = deadline - asyncio.get_running_loop().time()
-                if wait <= 0 or self._stopping:
-                    break
-                try:
-                    msg = await asyncio.wait_for(queue.get(), wait)
-                except TimeoutError:
-                    break
-            else:
-                msg = queue.get_nowait()
+        while len(taken) < self._handle_batch and not queue.empty():
+            msg = queue.get_nowait()
             if msg is None:
                 queue.put_nowait(None)
                 break

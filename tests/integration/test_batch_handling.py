@@ -220,6 +220,46 @@ async def test_a_linger_gathers_messages_that_arrive_one_by_one(setup: Setup) ->
     assert len({xid for _, _, xid in applied}) <= 5, "the linger gathered no batch"
 
 
+async def test_a_lingering_consumer_leaves_no_pull_request_open_between_ticks(
+    setup: Setup,
+) -> None:
+    js = setup.nc.jetstream()
+    sub = setup.names.subscription()
+    handlers = Ticks(setup.ctx, setup.names.schema)
+    standing = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=POLICY)
+    try:
+        await setup.publish(ticks(3))
+        await eventually_applied(setup, 3)
+        assert (await js.consumer_info(sub.stream, sub.durable)).num_waiting == 1
+    finally:
+        await standing.stop()
+
+    policy = replace(POLICY, linger=3600.0)  # one pull at the start, then none for an hour
+    ticking = await runner_for(setup.nc, setup.ctx, handlers, setup.names, policy=policy)
+    try:
+        await setup.publish([Tick(n=3, key="k")])
+        await asyncio.sleep(0.5)  # time for a standing request to deliver it
+        info = await js.consumer_info(sub.stream, sub.durable)
+        assert info.num_waiting == 0, "a pull request stayed open between ticks"
+        assert info.num_pending == 1, "delivered before its tick"
+    finally:
+        await ticking.stop()
+    assert sorted(n for n, _, _ in await setup.applied()) == [0, 1, 2]
+
+
+async def test_a_lingering_consumer_drains_a_backlog_without_waiting_for_ticks(
+    setup: Setup,
+) -> None:
+    await setup.publish(ticks(90))
+    # Ten messages a request, and an hour between ticks: only asking again as soon as a
+    # request comes back full drains 90 messages.
+    policy = replace(POLICY, linger=3600.0, max_ack_pending=10, batch=10)
+    await consume(setup, 90, policy)
+    applied = await setup.applied()
+    assert sorted(n for n, _, _ in applied) == list(range(90))
+    assert len({xid for _, _, xid in applied}) <= 18, "the ticks' messages were not batched"
+
+
 async def test_kill_9_between_the_commit_and_the_acks_doubles_nothing(setup: Setup) -> None:
     await setup.publish(ticks(80))
     child = await asyncio.to_thread(
