@@ -197,9 +197,7 @@ class ServiceHost:
         """Stop consuming, relaying and the jobs, then close the connections."""
         if self._runner is not None:
             await self._runner.stop()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await cancel_all(self._tasks)
         self._tasks.clear()
         if self.context is not None:
             while self.context.closers:
@@ -260,6 +258,24 @@ async def _keep_session(connection: Any) -> None:
     are `SET LOCAL`, and the one LISTEN holds its connection until the service stops.
     asyncpg still rolls back a transaction left open and drops listeners on release.
     """
+
+
+async def cancel_all(tasks: Sequence[asyncio.Task[Any]], *, again_after: float = 1.0) -> None:
+    """Cancel `tasks` and wait until every one has ended, cancelling again those still
+    running after `again_after` seconds.
+
+    Once is not always enough on Python 3.11: `asyncio.wait_for` returns its future's
+    result when the future completes in the same loop iteration as the cancellation, and
+    the cancellation is lost (fixed in 3.12). A job's loop that lost it in a NATS request
+    (`consumer_info` of the gauges job) ran on, and the host's stop waited for it forever.
+    """
+    pending = {task for task in tasks if not task.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=again_after)
+        for task in pending:
+            logger.warning("%s is still running after its cancellation: cancelling again", task)
 
 
 async def _supervise(what: str, run: Callable[[], Awaitable[None]]) -> None:
