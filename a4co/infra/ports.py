@@ -3,24 +3,61 @@
 from __future__ import annotations
 
 import hashlib
+import random
 import socket
 import tempfile
 from pathlib import Path
 
-__all__ = ["LOOPBACK", "can_connect", "free_port", "socket_path"]
+__all__ = ["LOOPBACK", "can_connect", "ephemeral_ports", "free_port", "socket_path"]
 
 LOOPBACK = "127.0.0.1"
+
+_PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 
 # A unix socket path must fit sun_path: 108 bytes on Linux, 104 on macOS.
 _MAX_SOCKET_PATH = 100
 
 
+_LOWEST = 10_000
+"""Below it: well-known and registered ports of common servers (PostgreSQL, NATS, Redis)."""
+
+
+def ephemeral_ports() -> range:
+    """The kernel's range for the local ports of outgoing connections."""
+    try:
+        low, high = (int(n) for n in Path(_PORT_RANGE).read_text().split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999  # Linux's default
+    return range(low, high + 1)
+
+
 def free_port(host: str = LOOPBACK) -> int:
-    """Return a TCP port on `host` that nothing listens on right now."""
+    """Return a TCP port on `host` that nothing uses right now, below the ephemeral range.
+
+    Not the kernel's choice (`bind(0)`): that comes from the ephemeral range, where any
+    outgoing connection of any process may take the port before the server binds it. A
+    CI run lost a cluster node so ("bind: address already in use") while 18 services were
+    connecting. Falls back to the kernel's choice when no port below the range is free.
+    """
+    ephemeral = ephemeral_ports()
+    if ephemeral.start > _LOWEST + 1000:
+        for _ in range(200):
+            port = random.randrange(_LOWEST, ephemeral.start)
+            if _bindable(host, port):
+                return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+        chosen: int = sock.getsockname()[1]
+        return chosen
+
+
+def _bindable(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
 
 
 def can_connect(host: str, port: int, *, timeout: float = 0.2) -> bool:
