@@ -22,8 +22,17 @@ import nats
 import pytest
 from nats.aio.client import Client
 
-from generated.analytics.events import ORDER_CONFIRMED, ORDER_CREATED
-from generated.analytics.models import AnalyticsDashboard, AnalyticsOrdersPerDay
+from generated.analytics.events import (
+    ORDER_CONFIRMED,
+    ORDER_CREATED,
+    STOCK_THRESHOLD_REACHED,
+    SUBSCRIPTIONS,
+)
+from generated.analytics.models import (
+    AnalyticsDashboard,
+    AnalyticsOrdersPerDay,
+    StockThresholdReached,
+)
 from generated.analytics.models import OrderConfirmed as AnalyticsOrderConfirmed
 from generated.analytics.models import OrderCreated as AnalyticsOrderCreated
 from generated.artisan.events import Publisher as ArtisanPublisher
@@ -421,3 +430,62 @@ async def test_the_watermark_moves_after_the_commit_and_is_stored_in_one_write(
     await Watermarks.of(service.host.context, AnalyticsTables(NAME)).store(service.host.context)
     stored = await service.db.fetchval(f'SELECT max(as_of) FROM "{NAME}".watermarks')
     assert stored == future
+
+
+def threshold(product_id: UUID, reached_at: datetime) -> StockThresholdReached:
+    """A low-stock alert of `product_id`."""
+    return StockThresholdReached.model_validate(
+        {
+            "product_id": product_id,
+            "artisan_id": uuid.uuid4(),
+            "level": 1,
+            "threshold": 5,
+            "reached_at": reached_at,
+        }
+    )
+
+
+async def tallies(service: Running, day: date, metric: str) -> dict[str, tuple[int, int]]:
+    """The `daily_counts` rows of `metric` on `day`: key -> (count, amount)."""
+    rows = await service.db.fetch(
+        f'SELECT key, count, amount FROM "{NAME}".daily_counts WHERE day = $1 AND metric = $2',
+        day,
+        metric,
+    )
+    return {row["key"]: (row["count"], row["amount"]) for row in rows}
+
+
+async def test_a_unit_of_many_messages_adds_up_each_days_tally_and_skips_its_duplicates(
+    service: Running,
+) -> None:
+    day = a_day()
+    often, once = uuid.uuid4(), uuid.uuid4()
+    ids = [str(uuid.uuid4()) for _ in range(4)]
+    messages = [(often, ids[0]), (once, ids[1]), (often, ids[2]), (often, ids[3]), (often, ids[0])]
+    contexts = [context_of(STOCK_THRESHOLD_REACHED, str(p), i) for p, i in messages]
+    (subscription,) = [s for s in SUBSCRIPTIONS if s.handler == "on_stock_threshold_reached"]
+    assert service.host.context is not None
+    async with service.host.context.unit_of_work(subscription, contexts[:4]):
+        for (product, _), context in zip(messages, contexts, strict=True):
+            await service.handlers.on_stock_threshold_reached(
+                threshold(product, at(day, 9)), context
+            )
+
+    assert await tallies(service, day, "stock_threshold") == {str(often): (3, 0), str(once): (1, 0)}
+
+
+async def test_a_unit_that_fails_adds_nothing_to_the_tallies(service: Running) -> None:
+    day = a_day()
+    product = uuid.uuid4()
+    context = context_of(STOCK_THRESHOLD_REACHED, str(product), str(uuid.uuid4()))
+    (subscription,) = [s for s in SUBSCRIPTIONS if s.handler == "on_stock_threshold_reached"]
+    assert service.host.context is not None
+    with pytest.raises(RuntimeError, match="the next handler failed"):
+        async with service.host.context.unit_of_work(subscription, [context]):
+            await service.handlers.on_stock_threshold_reached(
+                threshold(product, at(day, 9)), context
+            )
+            raise RuntimeError("the next handler failed")
+
+    assert await tallies(service, day, "stock_threshold") == {}
+    assert not await service.handled("on_stock_threshold_reached", context.id)
