@@ -34,6 +34,7 @@ __all__ = [
     "RevocationList",
     "SigningKey",
     "TokenVerifier",
+    "VerifiedTokens",
     "authenticated",
     "kid_of",
     "require_roles",
@@ -195,6 +196,39 @@ class SigningKey:
         return Principal.from_claims(_decode(token, self.private_key.public_key()), token)
 
 
+class VerifiedTokens:
+    """Tokens already verified, with their `kid` and principal, until each expires.
+
+    Only tokens that passed verification are kept (a forged one costs its check every
+    time, and fills nothing), at most `limit`, the oldest forgotten first. A token is the
+    same bytes whose signature was checked, so the answer cannot differ while it has not
+    expired; whether its session was revoked is asked on every request all the same.
+    """
+
+    def __init__(self, limit: int, clock: Callable[[], float] = time.time) -> None:
+        self._limit = limit
+        self._clock = clock
+        self._tokens: dict[str, tuple[str, Principal]] = {}
+
+    def get(self, token: str) -> tuple[str, Principal] | None:
+        """The `kid` and principal of `token`, if it was verified and has not expired."""
+        known = self._tokens.get(token)
+        if known is None:
+            return None
+        if known[1].expires_at <= self._clock():
+            del self._tokens[token]
+            return None
+        return known
+
+    def put(self, token: str, kid: str, principal: Principal) -> None:
+        """Remember a verified token (one without an expiry is not kept)."""
+        if self._limit <= 0 or not principal.expires_at:
+            return
+        if len(self._tokens) >= self._limit:
+            del self._tokens[next(iter(self._tokens))]
+        self._tokens[token] = (kid, principal)
+
+
 class JwksVerifier:
     """Verifies tokens with keys fetched from a JWKS URL, cached by `kid`.
 
@@ -208,6 +242,8 @@ class JwksVerifier:
         *,
         fetch: Callable[[str], Awaitable[Mapping[str, Any]]] | None = None,
         min_refresh: float = 5.0,
+        remember: int = 4096,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self._url = jwks_url
         self._fetch = fetch or _fetch_json
@@ -215,12 +251,23 @@ class JwksVerifier:
         self._keys: dict[str, Any] = {}
         self._fetched_at = -min_refresh
         self._lock = asyncio.Lock()
+        self._verified = VerifiedTokens(remember, clock)
 
     async def verify(self, token: str) -> Principal:
-        """Verify `token`; refetch the key set once if its `kid` is unknown."""
+        """Verify `token`; refetch the key set once if its `kid` is unknown.
+
+        A token verified before, whose key is still in the set, is answered from memory
+        until it expires: a customer's token signs many requests, and each RS256 check
+        cost more than the rest of the authentication.
+        """
+        known = self._verified.get(token)
+        if known is not None and known[0] in self._keys:
+            return known[1]
         kid = _kid(token)
         key = self._keys.get(kid) or await self._refresh(kid)
-        return Principal.from_claims(_decode(token, key), token)
+        principal = Principal.from_claims(_decode(token, key), token)
+        self._verified.put(token, kid, principal)
+        return principal
 
     async def _refresh(self, kid: str) -> Any:
         async with self._lock:

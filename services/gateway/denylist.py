@@ -3,7 +3,9 @@
 Kept in Redis (every replica sees what any replica's consumer stored, and every service
 reads the same keys: `runtime.http.revocation`) with a TTL equal to what is left of the
 last token's lifetime, and mirrored in a set in this process so that the replica that
-consumed the event answers without a round trip.
+consumed the event answers without a round trip. What the other replicas read in Redis
+they remember for a moment (`SessionAnswers`): a live session is asked about again after
+a second, so a revocation reaches them within that second.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
-from runtime.http.revocation import REVOKED_PREFIX, revoked_key
+from runtime.http.revocation import REVOKED_PREFIX, SessionAnswers, revoked_key
 
 __all__ = ["DenyList"]
 
@@ -24,10 +26,18 @@ __all__ = ["DenyList"]
 class DenyList:
     """Revoked session ids, until the tokens of the session have expired anyway."""
 
-    def __init__(self, redis: Redis, *, lifetime: int, prefix: str = REVOKED_PREFIX) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        lifetime: int,
+        prefix: str = REVOKED_PREFIX,
+        answers: SessionAnswers | None = None,
+    ) -> None:
         self._redis = redis
         self._lifetime = lifetime
         self._prefix = prefix
+        self._answers = answers or SessionAnswers()
         self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
 
     async def close(self) -> None:
@@ -50,7 +60,11 @@ class DenyList:
             if expires > time.time():
                 return True
             del self._local[session_id]
+        known = self._answers.get(session_id)
+        if known is not None:
+            return known
         found = await cast(
             "Awaitable[int]", self._redis.exists(revoked_key(session_id, self._prefix))
         )
+        self._answers.put(session_id, bool(found))
         return bool(found)

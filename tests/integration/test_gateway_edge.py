@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from generated.platform import STREAMS
 from runtime.http import PROBLEM_JSON
+from runtime.http.revocation import RedisRevocations, SessionAnswers
 from runtime.service import ServiceHost, Settings
 from services.cms.service import definition as cms_definition
 from services.gateway.config import GatewayConfig
@@ -388,3 +389,42 @@ async def test_a_service_refuses_a_revoked_token_sent_to_it_directly(
     assert refused.status_code == 401
     assert refused.json()["detail"] == "The token's session was revoked."
     assert passed.status_code == 422  # past authentication, to the (empty) body
+
+
+async def test_a_session_found_live_is_asked_about_again_after_a_moment(redis_url: str) -> None:
+    """A replica that did not consume the revocation learns it from Redis within `fresh_for`."""
+    clock = Clock()
+    consumer = DenyList(redis.asyncio.from_url(redis_url), lifetime=900)
+    replica = DenyList(
+        redis.asyncio.from_url(redis_url),
+        lifetime=900,
+        answers=SessionAnswers(fresh_for=1.0, clock=clock),
+    )
+    service = RedisRevocations(
+        redis.asyncio.from_url(redis_url), answers=SessionAnswers(fresh_for=1.0, clock=clock)
+    )
+    session = uuid.uuid4()
+    try:
+        before = (await replica.denied(session), await service.revoked(session))
+        await consumer.deny(session, datetime.now(UTC))
+        within = (await replica.denied(session), await service.revoked(session))
+        clock.now += 1.0
+        after = (await replica.denied(session), await service.revoked(session))
+    finally:
+        await consumer.close()
+        await replica.close()
+        await service.close()
+
+    assert before == (False, False)
+    assert within == (False, False), "a live answer is remembered for fresh_for"
+    assert after == (True, True)
+
+
+@dataclass
+class Clock:
+    """A monotonic clock a test moves by hand."""
+
+    now: float = 100.0
+
+    def __call__(self) -> float:
+        return self.now
