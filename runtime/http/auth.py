@@ -23,6 +23,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from runtime.errors import PlatformError
+from runtime.http.memory import Remembered
 from runtime.http.problem import ProblemError
 
 __all__ = [
@@ -206,27 +207,16 @@ class VerifiedTokens:
     """
 
     def __init__(self, limit: int, clock: Callable[[], float] = time.time) -> None:
-        self._limit = limit
-        self._clock = clock
-        self._tokens: dict[str, tuple[str, Principal]] = {}
+        self._tokens: Remembered[str, tuple[str, Principal]] = Remembered(limit, clock)
 
     def get(self, token: str) -> tuple[str, Principal] | None:
         """The `kid` and principal of `token`, if it was verified and has not expired."""
-        known = self._tokens.get(token)
-        if known is None:
-            return None
-        if known[1].expires_at <= self._clock():
-            del self._tokens[token]
-            return None
-        return known
+        return self._tokens.get(token)
 
     def put(self, token: str, kid: str, principal: Principal) -> None:
         """Remember a verified token (one without an expiry is not kept)."""
-        if self._limit <= 0 or not principal.expires_at:
-            return
-        if len(self._tokens) >= self._limit:
-            del self._tokens[next(iter(self._tokens))]
-        self._tokens[token] = (kid, principal)
+        if principal.expires_at:
+            self._tokens.put(token, (kid, principal), principal.expires_at)
 
 
 class JwksVerifier:

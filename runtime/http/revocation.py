@@ -24,6 +24,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from runtime.http.memory import Remembered
 from runtime.http.problem import ProblemError
 
 __all__ = ["REVOKED_PREFIX", "RedisRevocations", "SessionAnswers", "revoked_key"]
@@ -52,29 +53,16 @@ class SessionAnswers:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._fresh_for = fresh_for
-        self._limit = limit
-        self._clock = clock
-        self._answers: dict[UUID, tuple[bool, float]] = {}  # session -> (revoked, until)
+        self._answers: Remembered[UUID, bool] = Remembered(limit if fresh_for > 0 else 0, clock)
 
     def get(self, session_id: UUID) -> bool | None:
         """True (revoked), False (live a moment ago), or None: ask again."""
-        answer = self._answers.get(session_id)
-        if answer is None:
-            return None
-        if answer[1] <= self._clock():
-            del self._answers[session_id]
-            return None
-        return answer[0]
+        return self._answers.get(session_id)
 
     def put(self, session_id: UUID, revoked: bool) -> None:
         """Remember an answer: a revocation for good, a live session for `fresh_for` s."""
-        if self._fresh_for <= 0 or self._limit <= 0:
-            return
-        self._answers.pop(session_id, None)
-        if len(self._answers) >= self._limit:
-            del self._answers[next(iter(self._answers))]
-        until = math.inf if revoked else self._clock() + self._fresh_for
-        self._answers[session_id] = (revoked, until)
+        until = math.inf if revoked else self._answers.now() + self._fresh_for
+        self._answers.put(session_id, revoked, until)
 
 
 class RedisRevocations:

@@ -276,6 +276,7 @@ async def cancel_all(tasks: Sequence[asyncio.Task[Any]], *, again_after: float =
         _, pending = await asyncio.wait(pending, timeout=again_after)
         for task in pending:
             logger.warning("%s is still running after its cancellation: cancelling again", task)
+    await asyncio.gather(*tasks, return_exceptions=True)  # all ended: collect what they raised
 
 
 async def _supervise(what: str, run: Callable[[], Awaitable[None]]) -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime
-from functools import partial
 from typing import Any
 from uuid import UUID
-from weakref import WeakKeyDictionary
 
 from runtime.eventstore.base import Transaction
+from runtime.eventstore.held import Held
 from runtime.eventstore.postgres import connection_of
 from services.analytics.domain import day_of
 
@@ -77,7 +76,7 @@ class AnalyticsTables:
     def __init__(self, schema: str) -> None:
         self.schema = schema
         self._s = f'"{schema}"'
-        self._tallies: WeakKeyDictionary[Transaction, _Tallies] = WeakKeyDictionary()
+        self._tallies: Held[_Tallies] = Held(dict, self._write_tallies)
 
     async def migrate(self, connection: Any) -> None:
         """Create the tables if missing (the host holds the migration lock)."""
@@ -371,16 +370,12 @@ class AnalyticsTables:
         day, metric and key: a unit of twenty messages of one consumer that count the same
         key adds 20 to it in one statement, not in twenty.
         """
-        tallies = self._tallies.get(tx)
-        if tallies is None:
-            tallies = self._tallies[tx] = {}
-            tx.buffer(partial(self._write_tallies, tx))
+        tallies = self._tallies.of(tx)
         row = (day_of(at), metric, key)
         count, total = tallies.get(row, (0, 0))
         tallies[row] = (count + 1, total + amount)
 
-    async def _write_tallies(self, tx: Transaction) -> None:
-        tallies = self._tallies.pop(tx, None)
+    async def _write_tallies(self, tx: Transaction, tallies: _Tallies) -> None:
         if not tallies:
             return
         rows = list(tallies)
