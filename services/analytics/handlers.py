@@ -87,9 +87,13 @@ class AnalyticsHandlers:
                 )
 
     async def on_order_confirmed(self, message: OrderConfirmed, context: MessageContext) -> None:
-        """Add the order's total to the day's revenue and its lines to product sales."""
+        """Add the order's total to the day's revenue and its lines to product sales; the
+        order entered `confirmed` (no OrderStateChanged announces that move)."""
         async with self._handling(context, "on_order_confirmed") as tx:
             if tx is not None:
+                await self._tables.order_entered(
+                    tx, message.order_id, "confirmed", message.confirmed_at
+                )
                 await self._tables.order_confirmed(
                     tx,
                     message.order_id,

@@ -3,8 +3,8 @@
 Every notice reaches the user's in-app feed (the realtime channel: the notifications list
 and the live stream); `outward` adds one channel that reaches them outside the app
 (email or push), as each receive operation of the contract says. Each fact of an order is
-told once: its status in the app (`order_state_changed`), the receipt with the amount paid
-when it is confirmed, the reason when it is cancelled (a declined payment included), so
+told once: its status in the app (`order_state_changed`; order announces no such move to
+confirmed), the receipt with the amount paid when it is confirmed, the reason when it is cancelled (a declined payment included), so
 the order's creation and its payment's steps have no notice of their own. Texts are
 Spanish, the marketplace's language; money is shown as `29,99 EUR`.
 """

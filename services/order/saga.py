@@ -101,13 +101,7 @@ class OrderSaga:
             aggregate_id=order_id,
             cause=cause,
         )
-        return SagaState(
-            state.saga_id,
-            state.step,
-            {**state.data, "status": to_status},
-            state.deadline,
-            state.version,
-        )
+        return rest_in(state, to_status)
 
     async def stock_reserved(
         self,
@@ -254,7 +248,9 @@ class OrderSaga:
         await publisher.commit_stock(
             CommitStock(order_id=order_id), aggregate_id=str(order_id), cause=cause
         )
-        state = await self.change(publisher, state, "confirmed", "Paid.", now=now, cause=cause)
+        # No OrderStateChanged: OrderConfirmed is the announcement of this move, and its
+        # consumers (the customer's receipt, analytics) would otherwise hear of it twice.
+        state = rest_in(state, "confirmed")
         await publisher.order_confirmed(
             OrderConfirmed.model_validate(
                 {
@@ -309,6 +305,13 @@ class OrderSaga:
             await self.compensate(tx, state, "payment_timeout", now=now, cause=cause)
         elif state.step == Step.RELEASING:
             await self.compensate(tx, state, state.data["cancel_reason"], now=now, cause=cause)
+
+
+def rest_in(state: SagaState, status: str) -> SagaState:
+    """The saga's state with the order resting in `status` (nothing announced)."""
+    return SagaState(
+        state.saga_id, state.step, {**state.data, "status": status}, state.deadline, state.version
+    )
 
 
 def saga_data(**data: Any) -> dict[str, Any]:

@@ -97,6 +97,14 @@ class OrderViews:
                 datetime.fromisoformat(data["changed_at"]),
                 event.version,
             )
+        elif kind == "confirmed":  # announced alone: no OrderStateChanged goes with it
+            await connection.execute(
+                f"UPDATE {self._s}.orders_view SET status = 'confirmed', updated_at = $2,"
+                " version = $3 WHERE order_id = $1 AND version < $3",
+                UUID(data["order_id"]),
+                datetime.fromisoformat(data["confirmed_at"]),
+                event.version,
+            )
         elif kind == "cancelled":
             await connection.execute(
                 f"UPDATE {self._s}.orders_view SET cancel_reason = $2 WHERE order_id = $1",

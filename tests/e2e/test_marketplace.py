@@ -471,17 +471,19 @@ async def test_the_live_stream_told_the_customer_about_the_order(story: Story) -
         return texts if "Tu pedido está entregado." in texts else []
 
     texts = await eventually(told, timeout=SLOW)
-    assert "Tu pedido está confirmado." in texts
+    assert "Tu pedido está pendiente de pago." in texts and "Tu pedido está enviado." in texts
+    # the confirmation is told by its receipt alone, not also as a status
+    assert "Tu pedido está confirmado." not in texts
     assert all(n.user_id == story.customer.user_id for n in story.notifications.received)
     assert {n.channel for n in story.notifications.received} == {"realtime"}
 
 
 ORDER_NOTICES = Counter(
     {
-        # the app's status feed, one notice per status an order rests in: 4 of the
-        # delivered order (payment_pending, confirmed, shipped, delivered), 2 of the
-        # declined one (payment_pending, cancelled)
-        ("order_state_changed", "realtime"): 6,
+        # the app's status feed, one notice per status an order rests in but confirmed
+        # (its receipt tells it): 3 of the delivered order (payment_pending, shipped,
+        # delivered), 2 of the declined one (payment_pending, cancelled)
+        ("order_state_changed", "realtime"): 5,
         # each outward notice, and its copy in the app
         ("order_confirmed", "email"): 1,
         ("order_confirmed", "realtime"): 1,

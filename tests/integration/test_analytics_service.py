@@ -271,6 +271,23 @@ async def test_confirmation_arriving_before_creation_keeps_the_revenue(
     assert await figures(service, day) == (1, 2500)
 
 
+async def test_a_confirmation_records_when_the_order_entered_confirmed(
+    service: Running,
+) -> None:
+    # Order announces the move to confirmed by OrderConfirmed alone (no OrderStateChanged).
+    order = an_order(at(a_day(), 11))
+    order_id = order.created.order_id
+    _, confirmed_id = await place(service, order)
+    await eventually(lambda: service.handled("on_order_confirmed", confirmed_id))
+
+    rows = await service.db.fetch(
+        f'SELECT status, entered_at FROM "{NAME}".order_statuses WHERE order_id = $1', order_id
+    )
+    assert [(r["status"], r["entered_at"]) for r in rows] == [
+        ("confirmed", order.confirmed.confirmed_at)
+    ]
+
+
 async def _revenue_is(service: Running, day: date, amount_minor: int) -> bool:
     return (await figures(service, day))[1] == amount_minor
 
