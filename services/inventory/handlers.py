@@ -41,10 +41,10 @@ class InventoryHandlers:
     async def reserve_stock(self, message: ReserveStock, context: MessageContext) -> None:
         """Reserve every line of the order, or none, and say which."""
         async with self._ctx.handling(context, "reserve_stock") as tx:
-            if tx is None or await self._tables.reservation(tx, message.order_id) is not None:
-                return
             now, order_id = self._ctx.clock(), message.order_id
             lines = [(line.product_id, line.quantity) for line in message.items]
+            if tx is None or not await self._tables.claim(tx, order_id, lines, message.expires_at):
+                return  # handled, or the order has its reservation already
             locked = await self._tables.lock(tx, [p for p, _ in lines])
             stocks: dict[UUID, Stock | None] = {
                 p: locked[p][0] if p in locked else None for p, _ in lines
@@ -69,14 +69,11 @@ class InventoryHandlers:
                     aggregate_id=str(order_id),
                     cause=context,
                 )
-                await self._tables.put_reservation(
-                    tx, order_id, lines, "failed", message.expires_at
-                )
+                await self._tables.settle(tx, order_id, "failed")
                 return
             for product_id, after in sorted(changed.items()):
                 before, version = locked[product_id]
                 await self._tables.save(tx, before, after, version, now=now, cause=context)
-            await self._tables.put_reservation(tx, order_id, lines, "held", message.expires_at)
             await publisher.stock_reserved(
                 StockReserved(
                     order_id=order_id,
@@ -105,16 +102,15 @@ class InventoryHandlers:
         now: datetime,
         cause: MessageContext | None,
     ) -> None:
-        reservation = await self._tables.reservation(tx, order_id)
+        reservation = await self._tables.settle(tx, order_id, "released")
         released: list[tuple[UUID, int]] = []
-        if reservation is not None and reservation.state == "held":
+        if reservation is not None:
             locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
             for product_id, quantity in sorted(_totals(reservation.items).items()):
                 before, version = locked[product_id]
                 after = before.release(quantity)
                 await self._tables.save(tx, before, after, version, now=now, cause=cause)
             released = reservation.items
-            await self._tables.put_reservation(tx, order_id, reservation.items, "released", now)
         publisher = await self._reservation_publisher(tx, order_id)
         await publisher.stock_released(
             StockReleased.model_validate(
@@ -132,18 +128,17 @@ class InventoryHandlers:
     async def commit_stock(self, message: CommitStock, context: MessageContext) -> None:
         """The order is paid: its reserved units leave the shelf."""
         async with self._ctx.handling(context, "commit_stock") as tx:
-            reservation = await self._tables.reservation(tx, message.order_id) if tx else None
-            if tx is None or reservation is None or reservation.state != "held":
+            if tx is None:
                 return
+            reservation = await self._tables.settle(tx, message.order_id, "committed")
+            if reservation is None:
+                return  # nothing held: absent, or released or committed already
             now = self._ctx.clock()
             locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
             for product_id, quantity in sorted(_totals(reservation.items).items()):
                 before, version = locked[product_id]
                 after = before.commit(quantity)
                 await self._tables.save(tx, before, after, version, now=now, cause=context)
-            await self._tables.put_reservation(
-                tx, message.order_id, reservation.items, "committed", now
-            )
 
     async def on_new_product_listed(
         self, message: NewProductListed, context: MessageContext

@@ -4,7 +4,9 @@ Each product's stream (`stock-<product_id>`) records StockAdjusted (the full lev
 change) and StockThresholdReached; each order's stream (`reservation-<order_id>`) records
 StockReserved, StockReservationFailed and StockReleased. The `stock` and `reservations`
 tables are their read models, written in the same transaction; rows are locked
-`FOR UPDATE` in product order, so concurrent reservations never oversell.
+`FOR UPDATE` in product order, so concurrent reservations never oversell. An order's
+reservation row is written first (`claim`) and moved on in one statement each (`settle`),
+so its lock is always taken before the stock rows'.
 """
 
 from __future__ import annotations
@@ -48,11 +50,10 @@ def reservation_id_of(order_id: UUID) -> UUID:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """An order's reservation as the read model keeps it."""
+    """An order's held reservation: the units it holds of each product."""
 
     order_id: UUID
     items: list[tuple[UUID, int]]
-    state: str
 
 
 class StockTables:
@@ -134,34 +135,40 @@ class StockTables:
             now,
         )
 
-    async def reservation(self, tx: Transaction, order_id: UUID) -> Reservation | None:
-        """The order's reservation, locked."""
-        row = await connection_of(tx).fetchrow(
-            "SELECT * FROM inventory.reservations WHERE order_id = $1 FOR UPDATE", order_id
-        )
-        if row is None:
-            return None
-        items = [(UUID(p), q) for p, q in json.loads(row["items"])]
-        return Reservation(row["order_id"], items, row["state"])
-
-    async def put_reservation(
+    async def claim(
         self,
         tx: Transaction,
         order_id: UUID,
         items: list[tuple[UUID, int]],
-        state: str,
         expires_at: datetime,
-    ) -> None:
-        """Insert or update the order's reservation row."""
-        await connection_of(tx).execute(
-            "INSERT INTO inventory.reservations VALUES ($1, $2, $3::jsonb, $4, $5)"
-            " ON CONFLICT (order_id) DO UPDATE SET state = $4",
+    ) -> bool:
+        """Record the order's reservation as held, unless it has one (then False).
+
+        One statement that also settles a race: a concurrent claim of the same order waits
+        for this transaction and then finds the row."""
+        claimed = await connection_of(tx).fetchval(
+            "INSERT INTO inventory.reservations VALUES ($1, $2, $3::jsonb, 'held', $4)"
+            " ON CONFLICT (order_id) DO NOTHING RETURNING true",
             order_id,
             reservation_id_of(order_id),
             json.dumps([[str(p), q] for p, q in items]),
-            state,
             expires_at,
         )
+        return bool(claimed)
+
+    async def settle(self, tx: Transaction, order_id: UUID, state: str) -> Reservation | None:
+        """Move the order's held reservation to `state`: the reservation as it was held, or
+        None when none is held (absent, or failed, released or committed already)."""
+        row = await connection_of(tx).fetchrow(
+            "UPDATE inventory.reservations SET state = $2 WHERE order_id = $1 AND state = 'held'"
+            " RETURNING items",
+            order_id,
+            state,
+        )
+        if row is None:
+            return None
+        items = [(UUID(p), q) for p, q in json.loads(row["items"])]
+        return Reservation(order_id, items)
 
     async def expired(self, tx: Transaction, now: datetime, limit: int) -> list[UUID]:
         """Held reservations past their expiry, locked and skipped by other sweepers."""

@@ -118,3 +118,37 @@ async def test_malformed_command_goes_to_the_dlq_and_the_consumer_goes_on(story:
     assert (
         await story.settled((await story.place(customer, product)).order_id)
     ).status == "confirmed"
+
+
+async def test_an_order_asked_to_reserve_twice_under_two_ids_holds_its_stock_once(
+    story: Story,
+) -> None:
+    # Two ReserveStock for one order that the inbox cannot tell apart (two message ids),
+    # handled concurrently: the order's reservation row is claimed once, so the stock is
+    # held once and StockReserved is said once.
+    customer, product = await story.customer(), await story.product(stock=9)
+    order = await story.settled((await story.place(customer, product, quantity=2)).order_id)
+    rows = await story.sql('SELECT data FROM "order".sagas WHERE saga_id = $1', str(order.order_id))
+    correlation = json.loads(rows[0]["data"])["correlation_id"]
+    (command,) = [
+        m for m in await flow_messages(story, correlation) if m[0].startswith("inventory.cmd.res")
+    ]
+    await eventually(lambda: consumers_idle(story, story.urls))
+    before = await story.available(product)
+    other = str(uuid.uuid4())  # an order the saga does not know: it leaves the stock held
+    body = json.loads(command[1]) | {"order_id": other}
+    assert story.nc is not None
+    js = story.nc.jetstream()
+    for _ in range(2):
+        headers = {**command[2], "ce-id": str(uuid.uuid4()), "ce-subject": other}
+        await js.publish(
+            command[0],
+            json.dumps(body).encode(),
+            headers={**headers, "Nats-Msg-Id": str(uuid.uuid4())},
+        )
+    await eventually(lambda: consumers_idle(story, story.urls))
+    assert await story.available(product) == (before[0] - 2, before[1] + 2)
+    said = await story.sql(
+        'SELECT type FROM "inventory".events WHERE stream_id = $1', f"reservation-{other}"
+    )
+    assert [r["type"] for r in said] == ["a4co.inventory.stock_reserved.v1"]
