@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from generated.product.events import Publisher
 from generated.product.models import NewProductListed, Product, ProductCatalogUpdated
@@ -243,6 +244,10 @@ class Catalogue:
         )
 
 
+_LOCKS: WeakKeyDictionary[Transaction, set[str]] = WeakKeyDictionary()
+"""The keys each open transaction has locked."""
+
+
 async def _serialise(tx: Transaction, *keys: str) -> None:
     """Take transaction locks on `keys`, in the order given (artisan before stock).
 
@@ -250,10 +255,14 @@ async def _serialise(tx: Transaction, *keys: str) -> None:
     be writing them in concurrent transactions; without these locks, each would miss the
     other's uncommitted row and the entry would stay hidden (or keep a stale stock).
     """
+    held = _LOCKS.setdefault(tx, set())
     for key in keys:
+        if key in held:  # a unit of work's later message: the lock lasts until the commit
+            continue
         await connection_of(tx).execute(
             "SELECT pg_advisory_xact_lock(hashtext($1))", f"a4co.product.{key}"
         )
+        held.add(key)
 
 
 def _search_sql(

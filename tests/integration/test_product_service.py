@@ -36,7 +36,9 @@ from generated.product.client import ProductClient
 from generated.product.events import PRODUCT_CATALOG_UPDATED
 from generated.product.models import ProductCatalogUpdated
 from runtime.bus.nats_publisher import NatsEventSink
+from runtime.eventstore.postgres import PostgresEventStore, connection_of
 from runtime.service import ServiceHost, Settings
+from services.product.catalogue import Catalogue
 from services.product.service import NAME, definition
 from tests.e2e.harness import eventually
 
@@ -360,6 +362,39 @@ async def test_stock_is_announced_only_when_the_product_sells_out_or_comes_back(
         ("stock_changed", 0),
         ("stock_changed", 3),
     ]
+
+
+async def test_a_unit_locks_a_products_stock_once_and_keeps_the_lock_to_its_commit(
+    service: Running,
+) -> None:
+    # A unit of work of several StockAdjusted for one product asks for its lock once.
+    product_id, artisan_id, at = uuid.uuid4(), uuid.uuid4(), datetime.now(UTC)
+    key = f"a4co.product.stock.{product_id}"
+    asked: list[str] = []
+
+    def log(record: Any) -> None:
+        if "pg_advisory_xact_lock" in record.query:
+            asked.append(record.query)
+
+    catalogue = Catalogue()
+    async with PostgresEventStore(service.db, NAME).transaction() as tx:
+        connection = connection_of(tx)
+        connection.add_query_logger(log)
+        try:
+            for n in range(3):
+                at_n = at + timedelta(seconds=n)
+                await catalogue.adjust_stock(tx, product_id, artisan_id, 5 - n, at_n, None)
+        finally:
+            connection.remove_query_logger(log)
+        async with service.db.acquire() as other:  # still held by the open transaction
+            assert (
+                await other.fetchval("SELECT pg_try_advisory_xact_lock(hashtext($1))", key) is False
+            )
+    assert len(asked) == 1
+    stored = await service.db.fetchval(
+        "SELECT available FROM product.stock WHERE product_id = $1", product_id
+    )
+    assert stored == 3
 
 
 async def test_bad_searches_are_problems(service: Running) -> None:
