@@ -68,6 +68,12 @@ CREATE TABLE IF NOT EXISTS "{s}".watermarks (
 
 _Tallies = dict[tuple[date, str, str], tuple[int, int]]
 """(day, metric, key) -> (count, amount) that a transaction has still to add."""
+_Statuses = dict[tuple[UUID, str], datetime]
+"""(order, status) -> the earliest time a transaction saw the order enter it."""
+_Visits = dict[tuple[date, UUID], tuple[bool, bool, bool]]
+"""(day, user) -> (viewed, carted, ordered) that a transaction has still to turn on."""
+_Lines = dict[tuple[UUID, int], Line]
+"""(order, line number) -> the line, the first one a transaction saw."""
 
 
 class AnalyticsTables:
@@ -76,7 +82,12 @@ class AnalyticsTables:
     def __init__(self, schema: str) -> None:
         self.schema = schema
         self._s = f'"{schema}"'
+        # Rows a unit of work only writes wait for its commit, merged per key: one
+        # statement per table and unit instead of one per message.
         self._tallies: Held[_Tallies] = Held(dict, self._write_tallies)
+        self._statuses: Held[_Statuses] = Held(dict, self._write_statuses)
+        self._visits: Held[_Visits] = Held(dict, self._write_visits)
+        self._lines: Held[_Lines] = Held(dict, self._write_lines)
 
     async def migrate(self, connection: Any) -> None:
         """Create the tables if missing (the host holds the migration lock)."""
@@ -138,11 +149,9 @@ class AnalyticsTables:
             confirmed_at,
             day_of(confirmed_at),
         )
-        await connection_of(tx).executemany(
-            f"INSERT INTO {self._s}.order_lines VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (order_id, line) DO NOTHING",
-            [(order_id, n, *line) for n, line in enumerate(lines)],
-        )
+        held = self._lines.of(tx)
+        for n, line in enumerate(lines):
+            held.setdefault((order_id, n), line)
 
     async def order_ended(
         self,
@@ -171,15 +180,9 @@ class AnalyticsTables:
         self, tx: Transaction, order_id: UUID, status: str, at: datetime
     ) -> None:
         """Record when the order entered `status` (the earliest report wins)."""
-        await self._execute(
-            tx,
-            "INSERT INTO {s}.order_statuses AS o VALUES ($1, $2, $3)"
-            " ON CONFLICT (order_id, status) DO UPDATE SET"
-            " entered_at = least(o.entered_at, excluded.entered_at)",
-            order_id,
-            status,
-            at,
-        )
+        held = self._statuses.of(tx)
+        key = (order_id, status)
+        held[key] = min(held.get(key, at), at)
 
     async def refunded(
         self, tx: Transaction, payment_id: UUID, order_id: UUID, amount_minor: int, at: datetime
@@ -205,17 +208,9 @@ class AnalyticsTables:
         ordered: bool = False,
     ) -> None:
         """Mark what the user did on `day` (flags only ever turn on)."""
-        await self._execute(
-            tx,
-            "INSERT INTO {s}.visits AS v VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (day, user_id) DO UPDATE SET viewed = v.viewed OR excluded.viewed,"
-            " carted = v.carted OR excluded.carted, ordered = v.ordered OR excluded.ordered",
-            day,
-            user_id,
-            viewed,
-            carted,
-            ordered,
-        )
+        held = self._visits.of(tx)
+        was = held.get((day, user_id), (False, False, False))
+        held[(day, user_id)] = (was[0] or viewed, was[1] or carted, was[2] or ordered)
 
     async def registered(
         self, tx: Transaction, user_id: UUID, role: str, province: str, at: datetime
@@ -378,7 +373,7 @@ class AnalyticsTables:
     async def _write_tallies(self, tx: Transaction, tallies: _Tallies) -> None:
         if not tallies:
             return
-        rows = list(tallies)
+        rows = sorted(tallies)  # rows locked in one order, whichever unit writes them
         await self._execute(
             tx,
             "INSERT INTO {s}.daily_counts AS c SELECT * FROM"
@@ -390,4 +385,54 @@ class AnalyticsTables:
             [key for _, _, key in rows],
             [tallies[row][0] for row in rows],
             [tallies[row][1] for row in rows],
+        )
+
+    async def _write_statuses(self, tx: Transaction, statuses: _Statuses) -> None:
+        if not statuses:
+            return
+        keys = sorted(statuses)
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.order_statuses AS o SELECT * FROM"
+            " unnest($1::uuid[], $2::text[], $3::timestamptz[])"
+            " ON CONFLICT (order_id, status) DO UPDATE SET"
+            " entered_at = least(o.entered_at, excluded.entered_at)",
+            [order_id for order_id, _ in keys],
+            [status for _, status in keys],
+            [statuses[key] for key in keys],
+        )
+
+    async def _write_visits(self, tx: Transaction, visits: _Visits) -> None:
+        if not visits:
+            return
+        keys = sorted(visits)
+        flags = [visits[key] for key in keys]
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.visits AS v SELECT * FROM"
+            " unnest($1::date[], $2::uuid[], $3::boolean[], $4::boolean[], $5::boolean[])"
+            " ON CONFLICT (day, user_id) DO UPDATE SET viewed = v.viewed OR excluded.viewed,"
+            " carted = v.carted OR excluded.carted, ordered = v.ordered OR excluded.ordered",
+            [day for day, _ in keys],
+            [user_id for _, user_id in keys],
+            [f[0] for f in flags],
+            [f[1] for f in flags],
+            [f[2] for f in flags],
+        )
+
+    async def _write_lines(self, tx: Transaction, lines: _Lines) -> None:
+        if not lines:
+            return
+        keys = sorted(lines)
+        held = [lines[key] for key in keys]
+        await self._execute(
+            tx,
+            "INSERT INTO {s}.order_lines SELECT * FROM"
+            " unnest($1::uuid[], $2::integer[], $3::uuid[], $4::integer[], $5::bigint[])"
+            " ON CONFLICT (order_id, line) DO NOTHING",
+            [order_id for order_id, _ in keys],
+            [n for _, n in keys],
+            [line[0] for line in held],
+            [line[1] for line in held],
+            [line[2] for line in held],
         )

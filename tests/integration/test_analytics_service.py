@@ -506,3 +506,51 @@ async def test_a_unit_that_fails_adds_nothing_to_the_tallies(service: Running) -
 
     assert await tallies(service, day, "stock_threshold") == {}
     assert not await service.handled("on_stock_threshold_reached", context.id)
+
+
+async def test_a_unit_writes_each_orders_rows_once_merged_as_one_message_at_a_time_would(
+    service: Running,
+) -> None:
+    # Rows a unit only writes (statuses, lines, visits) wait for its commit, merged per key:
+    # the earliest entry into a status, the first copy of a line, every visit flag.
+    day = a_day()
+    order = an_order(at(day, 10), lines=((uuid.uuid4(), 2, 700), (uuid.uuid4(), 1, 300)))
+    late = order.confirmed.model_copy(update={"confirmed_at": at(day, 11)})
+    copies = [order.confirmed, late, order.confirmed]
+    contexts = [
+        context_of(ORDER_CONFIRMED, str(order.created.order_id), str(uuid.uuid4())) for _ in copies
+    ]
+    (subscription,) = [s for s in SUBSCRIPTIONS if s.handler == "on_order_confirmed"]
+    assert service.host.context is not None
+    async with service.host.context.unit_of_work(subscription, contexts):
+        for message, context in zip(copies, contexts, strict=True):
+            await service.handlers.on_order_confirmed(
+                AnalyticsOrderConfirmed.model_validate(message.model_dump()), context
+            )
+    created = context_of(ORDER_CREATED, str(order.created.order_id), str(uuid.uuid4()))
+    (placing,) = [s for s in SUBSCRIPTIONS if s.handler == "on_order_created"]
+    async with service.host.context.unit_of_work(placing, [created]):
+        await service.handlers.on_order_created(
+            AnalyticsOrderCreated.model_validate(order.created.model_dump()), created
+        )
+
+    order_id = order.created.order_id
+    statuses = await service.db.fetch(
+        f'SELECT status, entered_at FROM "{NAME}".order_statuses WHERE order_id = $1', order_id
+    )
+    assert [(r["status"], r["entered_at"]) for r in statuses] == [
+        ("confirmed", order.confirmed.confirmed_at)
+    ]
+    lines = await service.db.fetch(
+        f'SELECT line, quantity, unit_price_minor FROM "{NAME}".order_lines'
+        " WHERE order_id = $1 ORDER BY line",
+        order_id,
+    )
+    assert [tuple(r) for r in lines] == [(0, 2, 700), (1, 1, 300)]
+    ordered = await service.db.fetchval(
+        f'SELECT ordered FROM "{NAME}".visits WHERE day = $1 AND user_id = $2',
+        day,
+        order.created.customer_id,
+    )
+    assert ordered is True
+    assert await figures(service, day) == (1, 1700)
