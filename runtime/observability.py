@@ -5,14 +5,17 @@ redeliveries, consumer lag, outbox backlog, sagas by step and overdue, dead lett
 HTTP app adds request latency by operation. The alert rules generated from the contracts
 (`generated/prometheus/`) read these names. `Tracing` starts
 a span per handled message, child of the message's `traceparent`, so every message a
-handler sends carries the trace on (`current_traceparent`).
+handler sends carries the trace on (`current_traceparent`). A message or request whose
+trace is not sampled gets no span at all (`continuing`): the sampler follows its parent
+(`runtime.spans`), so it would only build a span to drop it; the trace is carried on
+unchanged, as W3C Trace Context lets a participant that records nothing do.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
@@ -25,8 +28,10 @@ __all__ = [
     "LATENCY_BUCKETS",
     "PlatformMetrics",
     "Tracing",
+    "continuing",
     "current_traceparent",
     "parse_traceparent",
+    "unsampled",
 ]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -123,16 +128,33 @@ def current_traceparent() -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
+def unsampled(parent: SpanContext | None) -> TypeGuard[SpanContext]:
+    """Whether a trace begun elsewhere is not recorded (its sampled flag is clear)."""
+    return parent is not None and not parent.trace_flags.sampled
+
+
+@contextmanager
+def continuing(parent: SpanContext) -> Iterator[None]:
+    """Make `parent` the current span context, recording nothing: what is sent inside
+    carries `parent`'s traceparent as it came."""
+    with trace.use_span(NonRecordingSpan(parent), end_on_exit=False):
+        yield
+
+
 class Tracing:
     """Spans for handled messages, continuing the trace the message carries."""
 
-    def __init__(self, service: str) -> None:
-        self._tracer = trace.get_tracer(f"a4co.{service}")
+    def __init__(self, service: str, provider: trace.TracerProvider | None = None) -> None:
+        self._tracer = trace.get_tracer(f"a4co.{service}", tracer_provider=provider)
 
     @contextmanager
     def consuming(self, subscription: Subscription, context: MessageContext) -> Iterator[None]:
         """A consumer span around a handler, child of the message's `traceparent`."""
         parent = parse_traceparent(context.traceparent)
+        if unsampled(parent):
+            with continuing(parent):
+                yield
+            return
         ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
         with self._tracer.start_as_current_span(
             f"{subscription.channel.subject} receive",

@@ -29,7 +29,7 @@ from runtime.eventstore.base import StoreUnavailableError
 from runtime.http.bodies import NUL_DETAIL
 from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
-from runtime.observability import LATENCY_BUCKETS, parse_traceparent
+from runtime.observability import LATENCY_BUCKETS, continuing, parse_traceparent, unsampled
 
 if TYPE_CHECKING:
     from runtime.http.auth import RevocationList, TokenVerifier
@@ -63,6 +63,7 @@ def create_app(
     readiness: Sequence[ReadinessCheck] = (),
     registry: CollectorRegistry | None = None,
     tracing: bool = False,
+    tracer_provider: trace.TracerProvider | None = None,
     version: str = "1.0.0",
     verifier: TokenVerifier | None = None,
     revocations: RevocationList | None = None,
@@ -72,6 +73,8 @@ def create_app(
 
     `verifier` checks the bearer tokens of the operations whose contract asks for one, and
     `revocations` refuses those of revoked sessions. A body over `max_body_bytes` is a 413.
+    With `tracing`, each request whose trace is sampled gets a server span (from
+    `tracer_provider`, else the process's).
     """
     app = FastAPI(title=f"A4CO {service} service", version=version)
     app.state.verifier = verifier
@@ -87,7 +90,7 @@ def create_app(
         buckets=LATENCY_BUCKETS,
         registry=metrics,
     )
-    tracer = trace.get_tracer(f"a4co.{service}.http")
+    tracer = trace.get_tracer(f"a4co.{service}.http", tracer_provider=tracer_provider)
     for router in routers:
         app.include_router(router)
     _install_errors(app)
@@ -174,6 +177,10 @@ class Correlate:
                 await _problem_response(problem)(scope, receive, send_with_id)
             elif self._tracer is not None:
                 parent = parse_traceparent(headers.get("traceparent"))
+                if unsampled(parent):  # a span the sampler would drop: none, the trace goes on
+                    with continuing(parent):
+                        await self.app(scope, receive, send_with_id)
+                    return
                 context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
                 name = f"{scope['method']} {scope['path']}"
                 with self._tracer.start_as_current_span(
