@@ -9,7 +9,7 @@ idempotent by the inbox the handlers write in the same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -68,8 +68,8 @@ CREATE TABLE IF NOT EXISTS "{s}".watermarks (
 
 _Tallies = dict[tuple[date, str, str], tuple[int, int]]
 """(day, metric, key) -> (count, amount) that a transaction has still to add."""
-_Statuses = dict[tuple[UUID, str], datetime]
-"""(order, status) -> the earliest time a transaction saw the order enter it."""
+_Statuses = dict[tuple[UUID, str], tuple[datetime]]
+"""(order, status) -> (the earliest time a transaction saw the order enter it,)."""
 _Visits = dict[tuple[date, UUID], tuple[bool, bool, bool]]
 """(day, user) -> (viewed, carted, ordered) that a transaction has still to turn on."""
 _Lines = dict[tuple[UUID, int], Line]
@@ -182,7 +182,7 @@ class AnalyticsTables:
         """Record when the order entered `status` (the earliest report wins)."""
         held = self._statuses.of(tx)
         key = (order_id, status)
-        held[key] = min(held.get(key, at), at)
+        held[key] = (min(held[key][0], at),) if key in held else (at,)
 
     async def refunded(
         self, tx: Transaction, payment_id: UUID, order_id: UUID, amount_minor: int, at: datetime
@@ -371,68 +371,50 @@ class AnalyticsTables:
         tallies[row] = (count + 1, total + amount)
 
     async def _write_tallies(self, tx: Transaction, tallies: _Tallies) -> None:
-        if not tallies:
-            return
-        rows = sorted(tallies)  # rows locked in one order, whichever unit writes them
-        await self._execute(
+        await self._write_merged(
             tx,
             "INSERT INTO {s}.daily_counts AS c SELECT * FROM"
             " unnest($1::date[], $2::text[], $3::text[], $4::bigint[], $5::bigint[])"
             " ON CONFLICT (day, metric, key) DO UPDATE SET count = c.count + excluded.count,"
             " amount = c.amount + excluded.amount",
-            [day for day, _, _ in rows],
-            [metric for _, metric, _ in rows],
-            [key for _, _, key in rows],
-            [tallies[row][0] for row in rows],
-            [tallies[row][1] for row in rows],
+            tallies,
         )
 
     async def _write_statuses(self, tx: Transaction, statuses: _Statuses) -> None:
-        if not statuses:
-            return
-        keys = sorted(statuses)
-        await self._execute(
+        await self._write_merged(
             tx,
             "INSERT INTO {s}.order_statuses AS o SELECT * FROM"
             " unnest($1::uuid[], $2::text[], $3::timestamptz[])"
             " ON CONFLICT (order_id, status) DO UPDATE SET"
             " entered_at = least(o.entered_at, excluded.entered_at)",
-            [order_id for order_id, _ in keys],
-            [status for _, status in keys],
-            [statuses[key] for key in keys],
+            statuses,
         )
 
     async def _write_visits(self, tx: Transaction, visits: _Visits) -> None:
-        if not visits:
-            return
-        keys = sorted(visits)
-        flags = [visits[key] for key in keys]
-        await self._execute(
+        await self._write_merged(
             tx,
             "INSERT INTO {s}.visits AS v SELECT * FROM"
             " unnest($1::date[], $2::uuid[], $3::boolean[], $4::boolean[], $5::boolean[])"
             " ON CONFLICT (day, user_id) DO UPDATE SET viewed = v.viewed OR excluded.viewed,"
             " carted = v.carted OR excluded.carted, ordered = v.ordered OR excluded.ordered",
-            [day for day, _ in keys],
-            [user_id for _, user_id in keys],
-            [f[0] for f in flags],
-            [f[1] for f in flags],
-            [f[2] for f in flags],
+            visits,
         )
 
     async def _write_lines(self, tx: Transaction, lines: _Lines) -> None:
-        if not lines:
-            return
-        keys = sorted(lines)
-        held = [lines[key] for key in keys]
-        await self._execute(
+        await self._write_merged(
             tx,
             "INSERT INTO {s}.order_lines SELECT * FROM"
             " unnest($1::uuid[], $2::integer[], $3::uuid[], $4::integer[], $5::bigint[])"
             " ON CONFLICT (order_id, line) DO NOTHING",
-            [order_id for order_id, _ in keys],
-            [n for _, n in keys],
-            [line[0] for line in held],
-            [line[1] for line in held],
-            [line[2] for line in held],
+            lines,
         )
+
+    async def _write_merged(
+        self, tx: Transaction, sql: str, held: Mapping[tuple[Any, ...], tuple[Any, ...]]
+    ) -> None:
+        """One `unnest` statement of `held`'s rows (key columns, then value columns), in
+        key order: two units writing the same rows lock them in the same order."""
+        if not held:
+            return
+        rows = [(*key, *held[key]) for key in sorted(held)]
+        await self._execute(tx, sql, *(list(column) for column in zip(*rows, strict=True)))

@@ -4,9 +4,10 @@ Every notice reaches the user's in-app feed (the realtime channel: the notificat
 and the live stream); `outward` adds one channel that reaches them outside the app
 (email or push), as each receive operation of the contract says. Each fact of an order is
 told once: its status in the app (`order_state_changed`; order announces no such move to
-confirmed), the receipt with the amount paid when it is confirmed, the reason when it is cancelled (a declined payment included), so
-the order's creation and its payment's steps have no notice of their own. Texts are
-Spanish, the marketplace's language; money is shown as `29,99 EUR`.
+confirmed), the receipt with the amount paid when it is confirmed, the reason when it is
+cancelled (a declined payment included), so the order's creation and its payment's steps
+have no notice of their own. Texts are Spanish, the marketplace's language; money is shown
+as `29,99 EUR`.
 """
 
 from __future__ import annotations

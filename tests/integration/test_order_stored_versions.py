@@ -103,9 +103,9 @@ def ship_v2(contracts: Path) -> None:
     edit(
         order,
         "  orderStateChanged:\n    address: order.state_changed.v1\n"
-        "    description: An order moved from one status to another. The move to `confirmed` is\n"
-        "      announced by OrderConfirmed alone, which carries the same fact and more; every other\n"
-        "      move is announced here.\n    messages:\n"
+        "    description: An order moved from one status to another. The move to"
+        " `confirmed` is\n      announced by OrderConfirmed alone, which carries the same"
+        " fact and more; every other\n      move is announced here.\n    messages:\n"
         "      OrderStateChanged: {$ref: '#/components/messages/OrderStateChanged'}\n",
         V2_CHANNEL,
     )
