@@ -48,6 +48,7 @@ _CONNECTION_LOST = (
     OSError,  # refused, reset, or the unix socket gone while the server is down
     asyncpg.PostgresConnectionError,  # class 08
     asyncpg.CannotConnectNowError,  # 57P03: starting up or shutting down
+    asyncpg.TooManyConnectionsError,  # 53300: no connection slot left (server or role)
     asyncpg.AdminShutdownError,  # 57P01: a fast shutdown cut the session
     asyncpg.CrashShutdownError,  # 57P02
     asyncpg.exceptions.InternalClientError,  # asyncpg's protocol state after a cut

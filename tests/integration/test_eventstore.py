@@ -285,6 +285,26 @@ async def test_a_connection_cut_mid_transaction_is_store_unavailable(
         assert await tx.connection.fetchval("SELECT 1") == 1
 
 
+async def test_no_connection_slot_left_is_store_unavailable(
+    pg_store: PostgresEventStore, database_url: str, unique_id: str
+) -> None:
+    # PostgreSQL out of connection slots (max_connections, or a role's limit) refuses new
+    # sessions with 53300: the store is unavailable for now, which a request answers 503.
+    role = f"a4co_full_{unique_id}"[:63].lower().replace("-", "_")
+    admin = await asyncpg.connect(database_url)
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'full' CONNECTION LIMIT 0")
+    pool = await asyncpg.create_pool(database_url, user=role, password="full", min_size=0)
+    try:
+        with pytest.raises(StoreUnavailableError) as caught:
+            async with PostgresEventStore(pool, pg_store.schema).transaction():
+                pass
+    finally:
+        await pool.close()
+        await admin.execute(f"DROP ROLE {role}")
+        await admin.close()
+    assert isinstance(caught.value.__cause__, asyncpg.TooManyConnectionsError)
+
+
 async def test_a_handlers_error_inside_a_transaction_is_left_as_it_is(
     pg_store: PostgresEventStore,
 ) -> None:
