@@ -5,20 +5,24 @@ reads the same keys: `runtime.http.revocation`) with a TTL equal to what is left
 last token's lifetime, and mirrored in a set in this process so that the replica that
 consumed the event answers without a round trip. What the other replicas read in Redis
 they remember for a moment (`SessionAnswers`): a live session is asked about again after
-a second, so a revocation reaches them within that second.
+a second, so a revocation reaches them within that second. The read is the services' own
+(`RedisRevocations`), so an unreachable Redis refuses the request (503) here as there.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable
 from datetime import datetime
-from typing import cast
 from uuid import UUID
 
 from redis.asyncio import Redis
 
-from runtime.http.revocation import REVOKED_PREFIX, SessionAnswers, revoked_key
+from runtime.http.revocation import (
+    REVOKED_PREFIX,
+    RedisRevocations,
+    SessionAnswers,
+    revoked_key,
+)
 
 __all__ = ["DenyList"]
 
@@ -37,7 +41,8 @@ class DenyList:
         self._redis = redis
         self._lifetime = lifetime
         self._prefix = prefix
-        self._answers = answers or SessionAnswers()
+        # The same read every service makes (and answers 503 when Redis is unreachable).
+        self._revocations = RedisRevocations(redis, prefix=prefix, answers=answers)
         self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
 
     async def close(self) -> None:
@@ -54,17 +59,11 @@ class DenyList:
         await self._redis.set(revoked_key(session_id, self._prefix), b"1", ex=ttl)
 
     async def denied(self, session_id: UUID) -> bool:
-        """Whether the session was revoked (this process's set first, then Redis)."""
+        """Whether the session was revoked (this process's set first, then Redis); a
+        ProblemError (503) when Redis cannot be asked."""
         expires = self._local.get(session_id)
         if expires is not None:
             if expires > time.time():
                 return True
             del self._local[session_id]
-        known = self._answers.get(session_id)
-        if known is not None:
-            return known
-        found = await cast(
-            "Awaitable[int]", self._redis.exists(revoked_key(session_id, self._prefix))
-        )
-        self._answers.put(session_id, bool(found))
-        return bool(found)
+        return await self._revocations.revoked(session_id)

@@ -28,7 +28,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from yarl import URL
 
-from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, Problem
+from runtime.http import CORRELATION_HEADER, PROBLEM_JSON, Problem, ProblemError
 from runtime.http.auth import AuthenticationError, Principal, TokenVerifier
 from runtime.http.body_limit import limit_body
 from services.gateway.clients import TrustedProxies
@@ -169,7 +169,14 @@ class EdgeProxy:
             principal = await verifier.verify(token.strip())
         except AuthenticationError as exc:
             return _unauthorized(request, str(exc))
-        if principal.session_id is not None and await self._deny_list.denied(principal.session_id):
+        try:
+            revoked = principal.session_id is not None and await self._deny_list.denied(
+                principal.session_id
+            )
+        except ProblemError as exc:  # revoked sessions cannot be checked: 503, never waved
+            problem = exc.problem
+            return _problem(request, problem.status, problem.title, problem.detail or "")
+        if revoked:
             return _unauthorized(request, "The token's session was revoked.")
         return principal
 

@@ -238,6 +238,51 @@ async def test_behind_a_server_that_lets_raw_bytes_through_the_query_is_still_re
     assert start["status"] == 400 and b"cannot be forwarded" in body
 
 
+async def test_a_session_that_cannot_be_checked_is_a_503_problem_not_waved_through(
+    redis_url: str,
+) -> None:
+    # The deny list's Redis is unreachable (the rate limiter's is not): a token with a
+    # session cannot be checked against revocations, so it is refused with 503, not a 500.
+    config = GatewayConfig(upstreams={"user": f"http://127.0.0.1:{free_port()}"})
+    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}")
+    proxy = EdgeProxy(
+        config,
+        deny_list=DenyList(unreachable, lifetime=60),
+        limiter=RateLimiter(redis_url, namespace=f"t{uuid.uuid4().hex}"),
+    )
+    token = TEST_KEY.issue(uuid.uuid4(), ["customer"], session_id=uuid.uuid4())
+    app = Starlette()
+    app.state.verifier = TEST_KEY
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": "/user/echo/me",
+        "raw_path": b"/user/echo/me",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"x"), (b"authorization", f"Bearer {token}".encode())],
+        "client": ("127.0.0.1", 1),
+        "app": app,
+    }
+    try:
+        await proxy(scope, receive, send)
+    finally:
+        await proxy.aclose()
+        await unreachable.aclose()
+    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+    assert start["status"] == 503, body
+    assert (b"content-type", PROBLEM_JSON.encode()) in start["headers"]
+    assert b"Revoked sessions cannot be checked" in body
+
+
 async def test_the_correlation_id_is_passed_on_or_made_and_returned(edge: Edge) -> None:
     given = await edge.http.get(
         f"{edge.url}/api/user/echo/c", headers={"X-Correlation-Id": "abc-1"}
