@@ -6,16 +6,16 @@ HTTP app adds request latency by operation. The alert rules generated from the c
 (`generated/prometheus/`) read these names. `Tracing` starts
 a span per handled message, child of the message's `traceparent`, so every message a
 handler sends carries the trace on (`current_traceparent`). A message or request whose
-trace is not sampled gets no span at all (`continuing`): the sampler follows its parent
+trace is not sampled gets no span at all (`following`): the sampler follows its parent
 (`runtime.spans`), so it would only build a span to drop it; the trace is carried on
 unchanged, as W3C Trace Context lets a participant that records nothing do.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, TypeGuard
+from typing import TYPE_CHECKING
 
 from opentelemetry import trace
 from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
@@ -28,10 +28,9 @@ __all__ = [
     "LATENCY_BUCKETS",
     "PlatformMetrics",
     "Tracing",
-    "continuing",
     "current_traceparent",
+    "following",
     "parse_traceparent",
-    "unsampled",
 ]
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -128,16 +127,25 @@ def current_traceparent() -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
-def unsampled(parent: SpanContext | None) -> TypeGuard[SpanContext]:
-    """Whether a trace begun elsewhere is not recorded (its sampled flag is clear)."""
-    return parent is not None and not parent.trace_flags.sampled
-
-
 @contextmanager
-def continuing(parent: SpanContext) -> Iterator[None]:
-    """Make `parent` the current span context, recording nothing: what is sent inside
-    carries `parent`'s traceparent as it came."""
-    with trace.use_span(NonRecordingSpan(parent), end_on_exit=False):
+def following(
+    tracer: trace.Tracer,
+    traceparent: str | None,
+    name: str,
+    *,
+    kind: SpanKind,
+    attributes: Mapping[str, str] | None = None,
+) -> Iterator[None]:
+    """A span `name`, child of `traceparent` (or the root of a new trace, as the sampler
+    decides); none at all when `traceparent`'s trace is not sampled: then its context is
+    made current, and what is sent inside carries `traceparent` on as it came."""
+    parent = parse_traceparent(traceparent)
+    if parent is not None and not parent.trace_flags.sampled:
+        with trace.use_span(NonRecordingSpan(parent), end_on_exit=False):
+            yield
+        return
+    ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
+    with tracer.start_as_current_span(name, context=ctx, kind=kind, attributes=attributes):
         yield
 
 
@@ -150,15 +158,10 @@ class Tracing:
     @contextmanager
     def consuming(self, subscription: Subscription, context: MessageContext) -> Iterator[None]:
         """A consumer span around a handler, child of the message's `traceparent`."""
-        parent = parse_traceparent(context.traceparent)
-        if unsampled(parent):
-            with continuing(parent):
-                yield
-            return
-        ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
-        with self._tracer.start_as_current_span(
+        with following(
+            self._tracer,
+            context.traceparent,
             f"{subscription.channel.subject} receive",
-            context=ctx,
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "nats",

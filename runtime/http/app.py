@@ -13,7 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.routing import APIRoute
 from opentelemetry import trace
-from opentelemetry.trace import NonRecordingSpan, SpanKind
+from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -29,7 +29,7 @@ from runtime.eventstore.base import StoreUnavailableError
 from runtime.http.bodies import NUL_DETAIL
 from runtime.http.body_limit import DEFAULT_MAX_BODY_BYTES, BodyLimit
 from runtime.http.problem import PROBLEM_JSON, Problem, ProblemError
-from runtime.observability import LATENCY_BUCKETS, continuing, parse_traceparent, unsampled
+from runtime.observability import LATENCY_BUCKETS, following
 
 if TYPE_CHECKING:
     from runtime.http.auth import RevocationList, TokenVerifier
@@ -176,16 +176,9 @@ class Correlate:
                 problem = Problem(title=_TITLES[code], status=code, detail=where)
                 await _problem_response(problem)(scope, receive, send_with_id)
             elif self._tracer is not None:
-                parent = parse_traceparent(headers.get("traceparent"))
-                if unsampled(parent):  # a span the sampler would drop: none, the trace goes on
-                    with continuing(parent):
-                        await self.app(scope, receive, send_with_id)
-                    return
-                context = trace.set_span_in_context(NonRecordingSpan(parent)) if parent else None
                 name = f"{scope['method']} {scope['path']}"
-                with self._tracer.start_as_current_span(
-                    name, context=context, kind=SpanKind.SERVER
-                ):
+                traceparent = headers.get("traceparent")
+                with following(self._tracer, traceparent, name, kind=SpanKind.SERVER):
                     await self.app(scope, receive, send_with_id)
             else:
                 await self.app(scope, receive, send_with_id)
