@@ -38,6 +38,8 @@ __all__ = [
     "FrameWriter",
     "NatsEventSink",
     "PipelinedSink",
+    "ack_refusal",
+    "check_subject",
     "ensure_streams",
     "frame_writer",
 ]
@@ -144,7 +146,7 @@ class PipelinedSink:
             await self._wait_for_room(self._window - 1)
         subject = channel.subject
         if subject not in self._checked:
-            _check_subject(subject)
+            check_subject(subject)
             self._checked.add(subject)
         token = str(self._next)
         self._next += 1
@@ -201,12 +203,21 @@ class PipelinedSink:
         if token not in self._pending:
             return
         del self._pending[token]
-        if msg.headers and msg.headers.get("Status") == "503":
-            self._errors.append("no stream captures the subject")
-        elif b'"error"' in msg.data:
-            error = json.loads(msg.data).get("error", {})
-            self._errors.append(str(error.get("description", "refused by JetStream")))
+        refusal = ack_refusal(msg)
+        if refusal is not None:
+            self._errors.append(refusal)
         self._acked.set()
+
+
+def ack_refusal(msg: Msg) -> str | None:
+    """Why JetStream refused a published message, from its ack; None if it stored it (a
+    duplicate it dropped by `Nats-Msg-Id` counts as stored)."""
+    if msg.headers and msg.headers.get("Status") == "503":
+        return "no stream captures the subject"
+    if b'"error"' in msg.data:
+        error = json.loads(msg.data).get("error", {})
+        return str(error.get("description", "refused by JetStream"))
+    return None
 
 
 FrameWriter = Callable[[bytes, int], Awaitable[None]]
@@ -245,7 +256,7 @@ def frame_writer(nc: Client) -> FrameWriter | None:
     return write
 
 
-def _check_subject(subject: str) -> None:
+def check_subject(subject: str) -> None:
     """What nats-py checks of a publish subject: not empty, no whitespace or CR/LF."""
     if not subject or any(c in subject for c in " \t\r\n"):
         raise PublishError(f"{subject!r} is not a valid NATS subject")

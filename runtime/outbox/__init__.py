@@ -9,6 +9,7 @@ from runtime.outbox.relay import (
     OutboxError,
     OutboxPublishError,
     OutboxRelay,
+    RawMessage,
     RawPublisher,
     bus_headers,
 )
@@ -19,6 +20,7 @@ __all__ = [
     "OutboxError",
     "OutboxPublishError",
     "OutboxRelay",
+    "RawMessage",
     "RawPublisher",
     "bus_headers",
 ]

@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Sequence, Set
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from runtime.errors import PlatformError
 from runtime.eventstore.base import RecordedEvent
@@ -25,6 +25,7 @@ __all__ = [
     "OutboxError",
     "OutboxPublishError",
     "OutboxRelay",
+    "RawMessage",
     "RawPublisher",
     "bus_headers",
 ]
@@ -40,13 +41,21 @@ class OutboxPublishError(OutboxError):
     """Publishing an event failed; it and the rest of its batch stay pending."""
 
 
+class RawMessage(NamedTuple):
+    """One stored event as the bus gets it: bytes, headers, and the id it is deduplicated by."""
+
+    subject: str
+    payload: bytes
+    headers: dict[str, str]
+    message_id: str
+
+
 class RawPublisher(Protocol):
     """The bus side: publish bytes with headers, deduplicated by `message_id`."""
 
-    async def publish_raw(
-        self, subject: str, payload: bytes, headers: dict[str, str], message_id: str
-    ) -> None:
-        """Publish and wait for the bus's acknowledgement; raise if it did not accept."""
+    async def publish_all(self, messages: Sequence[RawMessage]) -> list[BaseException | None]:
+        """Publish `messages`, written in order, and wait for the bus's acknowledgements:
+        one result per message, None where the bus stored it, else why not."""
         ...
 
 
@@ -180,18 +189,15 @@ class OutboxRelay:
         Pipelined: every publish is in flight at once, written to the bus in position order
         on one connection, so the stream keeps that order.
         """
-        results = await asyncio.gather(
-            *(
-                self._publisher.publish_raw(
-                    event.subject, event.payload, bus_headers(event), str(event.event_id)
-                )
+        results = await self._publisher.publish_all(
+            [
+                RawMessage(event.subject, event.payload, bus_headers(event), str(event.event_id))
                 for event in events
-            ),
-            return_exceptions=True,
+            ]
         )
         accepted: list[int] = []
         for event, result in zip(events, results, strict=True):
-            if isinstance(result, BaseException):
+            if result is not None:
                 return accepted, result
             accepted.append(event.position)
         return accepted, None

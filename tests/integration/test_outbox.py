@@ -15,7 +15,7 @@ import pytest
 from runtime.eventstore import NewEvent, RecordedEvent
 from runtime.eventstore.base import CommittedEvents
 from runtime.eventstore.postgres import PostgresEventStore
-from runtime.outbox import OutboxPublishError, OutboxRelay
+from runtime.outbox import OutboxPublishError, OutboxRelay, RawMessage
 from runtime.outbox.postgres import PostgresOutbox
 
 WAIT = 10.0  # generous: a slow CI machine still answers well within it
@@ -63,7 +63,18 @@ class RelayPublisher:
     bus: RecordingBus
     relay: str
 
-    async def publish_raw(
+    async def publish_all(self, messages: Sequence[RawMessage]) -> list[BaseException | None]:
+        results: list[BaseException | None] = []
+        for message in messages:
+            try:
+                await self._publish(*message)
+            except ConnectionError as exc:
+                results.append(exc)
+            else:
+                results.append(None)
+        return results
+
+    async def _publish(
         self, subject: str, payload: bytes, headers: dict[str, str], message_id: str
     ) -> None:
         self.bus.calls += 1
