@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from runtime.errors import ConcurrencyError, ContractError, PlatformError
 
@@ -38,6 +38,7 @@ __all__ = [
     "RecordedEvent",
     "Snapshot",
     "StoreUnavailableError",
+    "StreamAppend",
     "Transaction",
     "VersionConflictError",
     "retrying",
@@ -143,6 +144,14 @@ class Snapshot:
     state: bytes
 
 
+class StreamAppend(NamedTuple):
+    """One stream's part of `Transaction.append_all`: `append`'s arguments."""
+
+    stream_id: str
+    expected_version: int | None
+    events: list[NewEvent]
+
+
 Flush = Callable[[], Awaitable[object]]
 """Writes a buffer holds back (see `Transaction.buffer`), written when awaited."""
 
@@ -222,6 +231,11 @@ class Transaction(Protocol):
         concurrent append to the stream still makes one of the two fail with
         VersionConflictError (retry the transaction), and no version is looked up first.
         """
+        ...
+
+    async def append_all(self, appends: Sequence[StreamAppend]) -> list[list[RecordedEvent]]:
+        """Several `append`s at once (one statement where the store can): what each
+        recorded, in the order given; a conflict on any stream raises as `append` does."""
         ...
 
     def buffer(self, flush: Flush) -> None:

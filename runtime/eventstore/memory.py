@@ -23,6 +23,7 @@ from runtime.eventstore.base import (
     NewEvent,
     RecordedEvent,
     Snapshot,
+    StreamAppend,
     VersionConflictError,
 )
 
@@ -82,6 +83,10 @@ class MemoryTransaction(Buffers):
             )
         self._events.extend(recorded)
         return recorded
+
+    async def append_all(self, appends: Sequence[StreamAppend]) -> list[list[RecordedEvent]]:
+        """Each append in turn (a conflict leaves the transaction to be rolled back)."""
+        return [await self.append(*part) for part in appends]
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after `after_version`, this transaction's included."""

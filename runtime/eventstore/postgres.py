@@ -26,6 +26,7 @@ from runtime.eventstore.base import (
     RecordedEvent,
     Snapshot,
     StoreUnavailableError,
+    StreamAppend,
     Transaction,
     VersionConflictError,
 )
@@ -152,53 +153,79 @@ class PostgresTransaction(Buffers):
         self, stream_id: str, expected_version: int | None, events: list[NewEvent]
     ) -> list[RecordedEvent]:
         """Append after `expected_version` (None: at the end); a conflict aborts the
-        transaction and raises.
-
-        One statement: it inserts only when the stream is at `expected_version` (or at
-        whatever version it is, for None); an interleaved append trips the (stream,
-        version) key.
-        """
+        transaction and raises (see `append_all`)."""
         if not events:
             current = await self._version_of(stream_id)
             if expected_version is not None and current != expected_version:
                 raise VersionConflictError(stream_id, expected_version, current)
             return []
+        (recorded,) = await self.append_all([StreamAppend(stream_id, expected_version, events)])
+        return recorded
+
+    async def append_all(self, appends: Sequence[StreamAppend]) -> list[list[RecordedEvent]]:
+        """Append to several streams in one statement.
+
+        It inserts a stream's events only when the stream is at its expected version (or
+        at whatever version it is, for None); an interleaved append trips the (stream,
+        version) key. A conflict on any stream raises, and the transaction must roll back
+        (the other streams' rows are written).
+        """
+        if any(not p.events for p in appends) or len({p.stream_id for p in appends}) < len(
+            appends
+        ):  # a version check alone, or a stream twice: one after the other
+            return [await self.append(*part) for part in appends]
+        parts = appends
+        events = [(part, k, e) for part in parts for k, e in enumerate(part.events, start=1)]
         try:
             rows = await self.connection.fetch(
-                f"WITH cur AS (SELECT coalesce(max(version), 0) AS v FROM {self._s}.events"
-                " WHERE stream_id = $1),"
+                f"WITH u AS (SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[],"
+                " $5::text[], $6::text[], $7::text[], $8::text[], $9::text[])"
+                " WITH ORDINALITY AS u(s, x, k, e, t, sj, a, p, h, n)),"
+                " cur AS (SELECT d.s, (SELECT coalesce(max(version), 0)"
+                f" FROM {self._s}.events WHERE stream_id = d.s) AS v"
+                " FROM (SELECT DISTINCT s FROM u) AS d),"
                 f" ins AS (INSERT INTO {self._s}.events"
                 " (stream_id, version, event_id, type, subject, aggregate_id, payload, headers)"
-                " SELECT $1, cur.v + u.n, e, t, sj, a, p::jsonb, h::jsonb FROM cur, unnest("
-                "$2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[]"
-                ") WITH ORDINALITY AS u(e, t, sj, a, p, h, n)"
-                " WHERE $8::int IS NULL OR cur.v = $8"
-                " RETURNING position, version, recorded_at)"
-                " SELECT * FROM ins ORDER BY version",
-                stream_id,
-                [e.event_id for e in events],
-                [e.type for e in events],
-                [e.subject for e in events],
-                [e.aggregate_id for e in events],
-                [e.payload.decode() for e in events],
-                [json.dumps(dict(e.headers)) for e in events],
-                expected_version,
+                " SELECT u.s, cur.v + u.k, u.e, u.t, u.sj, u.a, u.p::jsonb, u.h::jsonb"
+                " FROM u JOIN cur ON cur.s = u.s WHERE u.x IS NULL OR cur.v = u.x ORDER BY u.n"
+                " RETURNING stream_id, position, version, recorded_at)"
+                " SELECT * FROM ins ORDER BY position",
+                [part.stream_id for part, _, _ in events],
+                [part.expected_version for part, _, _ in events],
+                [k for _, k, _ in events],
+                [e.event_id for _, _, e in events],
+                [e.type for _, _, e in events],
+                [e.subject for _, _, e in events],
+                [e.aggregate_id for _, _, e in events],
+                [e.payload.decode() for _, _, e in events],
+                [json.dumps(dict(e.headers)) for _, _, e in events],
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_KEY:
-                raise VersionConflictError(stream_id, expected_version or 0, None) from exc
-            raise DuplicateEventError(_duplicate_id(events, exc)) from exc
-        if not rows:
-            assert expected_version is not None  # an append at the end always inserts
-            raise VersionConflictError(
-                stream_id, expected_version, await self._version_of(stream_id)
-            )
-        recorded = [
-            event.recorded(stream_id, row["version"], row["position"], row["recorded_at"])
-            for event, row in zip(events, rows, strict=True)
-        ]
-        self.recorded += recorded
-        return recorded
+                part = _conflicting(parts, exc)
+                raise VersionConflictError(
+                    part.stream_id, part.expected_version or 0, None
+                ) from exc
+            raise DuplicateEventError(_duplicate_id([e for _, _, e in events], exc)) from exc
+        by_stream: dict[str, list[Any]] = {}
+        for row in rows:
+            by_stream.setdefault(row["stream_id"], []).append(row)
+        out: dict[str, list[RecordedEvent]] = {}
+        for part in parts:
+            written = sorted(by_stream.get(part.stream_id, ()), key=lambda r: r["version"])
+            if len(written) != len(part.events):
+                assert part.expected_version is not None  # an append at the end always inserts
+                raise VersionConflictError(
+                    part.stream_id, part.expected_version, await self._version_of(part.stream_id)
+                )
+            out[part.stream_id] = [
+                event.recorded(part.stream_id, row["version"], row["position"], row["recorded_at"])
+                for event, row in zip(part.events, written, strict=True)
+            ]
+        self.recorded += sorted(
+            (e for recorded in out.values() for e in recorded), key=lambda e: e.position
+        )
+        return [out[part.stream_id] for part in appends]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
@@ -357,6 +384,12 @@ def _connection_lost(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.InterfaceError):  # else a misuse of the driver
         return "closed" in str(exc)
     return isinstance(exc, _CONNECTION_LOST)
+
+
+def _conflicting(parts: Sequence[StreamAppend], exc: Exception) -> StreamAppend:
+    """The stream whose (stream, version) key the violation names, or the first one."""
+    detail = str(getattr(exc, "detail", "") or "")
+    return next((p for p in parts if f"({p.stream_id}," in detail), parts[0])
 
 
 def _duplicate_id(events: list[NewEvent], exc: Exception) -> uuid.UUID:

@@ -9,22 +9,36 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import asyncpg
 import pytest
+from pydantic import BaseModel
 
+from runtime.bus.base import Channel
 from runtime.errors import ConcurrencyError, ConfigurationError, ContractError
 from runtime.eventstore import (
     DuplicateEventError,
     EventStore,
     NewEvent,
     StoreUnavailableError,
+    StreamAppend,
     Transaction,
     VersionConflictError,
     retrying,
 )
 from runtime.eventstore.memory import MemoryEventStore
 from runtime.eventstore.postgres import PostgresEventStore
+from runtime.outbox.sink import StreamSink
+
+
+class Ping(BaseModel):
+    """A message for the sink tests."""
+
+    n: int
+
+
+PING = Channel(subject="t.ping.v1", message="Ping", model=Ping, kind="event", owner="tester")
 
 
 @pytest.fixture(params=["memory", "postgres"])
@@ -451,3 +465,93 @@ async def test_a_buffer_that_fails_at_the_commit_rolls_the_transaction_back(
 
     assert await store.load(f"other-{unique_id}") == []
     assert [e.json() for e in await store.load(stream)] == [{"n": 1}]
+
+
+async def test_append_all_writes_several_streams_in_order_and_returns_each(
+    store: EventStore, unique_id: str
+) -> None:
+    a, b, c = (f"{name}-{unique_id}" for name in "abc")
+    await store.append(a, 0, [order_created(0)])
+    async with store.transaction() as tx:
+        recorded = await tx.append_all(
+            [
+                StreamAppend(a, 1, [order_created(1), order_created(2)]),
+                StreamAppend(b, None, [order_created(3)]),
+                StreamAppend(c, 0, [order_created(4), order_created(5)]),
+            ]
+        )
+    assert [[(e.stream_id, e.version, e.json()) for e in part] for part in recorded] == [
+        [(a, 2, {"n": 1}), (a, 3, {"n": 2})],
+        [(b, 1, {"n": 3})],
+        [(c, 1, {"n": 4}), (c, 2, {"n": 5})],
+    ]
+    positions = [e.position for part in recorded for e in part]
+    assert positions == sorted(positions)  # in the order given
+    everything = await store.read_all(0, 100)
+    assert [e.json()["n"] for e in everything if e.stream_id in (a, b, c)] == [0, 1, 2, 3, 4, 5]
+
+
+async def test_append_all_with_one_stale_stream_writes_nothing(
+    store: EventStore, unique_id: str
+) -> None:
+    fresh, stale = f"fresh-{unique_id}", f"stale-{unique_id}"
+    await store.append(stale, 0, [order_created(0)])
+    with pytest.raises(VersionConflictError) as caught:
+        async with store.transaction() as tx:
+            await tx.append_all(
+                [
+                    StreamAppend(fresh, 0, [order_created(1)]),
+                    StreamAppend(stale, 0, [order_created(2)]),
+                ]
+            )
+    assert caught.value.stream_id == stale
+    assert caught.value.expected == 0
+    assert await store.load(fresh) == []
+    assert [e.json() for e in await store.load(stale)] == [{"n": 0}]
+
+
+async def test_append_all_takes_a_stream_twice_and_a_check_alone(
+    store: EventStore, unique_id: str
+) -> None:
+    stream, other = f"twice-{unique_id}", f"other-{unique_id}"
+    await store.append(other, 0, [order_created(0)])
+    async with store.transaction() as tx:
+        recorded = await tx.append_all(
+            [
+                StreamAppend(stream, None, [order_created(1)]),
+                StreamAppend(other, 1, []),
+                StreamAppend(stream, None, [order_created(2)]),
+            ]
+        )
+    assert [[e.version for e in part] for part in recorded] == [[1], [], [2]]
+    with pytest.raises(VersionConflictError):
+        async with store.transaction() as tx:
+            await tx.append_all([StreamAppend(other, 0, [])])
+
+
+async def test_every_sink_of_a_transaction_is_appended_in_one_flush(
+    store: EventStore, unique_id: str
+) -> None:
+    """Sinks of one transaction go out in one `append_all` (a flush of one writes them all),
+    each with its events in the order sent, the sinks in the order they were opened."""
+    calls: list[int] = []
+    first, second = f"first-{unique_id}", f"second-{unique_id}"
+    async with store.transaction() as tx:
+        real = tx.append_all
+
+        async def counting(appends: Any) -> Any:
+            calls.append(len(appends))
+            return await real(appends)
+
+        tx.append_all = counting  # type: ignore[method-assign]
+        one = StreamSink(tx, first, 0)
+        two = await StreamSink.at_end(tx, second)
+        await one.send(PING, Ping(n=1), aggregate_id="x")
+        await two.send(PING, Ping(n=2), aggregate_id="y")
+        await one.send(PING, Ping(n=3), aggregate_id="x")
+        assert [e.version for e in await two.flush()] == [1]
+        assert [e.version for e in one.recorded] == [1, 2]  # flushed with it
+        await one.send(PING, Ping(n=4), aggregate_id="x")  # appended by the commit
+    assert calls == [2, 1]
+    assert [e.json() for e in await store.load(first)] == [{"n": 1}, {"n": 3}, {"n": 4}]
+    assert [e.json() for e in await store.load(second)] == [{"n": 2}]
