@@ -12,7 +12,8 @@ import re
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any
+from functools import partial
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import asyncpg
 
@@ -38,10 +39,12 @@ __all__ = [
     "EVENT_COLUMNS",
     "PostgresEventStore",
     "PostgresTransaction",
+    "Statement",
     "checked_schema",
     "connection_of",
     "migrate",
     "record",
+    "write_together",
 ]
 
 _SCHEMA_NAME = re.compile(r"(?!pg_)[a-z_][a-z0-9_]{0,49}")
@@ -320,6 +323,49 @@ class PostgresTransaction(Buffers):
             f"SELECT version, state FROM {self._s}.snapshots WHERE stream_id = $1", stream_id
         )
         return None if row is None else Snapshot(stream_id, row["version"], bytes(row["state"]))
+
+
+class Statement(NamedTuple):
+    """One INSERT, UPDATE or DELETE with its arguments (`$1`... numbered from 1), for
+    `write_together`; a RETURNING clause (of one column), if any, gives its result."""
+
+    sql: str
+    args: tuple[Any, ...] = ()
+
+
+_PARAMETER = re.compile(r"\$(\d+)")
+_RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
+
+
+async def write_together(tx: Transaction, statements: Sequence[Statement]) -> list[Any]:
+    """Run the statements in one round trip: each a part of one `WITH`, their parameters
+    renumbered in turn. The result of each is the first column of the first row it
+    returned, or None (also when it has no RETURNING).
+
+    PostgreSQL runs such parts on one snapshot and in no set order: none sees the others'
+    writes, and no two may write the same row (only one would take effect). They are for
+    writes to different tables or rows that the caller has finished deciding.
+    """
+    connection = connection_of(tx)
+    if len(statements) == 1:
+        (only,) = statements
+        return [await connection.fetchval(only.sql, *only.args)]
+    parts: list[str] = []
+    results: list[str] = []
+    args: list[Any] = []
+    for n, statement in enumerate(statements):
+        sql = _PARAMETER.sub(partial(_shifted, len(args)), statement.sql)
+        parts.append(f"w{n} AS ({sql})")
+        results.append(
+            f"(SELECT * FROM w{n} LIMIT 1)" if _RETURNING.search(statement.sql) else "NULL"
+        )
+        args += statement.args
+    row = await connection.fetchrow(f"WITH {', '.join(parts)} SELECT {', '.join(results)}", *args)
+    return list(row)
+
+
+def _shifted(offset: int, parameter: re.Match[str]) -> str:
+    return f"${int(parameter[1]) + offset}"
 
 
 def connection_of(tx: Transaction) -> Any:

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from runtime.errors import ConcurrencyError
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import checked_schema, connection_of
+from runtime.eventstore.postgres import (
+    Statement,
+    checked_schema,
+    connection_of,
+    write_together,
+)
 from runtime.saga.base import SagaState
 
 __all__ = ["PostgresSagaStore"]
@@ -42,35 +48,35 @@ class PostgresSagaStore:
         )
         return _state(row) if row else None
 
-    async def put(self, tx: Transaction, state: SagaState) -> SagaState:
-        """Insert a new saga (version 0) or update the stored one at `state.version`."""
+    async def put(
+        self, tx: Transaction, state: SagaState, *, along: Sequence[Statement] = ()
+    ) -> SagaState:
+        """Insert a new saga (version 0) or update the stored one at `state.version`.
+
+        `along`: writes of the same step to other tables (a read model), sent in the same
+        statement (`write_together`): one round trip instead of one each.
+        """
         data = json.dumps(state.data, sort_keys=True, default=str)
         if state.version == 0:
-            inserted = await connection_of(tx).fetchval(
+            write = Statement(
                 f"INSERT INTO {self._table} (saga_id, step, data, deadline, version)"
                 " VALUES ($1, $2, $3::jsonb, $4, 1) ON CONFLICT DO NOTHING RETURNING version",
-                state.saga_id,
-                state.step,
-                data,
-                state.deadline,
+                (state.saga_id, state.step, data, state.deadline),
             )
-            if inserted is None:
-                raise ConcurrencyError(f"saga {state.saga_id} already exists")
         else:
-            updated = await connection_of(tx).fetchval(
+            write = Statement(
                 f"UPDATE {self._table} SET step = $2, data = $3::jsonb, deadline = $4,"
                 " version = version + 1, updated_at = now()"
                 " WHERE saga_id = $1 AND version = $5 RETURNING version",
-                state.saga_id,
-                state.step,
-                data,
-                state.deadline,
-                state.version,
+                (state.saga_id, state.step, data, state.deadline, state.version),
             )
-            if updated is None:
-                raise ConcurrencyError(
-                    f"saga {state.saga_id} changed since version {state.version}"
-                )
+        written, *_ = await write_together(tx, [write, *along])
+        if written is None:
+            raise ConcurrencyError(
+                f"saga {state.saga_id} already exists"
+                if state.version == 0
+                else f"saga {state.saga_id} changed since version {state.version}"
+            )
         return SagaState(state.saga_id, state.step, state.data, state.deadline, state.version + 1)
 
     async def claim_due(self, tx: Transaction, now: datetime, limit: int) -> list[SagaState]:

@@ -100,13 +100,13 @@ class OrderApi:
                 correlation_id=correlation,
                 per_artisan=sorted(per_artisan(priced).items()),
             )
-            await self._saga.sagas.put(
+            await self._saga.record(
                 tx,
                 SagaState(str(order_id), Step.RESERVING, data).move(
                     Step.RESERVING, now=now, timeout=self._saga.timeouts.stock
                 ),
+                sink,
             )
-            await self._saga.views.project(tx, await sink.flush())
         # What the read model now holds for it, without reading it back.
         return Order.model_validate(
             {

@@ -106,8 +106,7 @@ class OrderHandlers:
                 now=message.dispatched_at,
                 cause=context,
             )
-            await self._saga.sagas.put(tx, shipped)
-            await self._saga.views.project(tx, await sink.flush())
+            await self._saga.record(tx, shipped, sink)
 
     async def on_shipment_delivered(
         self, message: ShipmentDelivered, context: MessageContext
@@ -147,7 +146,7 @@ class OrderHandlers:
                 aggregate_id=str(message.order_id),
                 cause=context,
             )
-            await self._saga.sagas.put(
+            await self._saga.record(
                 tx,
                 SagaState(
                     state.saga_id,
@@ -156,8 +155,8 @@ class OrderHandlers:
                     None,
                     state.version,
                 ),
+                sink,
             )
-            await self._saga.views.project(tx, await sink.flush())
 
     async def on_new_product_listed(
         self, message: NewProductListed, context: MessageContext

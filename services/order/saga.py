@@ -75,6 +75,11 @@ class OrderSaga:
         sink = await StreamSink.at_end(tx, stream)
         return Publisher(sink), sink
 
+    async def record(self, tx: Transaction, state: SagaState, sink: StreamSink) -> None:
+        """End a step: append its messages, then write the saga's state and the order's
+        read-model row in one statement."""
+        await self.sagas.put(tx, state, along=self.views.statements(await sink.flush()))
+
     async def change(
         self,
         publisher: Publisher,
@@ -154,7 +159,7 @@ class OrderSaga:
             now=now,
             cause=cause,
         )
-        await self.sagas.put(
+        await self.record(
             tx,
             state.move(
                 Step.PAYING,
@@ -162,8 +167,8 @@ class OrderSaga:
                 timeout=self.timeouts.payment,
                 reservation_id=str(reservation_id),
             ),
+            sink,
         )
-        await self.views.project(tx, await sink.flush())
 
     async def rejected(
         self,
@@ -181,8 +186,9 @@ class OrderSaga:
         publisher, sink = await self.publisher(tx, UUID(state.saga_id))
         state = await self.change(publisher, state, "rejected", detail, now=now, cause=cause)
         await self._cancelled(publisher, state, reason, detail, now=now, cause=cause)
-        await self.sagas.put(tx, state.move(Step.DONE, now=now, timeout=None, outcome="rejected"))
-        await self.views.project(tx, await sink.flush())
+        await self.record(
+            tx, state.move(Step.DONE, now=now, timeout=None, outcome="rejected"), sink
+        )
 
     async def compensate(
         self,
@@ -201,13 +207,13 @@ class OrderSaga:
             aggregate_id=str(order_id),
             cause=cause,
         )
-        await self.sagas.put(
+        await self.record(
             tx,
             state.move(
                 Step.RELEASING, now=now, timeout=self.timeouts.release, cancel_reason=reason
             ),
+            sink,
         )
-        await self.views.project(tx, await sink.flush())
 
     async def stock_released(
         self, tx: Transaction, state: SagaState, *, now: datetime, cause: MessageContext
@@ -221,8 +227,9 @@ class OrderSaga:
             publisher, state, "cancelled", f"Cancelled: {reason}.", now=now, cause=cause
         )
         await self._cancelled(publisher, state, reason, None, now=now, cause=cause)
-        await self.sagas.put(tx, state.move(Step.DONE, now=now, timeout=None, outcome="cancelled"))
-        await self.views.project(tx, await sink.flush())
+        await self.record(
+            tx, state.move(Step.DONE, now=now, timeout=None, outcome="cancelled"), sink
+        )
 
     async def paid(
         self,
@@ -266,13 +273,13 @@ class OrderSaga:
             aggregate_id=str(order_id),
             cause=cause,
         )
-        await self.sagas.put(
+        await self.record(
             tx,
             state.move(
                 Step.DONE, now=now, timeout=None, outcome="confirmed", payment_id=str(payment_id)
             ),
+            sink,
         )
-        await self.views.project(tx, await sink.flush())
 
     async def _cancelled(
         self,

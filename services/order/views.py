@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from generated.order.models import Order, OrderPage
 from runtime.eventstore.base import RecordedEvent, Transaction
-from runtime.eventstore.postgres import connection_of
+from runtime.eventstore.postgres import Statement, connection_of, write_together
 from runtime.http import ProblemError
 from services.order.domain import CatalogueEntry
 
@@ -69,48 +70,55 @@ class OrderViews:
 
     async def project(self, tx: Transaction, events: list[RecordedEvent]) -> None:
         """Apply an order's newly recorded events to its row."""
-        for event in events:
-            await self._apply(tx, event)
+        if statements := self.statements(events):
+            await write_together(tx, statements)
 
-    async def _apply(self, tx: Transaction, event: RecordedEvent) -> None:
-        data: dict[str, Any] = json.loads(event.payload)
-        kind = event.type.removeprefix("a4co.order.").rsplit(".", 1)[0]
-        connection = connection_of(tx)
-        if kind == "created":
-            await connection.execute(
-                f"INSERT INTO {self._s}.orders_view VALUES ($1, $2, 'pending', $3::jsonb, $4,"
-                " $5::jsonb, NULL, $6, $6, $7) ON CONFLICT (order_id) DO NOTHING",
-                UUID(data["order_id"]),
-                UUID(data["customer_id"]),
-                json.dumps(data["items"]),
-                data["total"]["amount_minor"],
-                json.dumps(data["delivery"]),
-                datetime.fromisoformat(data["placed_at"]),
-                event.version,
+    def statements(self, events: list[RecordedEvent]) -> list[Statement]:
+        """The writes that apply `events` to the read model: one per order, its events
+        folded (one statement may not write a row twice)."""
+        changes: dict[UUID, _Change] = {}
+        for event in events:
+            kind = event.type.removeprefix("a4co.order.").rsplit(".", 1)[0]
+            if kind in _PROJECTED:
+                data: dict[str, Any] = json.loads(event.payload)
+                change = changes.setdefault(UUID(data["order_id"]), _Change())
+                change.apply(kind, data, event.version)
+        return [self._write(order_id, change) for order_id, change in changes.items()]
+
+    def _write(self, order_id: UUID, change: _Change) -> Statement:
+        if change.created is not None:
+            created = change.created
+            return Statement(
+                f"INSERT INTO {self._s}.orders_view AS v VALUES ($1, $2, $3, $4::jsonb, $5,"
+                " $6::jsonb, $7, $8, $9, $10) ON CONFLICT (order_id) DO UPDATE SET"
+                " status = excluded.status, updated_at = excluded.updated_at,"
+                " version = excluded.version,"
+                " cancel_reason = coalesce(excluded.cancel_reason, v.cancel_reason)"
+                " WHERE v.version < excluded.version",
+                (
+                    order_id,
+                    UUID(created["customer_id"]),
+                    change.status,
+                    json.dumps(created["items"]),
+                    created["total"]["amount_minor"],
+                    json.dumps(created["delivery"]),
+                    change.cancel_reason,
+                    datetime.fromisoformat(created["placed_at"]),
+                    change.updated_at,
+                    change.version,
+                ),
             )
-        elif kind == "state_changed":
-            await connection.execute(
-                f"UPDATE {self._s}.orders_view SET status = $2, updated_at = $3, version = $4"
-                " WHERE order_id = $1 AND version < $4",
-                UUID(data["order_id"]),
-                data["to_status"],
-                datetime.fromisoformat(data["changed_at"]),
-                event.version,
-            )
-        elif kind == "confirmed":  # announced alone: no OrderStateChanged goes with it
-            await connection.execute(
-                f"UPDATE {self._s}.orders_view SET status = 'confirmed', updated_at = $2,"
-                " version = $3 WHERE order_id = $1 AND version < $3",
-                UUID(data["order_id"]),
-                datetime.fromisoformat(data["confirmed_at"]),
-                event.version,
-            )
-        elif kind == "cancelled":
-            await connection.execute(
-                f"UPDATE {self._s}.orders_view SET cancel_reason = $2 WHERE order_id = $1",
-                UUID(data["order_id"]),
-                data["reason"],
-            )
+        # A status moves only forward (a redelivered older event changes nothing); the
+        # cancel reason is written whenever one is announced.
+        return Statement(
+            f"UPDATE {self._s}.orders_view SET"
+            " status = CASE WHEN $2::int > version THEN $3::text ELSE status END,"
+            " updated_at = CASE WHEN $2::int > version THEN $4::timestamptz ELSE updated_at END,"
+            " version = CASE WHEN $2::int > version THEN $2::int ELSE version END,"
+            " cancel_reason = coalesce($5::text, cancel_reason)"
+            " WHERE order_id = $1",
+            (order_id, change.version, change.status, change.updated_at, change.cancel_reason),
+        )
 
     async def rebuild(self, tx: Transaction) -> int:
         """Empty the read model and replay every order stream; return the events applied."""
@@ -152,6 +160,34 @@ class OrderViews:
         items = [_order(r) for r in rows[:limit]]
         more = len(rows) > limit
         return OrderPage(items=items, next_cursor=_encode(items[-1]) if more else None)
+
+
+_PROJECTED = frozenset({"created", "state_changed", "confirmed", "cancelled"})
+
+
+@dataclass(slots=True)
+class _Change:
+    """What a run of one order's events does to its row."""
+
+    created: dict[str, Any] | None = None
+    status: str | None = None
+    updated_at: datetime | None = None
+    version: int | None = None
+    cancel_reason: str | None = None
+
+    def apply(self, kind: str, data: dict[str, Any], version: int) -> None:
+        if kind == "cancelled":  # no status of its own: OrderStateChanged carries it
+            self.cancel_reason = data["reason"]
+            return
+        if kind == "created":
+            self.created = data
+            status, moment = "pending", data["placed_at"]
+        elif kind == "state_changed":
+            status, moment = data["to_status"], data["changed_at"]
+        else:  # confirmed, announced alone: no OrderStateChanged goes with it
+            status, moment = "confirmed", data["confirmed_at"]
+        self.status, self.updated_at = status, datetime.fromisoformat(moment)
+        self.version = version
 
 
 def _order(row: Any) -> Order:

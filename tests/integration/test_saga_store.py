@@ -14,7 +14,13 @@ from generated.order.events import Publisher
 from generated.order.models import CommitStock, ReleaseStock
 from runtime.errors import ConcurrencyError
 from runtime.eventstore.base import NewEvent, Transaction
-from runtime.eventstore.postgres import PostgresEventStore, PostgresTransaction
+from runtime.eventstore.postgres import (
+    PostgresEventStore,
+    PostgresTransaction,
+    Statement,
+    connection_of,
+    write_together,
+)
 from runtime.outbox.sink import StreamSink
 from runtime.saga import SagaState, scan_deadlines
 from runtime.saga.postgres import PostgresSagaStore
@@ -221,3 +227,45 @@ async def test_stream_sink_at_a_stale_version_fails_its_transaction_at_the_commi
                 CommitStock(order_id=order_id), aggregate_id=str(order_id)
             )
     assert [e.version for e in await events.load(stream)] == [1]
+
+
+async def test_a_put_writes_along_other_tables_in_one_statement_or_not_at_all(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, sagas = store
+    table = f'"saga_{unique_id}".notes'
+    async with events.transaction() as tx:
+        await connection_of(tx).execute(
+            f"CREATE TABLE {table} (id text PRIMARY KEY, n int NOT NULL, note text)"
+        )
+    statements: list[str] = []
+    note = Statement(f"INSERT INTO {table} VALUES ($1, $2, $3)", ("a", 1, "é'; --\x01"))
+    bump = Statement(f"UPDATE {table} SET n = n + $2 WHERE id = $1 RETURNING n", ("z", 5))
+    async with events.transaction() as tx:
+        connection_of(tx).add_query_logger(lambda q: statements.append(q.query))
+        saved = await sagas.put(tx, SagaState("o-9", "reserving_stock", {}), along=[note, bump])
+        assert saved.version == 1
+        # The parts run on one snapshot, each numbering its parameters from $1.
+        assert await write_together(
+            tx,
+            [
+                Statement(f"INSERT INTO {table} VALUES ($1, $2, NULL)", ("b", 2)),
+                Statement(f"UPDATE {table} SET n = n + $2 WHERE id = $1 RETURNING n", ("a", 10)),
+                Statement(f"DELETE FROM {table} WHERE id = $1", ("nobody",)),
+            ],
+        ) == [None, 11, None]
+    # The put with its note and bump, then the three writes: two statements in all.
+    assert [q.split(None, 1)[0] for q in statements[:3]] == ["WITH", "WITH", "COMMIT;"]
+    async with events.transaction() as tx:
+        rows = await connection_of(tx).fetch(f"SELECT id, n, note FROM {table} ORDER BY id")
+    assert [tuple(r) for r in rows] == [("a", 11, "é'; --\x01"), ("b", 2, None)]
+    # A stale put raises and its statement wrote nothing along: the transaction rolls back.
+    with pytest.raises(ConcurrencyError):
+        async with events.transaction() as tx:
+            await sagas.put(
+                tx,
+                SagaState("o-9", "reserving_stock", {}),
+                along=[Statement(f"INSERT INTO {table} VALUES ($1, $2, NULL)", ("c", 3))],
+            )
+    async with events.transaction() as tx:
+        assert await connection_of(tx).fetchval(f"SELECT count(*) FROM {table}") == 2
