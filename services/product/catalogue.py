@@ -164,28 +164,26 @@ class Catalogue:
         it only when the product sells out or comes back in stock.
         """
         await _serialise(tx, f"stock.{product_id}")
-        connection = connection_of(tx)
-        stored = await connection.fetchval(
-            "INSERT INTO product.stock AS s VALUES ($1, $2, $3) ON CONFLICT (product_id)"
-            " DO UPDATE SET available = $2, adjusted_at = $3 WHERE s.adjusted_at < $3"
-            " RETURNING true",
-            product_id,
-            available,
-            at,
-        )
-        if not stored:
-            return False
-        row = await connection.fetchrow(
-            "WITH old AS (SELECT product_id, available FROM product.products"
-            " WHERE product_id = $1 FOR UPDATE)"
-            " UPDATE product.products p SET available = $2, updated_at = $3 FROM old"
+        # One statement: the count is stored unless a later one is, and only then does the
+        # product's own copy move (its row locked to read what it was).
+        row = await connection_of(tx).fetchrow(
+            "WITH s AS (INSERT INTO product.stock AS s VALUES ($1, $2, $3) ON CONFLICT"
+            " (product_id) DO UPDATE SET available = $2, adjusted_at = $3"
+            " WHERE s.adjusted_at < $3 RETURNING true AS stored),"
+            " old AS (SELECT product_id, available FROM product.products"
+            " WHERE product_id = $1 AND EXISTS (SELECT FROM s) FOR UPDATE),"
+            " p AS (UPDATE product.products p SET available = $2, updated_at = $3 FROM old"
             " WHERE p.product_id = old.product_id AND old.available <> $2"
-            " RETURNING p.artisan_level, old.available AS before",
+            " RETURNING p.artisan_level, old.available AS before)"
+            " SELECT (SELECT stored FROM s) AS stored, p.artisan_level, p.before"
+            " FROM (SELECT) AS one LEFT JOIN p ON true",
             product_id,
             available,
             at,
         )
-        if row is None or row["artisan_level"] is None:
+        if not row["stored"]:
+            return False
+        if row["artisan_level"] is None:
             return True
         if (row["before"] > 0) != (available > 0):
             await self._announce(tx, product_id, artisan_id, "stock_changed", available, at, cause)

@@ -35,11 +35,14 @@ class ShipmentHandlers:
     async def on_order_confirmed(self, message: OrderConfirmed, context: MessageContext) -> None:
         """Open the order's shipment with a tracking code, and announce it."""
         async with self._ctx.handling(context, "on_order_confirmed") as tx:
-            if tx is None or await self._tables.exists_for_order(tx, message.order_id):
+            if tx is None:
+                return
+            sequence = await self._tables.next_sequence(tx, message.order_id)
+            if sequence is None:  # the order has its shipment
                 return
             delivery = message.delivery
             province = delivery.address.province if delivery.address else None
-            code = tracking_code(delivery.method, province, await self._tables.next_sequence(tx))
+            code = tracking_code(delivery.method, province, sequence)
             shipment = Shipment(
                 shipment_id=shipment_id_of(message.order_id),
                 order_id=message.order_id,

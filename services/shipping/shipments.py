@@ -70,20 +70,15 @@ class ShipmentTables:
         sink = StreamSink(tx, stream_of(shipment_id), version)
         return Publisher(sink), sink
 
-    async def next_sequence(self, tx: Transaction) -> int:
-        """The next tracking number."""
-        return int(
-            await connection_of(tx).fetchval(f"SELECT nextval('{self._s}.tracking_numbers')")
+    async def next_sequence(self, tx: Transaction, order_id: UUID) -> int | None:
+        """The next tracking number for the order's shipment, or None when the order has
+        its shipment already (one statement: no number is taken then)."""
+        found = await connection_of(tx).fetchval(
+            f"SELECT nextval('{self._s}.tracking_numbers') WHERE NOT EXISTS"
+            f" (SELECT FROM {self._s}.shipments WHERE order_id = $1)",
+            order_id,
         )
-
-    async def exists_for_order(self, tx: Transaction, order_id: UUID) -> bool:
-        """Whether the order already has its shipment."""
-        return bool(
-            await connection_of(tx).fetchval(
-                f"SELECT EXISTS (SELECT 1 FROM {self._s}.shipments WHERE order_id = $1)",
-                order_id,
-            )
-        )
+        return None if found is None else int(found)
 
     async def insert(
         self, tx: Transaction, shipment: Shipment, artisan_ids: list[UUID], version: int
