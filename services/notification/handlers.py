@@ -2,7 +2,8 @@
 
 Each handler turns its message into notices (`templates`), sends them in the inbox's
 transaction (`Notifier`), and after the commit (`ServiceContext.after_commit`, which also
-waits for the one commit of a batch) publishes the realtime ones on the live feed. A
+waits for the one commit of a batch) publishes the realtime ones on the live feed, all of
+a transaction's in one Redis round trip. A
 live-feed failure is logged, not retried: the notification is stored and listed, and
 redelivering the message would not resend it (the inbox already has it).
 """
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from redis.exceptions import RedisError
 
@@ -65,6 +68,7 @@ class NotificationHandlers:
         self._tables = tables
         self._notifier = notifier
         self._feed = feed
+        self._live: WeakKeyDictionary[Transaction, list[Notification]] = WeakKeyDictionary()
 
     async def _notify(
         self, context: MessageContext, consumer: str, channel: Channel[Any], notices: Notices
@@ -76,7 +80,12 @@ class NotificationHandlers:
             live = await self._notifier.send(
                 tx, found, cause=context, related_subject=channel.subject, now=self._ctx.clock()
             )
-            self._ctx.after_commit(lambda: self._publish(live))
+            # One push per transaction: a unit of twenty messages pushes once, after its commit.
+            pending = self._live.get(tx)
+            if pending is None:
+                pending = self._live[tx] = []
+                self._ctx.after_commit(partial(self._publish, pending))
+            pending += live
 
     async def _publish(self, live: list[Notification]) -> None:
         """Push the committed notifications on the live feed (best effort)."""
