@@ -76,7 +76,13 @@ def create_app(
     With `tracing`, each request whose trace is sampled gets a server span (from
     `tracer_provider`, else the process's).
     """
-    app = FastAPI(title=f"A4CO {service} service", version=version)
+    # FastAPI's own telemetry (on by default since 0.16x) would start a second server span
+    # per request and OpenTelemetry metrics beside ours, for every request, sampled or not.
+    app = FastAPI(
+        title=f"A4CO {service} service",
+        version=version,
+        telemetry={"tracing": False, "metrics": False, "logs": False},
+    )
     app.state.verifier = verifier
     app.state.revocations = revocations
     metrics = registry or CollectorRegistry()
