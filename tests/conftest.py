@@ -9,14 +9,17 @@ from __future__ import annotations
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from a4co.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
 from a4co.launcher import DEFAULT_SERVICES
 from a4co.launcher.connections import make_room
+from runtime.eventstore.postgres import PostgresEventStore
 
 
 @pytest.fixture(scope="session")
@@ -90,3 +93,27 @@ def redis_url(redis_server: ServerHandle) -> str:
 def unique_id() -> str:
     """A short id unique to the test, to name its streams, tables and keys apart."""
     return uuid.uuid4().hex[:12]
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A fresh PostgreSQL schema of the test's own: its name, a pool and its event store."""
+
+    name: str
+    pool: asyncpg.Pool
+    store: PostgresEventStore
+
+
+@pytest.fixture
+async def schema(database_url: str, unique_id: str) -> AsyncIterator[Schema]:
+    """An event store in a schema named after the test's unique id, dropped afterwards;
+    the test migrates its own tables into `schema.name`."""
+    name = f"t_{unique_id}"
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    try:
+        store = PostgresEventStore(pool, name)
+        await store.migrate()
+        yield Schema(name, pool, store)
+        await pool.execute(f'DROP SCHEMA "{name}" CASCADE')
+    finally:
+        await pool.close()

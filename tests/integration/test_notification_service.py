@@ -52,7 +52,6 @@ from runtime.bus.envelope import request_context
 from runtime.bus.memory import InMemoryEventSink
 from runtime.bus.nats_publisher import NatsEventSink
 from runtime.errors import ConfigurationError
-from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http import ProblemError
 from runtime.http.auth import SigningKey
 from runtime.service import ServiceContext, ServiceHost, Settings
@@ -61,6 +60,7 @@ from services.notification.live import LiveFeed
 from services.notification.notifier import WAIT_ATTEMPTS, Notifier, RecipientNotKnownYet
 from services.notification.service import NAME, definition, feed_of
 from services.notification.tables import NotificationTables
+from tests.conftest import Schema
 from tests.e2e.harness import bound_socket, eventually, start_uvicorn
 
 KEY = SigningKey.generate()
@@ -541,40 +541,32 @@ class CountingFeed:
 
 
 async def test_a_unit_of_work_pushes_its_live_notifications_once_after_its_commit(
-    database_url: str, unique_id: str
+    schema: Schema, database_url: str
 ) -> None:
-    schema = f"nt_{unique_id}"
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        store = PostgresEventStore(pool, schema)
-        await store.migrate()
-        tables = NotificationTables(schema)
-        async with pool.acquire() as connection:
-            await tables.migrate(connection)
-        feed = CountingFeed()
-        settings = Settings(service=schema, nats_url="nats://unused", database_url=database_url)
-        ctx = ServiceContext(settings, store, InMemoryEventSink())
-        handlers = NotificationHandlers(ctx, tables, Notifier(tables, [], feed), feed)  # type: ignore[arg-type]
-        subscription = next(s for s in SUBSCRIPTIONS if s.handler == "on_order_state_changed")
-        customers = [uuid.uuid4() for _ in range(3)]
-        changes = [
-            OrderStateChanged(
-                order_id=uuid.uuid4(), customer_id=c, from_status="pending",
-                to_status="payment_pending", changed_at=datetime.now(UTC),
-            )
-            for c in customers
-        ]  # fmt: skip
-        contexts = [request_context(str(uuid.uuid4()), source="/t") for _ in changes]
-        async with ctx.unit_of_work(subscription, contexts):
-            for change, context in zip(changes, contexts, strict=True):
-                await handlers.on_order_state_changed(change, context)
-            assert feed.pushes == []  # nothing before the commit
-        assert [sorted(n.user_id for n in push) for push in feed.pushes] == [sorted(customers)]
-        # Outside a unit, each message is its own transaction and push.
-        alone = [request_context(str(uuid.uuid4()), source="/t") for _ in changes[:2]]
-        for change, context in zip(changes[:2], alone, strict=True):
+    tables = NotificationTables(schema.name)
+    async with schema.pool.acquire() as connection:
+        await tables.migrate(connection)
+    feed = CountingFeed()
+    settings = Settings(service=schema.name, nats_url="nats://unused", database_url=database_url)
+    ctx = ServiceContext(settings, schema.store, InMemoryEventSink())
+    handlers = NotificationHandlers(ctx, tables, Notifier(tables, [], feed), feed)  # type: ignore[arg-type]
+    subscription = next(s for s in SUBSCRIPTIONS if s.handler == "on_order_state_changed")
+    customers = [uuid.uuid4() for _ in range(3)]
+    changes = [
+        OrderStateChanged(
+            order_id=uuid.uuid4(), customer_id=c, from_status="pending",
+            to_status="payment_pending", changed_at=datetime.now(UTC),
+        )
+        for c in customers
+    ]  # fmt: skip
+    contexts = [request_context(str(uuid.uuid4()), source="/t") for _ in changes]
+    async with ctx.unit_of_work(subscription, contexts):
+        for change, context in zip(changes, contexts, strict=True):
             await handlers.on_order_state_changed(change, context)
-        assert len(feed.pushes) == 3
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await pool.close()
+        assert feed.pushes == []  # nothing before the commit
+    assert [sorted(n.user_id for n in push) for push in feed.pushes] == [sorted(customers)]
+    # Outside a unit, each message is its own transaction and push.
+    alone = [request_context(str(uuid.uuid4()), source="/t") for _ in changes[:2]]
+    for change, context in zip(changes[:2], alone, strict=True):
+        await handlers.on_order_state_changed(change, context)
+    assert len(feed.pushes) == 3

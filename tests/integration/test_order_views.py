@@ -4,36 +4,25 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import asyncpg
 import pytest
 
 from runtime.eventstore.base import RecordedEvent
 from runtime.eventstore.postgres import PostgresEventStore, connection_of
 from services.order.views import OrderViews
+from tests.conftest import Schema
 
 AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def views(
-    database_url: str, unique_id: str
-) -> AsyncIterator[tuple[PostgresEventStore, OrderViews]]:
-    schema = f"ov_{unique_id}"
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        store = PostgresEventStore(pool, schema)
-        await store.migrate()
-        order_views = OrderViews(schema)
-        async with pool.acquire() as connection:
-            await order_views.migrate(connection)
-        yield store, order_views
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await pool.close()
+async def views(schema: Schema) -> tuple[PostgresEventStore, OrderViews]:
+    order_views = OrderViews(schema.name)
+    async with schema.pool.acquire() as connection:
+        await order_views.migrate(connection)
+    return schema.store, order_views
 
 
 def event(kind: str, version: int, **data: Any) -> RecordedEvent:

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-import asyncpg
 import pytest
 
 from generated.artisan.events import Publisher as ArtisanPublisher
@@ -27,7 +26,6 @@ from generated.shipping.models import (
 )
 from runtime.bus.envelope import request_context
 from runtime.bus.memory import InMemoryEventSink
-from runtime.eventstore.postgres import PostgresEventStore
 from runtime.http import ProblemError
 from runtime.service import ServiceContext
 from runtime.service.settings import Settings
@@ -38,6 +36,7 @@ from services.shipping.handlers import ShipmentHandlers
 from services.shipping.service import definition as shipping
 from services.shipping.shipments import ShipmentTables
 from services.user.service import definition as user
+from tests.conftest import Schema
 from tests.e2e.harness import TEST_KEY, InProcessPlatform, eventually, platform
 from tests.e2e.story import Story
 
@@ -252,49 +251,43 @@ async def test_collected_pickup_delivers_the_order_once(
 
 
 async def test_an_order_confirmed_twice_under_two_ids_opens_one_shipment_and_takes_one_number(
-    database_url: str, unique_id: str
+    schema: Schema, database_url: str
 ) -> None:
     """The check and the tracking number are one statement: a copy of OrderConfirmed under
     another message id finds the shipment and leaves the sequence where it was."""
-    schema = f"sh_{unique_id}"
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
-    try:
-        store = PostgresEventStore(pool, schema)
-        await store.migrate()
-        tables = ShipmentTables(schema)
-        async with pool.acquire() as connection:
-            await tables.migrate(connection)
-        settings = Settings(service=schema, nats_url="nats://unused", database_url=database_url)
-        handlers = ShipmentHandlers(ServiceContext(settings, store, InMemoryEventSink()), tables)
-        confirmed = OrderConfirmed.model_validate(
-            {
-                "order_id": uuid.uuid4(),
-                "customer_id": uuid.uuid4(),
-                "payment_id": uuid.uuid4(),
-                "items": [
-                    {
-                        "product_id": uuid.uuid4(),
-                        "artisan_id": uuid.uuid4(),
-                        "quantity": 1,
-                        "unit_price": {"amount_minor": 500, "currency": "EUR"},
-                    }
-                ],
-                "total": {"amount_minor": 500, "currency": "EUR"},
-                "delivery": {"method": "pickup"},
-                "confirmed_at": datetime.now(UTC),
-            }
+    tables = ShipmentTables(schema.name)
+    async with schema.pool.acquire() as connection:
+        await tables.migrate(connection)
+    settings = Settings(service=schema.name, nats_url="nats://unused", database_url=database_url)
+    handlers = ShipmentHandlers(ServiceContext(settings, schema.store, InMemoryEventSink()), tables)
+    confirmed = OrderConfirmed.model_validate(
+        {
+            "order_id": uuid.uuid4(),
+            "customer_id": uuid.uuid4(),
+            "payment_id": uuid.uuid4(),
+            "items": [
+                {
+                    "product_id": uuid.uuid4(),
+                    "artisan_id": uuid.uuid4(),
+                    "quantity": 1,
+                    "unit_price": {"amount_minor": 500, "currency": "EUR"},
+                }
+            ],
+            "total": {"amount_minor": 500, "currency": "EUR"},
+            "delivery": {"method": "pickup"},
+            "confirmed_at": datetime.now(UTC),
+        }
+    )
+    for _ in range(2):
+        await handlers.on_order_confirmed(
+            confirmed, request_context(str(uuid.uuid4()), source="/t")
         )
-        for _ in range(2):
-            await handlers.on_order_confirmed(
-                confirmed, request_context(str(uuid.uuid4()), source="/t")
-            )
-        rows = await pool.fetch(
-            f'SELECT tracking_code FROM "{schema}".shipments WHERE order_id = $1',
-            confirmed.order_id,
-        )
-        assert [r["tracking_code"] for r in rows] == ["A4CO-PCK-000001"]
-        assert await pool.fetchval(f'SELECT last_value FROM "{schema}".tracking_numbers') == 1
-        assert await pool.fetchval(f'SELECT count(*) FROM "{schema}".events') == 1
-        await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
-    finally:
-        await pool.close()
+    rows = await schema.pool.fetch(
+        f'SELECT tracking_code FROM "{schema.name}".shipments WHERE order_id = $1',
+        confirmed.order_id,
+    )
+    assert [r["tracking_code"] for r in rows] == ["A4CO-PCK-000001"]
+    assert (
+        await schema.pool.fetchval(f'SELECT last_value FROM "{schema.name}".tracking_numbers') == 1
+    )
+    assert await schema.pool.fetchval(f'SELECT count(*) FROM "{schema.name}".events') == 1
