@@ -74,6 +74,19 @@ _Visits = dict[tuple[date, UUID], tuple[bool, bool, bool]]
 """(day, user) -> (viewed, carted, ordered) that a transaction has still to turn on."""
 _Lines = dict[tuple[UUID, int], Line]
 """(order, line number) -> the line, the first one a transaction saw."""
+_ORDER_COLUMNS = (
+    "customer_id",
+    "placed_at",
+    "placed_on",
+    "total_minor",
+    "confirmed_at",
+    "confirmed_on",
+    "cancel_reason",
+    "cancelled_at",
+    "delivered_at",
+)
+_Orders = dict[tuple[UUID], tuple[Any, ...]]
+"""(order,) -> its facts in `_ORDER_COLUMNS` order, the first a transaction saw of each."""
 
 
 class AnalyticsTables:
@@ -88,6 +101,7 @@ class AnalyticsTables:
         self._statuses: Held[_Statuses] = Held(dict, self._write_statuses)
         self._visits: Held[_Visits] = Held(dict, self._write_visits)
         self._lines: Held[_Lines] = Held(dict, self._write_lines)
+        self._orders: Held[_Orders] = Held(dict, self._write_orders)
 
     async def migrate(self, connection: Any) -> None:
         """Create the tables if missing (the host holds the migration lock)."""
@@ -112,17 +126,7 @@ class AnalyticsTables:
     ) -> None:
         """Record when the order was placed and mark its customer as having ordered that day."""
         day = day_of(placed_at)
-        await self._execute(
-            tx,
-            "INSERT INTO {s}.orders AS o (order_id, customer_id, placed_at, placed_on)"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO UPDATE SET"
-            " placed_at = coalesce(o.placed_at, excluded.placed_at),"
-            " placed_on = coalesce(o.placed_on, excluded.placed_on)",
-            order_id,
-            customer_id,
-            placed_at,
-            day,
-        )
+        self._order(tx, order_id, customer_id, placed_at=placed_at, placed_on=day)
         await self.visited(tx, day, customer_id, ordered=True)
 
     async def order_confirmed(
@@ -136,18 +140,13 @@ class AnalyticsTables:
         lines: Sequence[Line],
     ) -> None:
         """Record the confirmed total and lines once, whenever the OrderCreated arrives."""
-        await self._execute(
+        self._order(
             tx,
-            "INSERT INTO {s}.orders AS o (order_id, customer_id, total_minor, confirmed_at,"
-            " confirmed_on) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (order_id) DO UPDATE SET"
-            " total_minor = coalesce(o.total_minor, excluded.total_minor),"
-            " confirmed_at = coalesce(o.confirmed_at, excluded.confirmed_at),"
-            " confirmed_on = coalesce(o.confirmed_on, excluded.confirmed_on)",
             order_id,
             customer_id,
-            total_minor,
-            confirmed_at,
-            day_of(confirmed_at),
+            total_minor=total_minor,
+            confirmed_at=confirmed_at,
+            confirmed_on=day_of(confirmed_at),
         )
         held = self._lines.of(tx)
         for n, line in enumerate(lines):
@@ -163,18 +162,22 @@ class AnalyticsTables:
         at: datetime,
     ) -> None:
         """Record a cancellation (with `cancel_reason`) or else a delivery, the first one wins."""
-        column = "cancelled_at" if cancel_reason is not None else "delivered_at"
-        await self._execute(
-            tx,
-            f"INSERT INTO {{s}}.orders AS o (order_id, customer_id, cancel_reason, {column})"
-            " VALUES ($1, $2, $3, $4) ON CONFLICT (order_id) DO UPDATE SET"
-            " cancel_reason = coalesce(o.cancel_reason, excluded.cancel_reason),"
-            f" {column} = coalesce(o.{column}, excluded.{column})",
-            order_id,
-            customer_id,
-            cancel_reason,
-            at,
-        )
+        if cancel_reason is not None:
+            self._order(tx, order_id, customer_id, cancel_reason=cancel_reason, cancelled_at=at)
+        else:
+            self._order(tx, order_id, customer_id, delivered_at=at)
+
+    def _order(self, tx: Transaction, order_id: UUID, customer_id: UUID, **facts: Any) -> None:
+        """Hold facts of an order for the unit's commit; a fact already known is kept (the
+        stored one, then the first the unit saw), as one message at a time would keep it."""
+        held = self._orders.of(tx)
+        known = held.get((order_id,))
+        row = dict(zip(_ORDER_COLUMNS, known, strict=True)) if known else {}
+        row.setdefault("customer_id", customer_id)
+        for column, value in facts.items():
+            if row.get(column) is None:
+                row[column] = value
+        held[(order_id,)] = tuple(row.get(column) for column in _ORDER_COLUMNS)
 
     async def order_entered(
         self, tx: Transaction, order_id: UUID, status: str, at: datetime
@@ -378,6 +381,26 @@ class AnalyticsTables:
             " ON CONFLICT (day, metric, key) DO UPDATE SET count = c.count + excluded.count,"
             " amount = c.amount + excluded.amount",
             tallies,
+        )
+
+    async def _write_orders(self, tx: Transaction, orders: _Orders) -> None:
+        await self._write_merged(
+            tx,
+            "INSERT INTO {s}.orders AS o (order_id, customer_id, placed_at, placed_on,"
+            " total_minor, confirmed_at, confirmed_on, cancel_reason, cancelled_at,"
+            " delivered_at) SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[],"
+            " $4::date[], $5::bigint[], $6::timestamptz[], $7::date[], $8::text[],"
+            " $9::timestamptz[], $10::timestamptz[])"
+            " ON CONFLICT (order_id) DO UPDATE SET"
+            " placed_at = coalesce(o.placed_at, excluded.placed_at),"
+            " placed_on = coalesce(o.placed_on, excluded.placed_on),"
+            " total_minor = coalesce(o.total_minor, excluded.total_minor),"
+            " confirmed_at = coalesce(o.confirmed_at, excluded.confirmed_at),"
+            " confirmed_on = coalesce(o.confirmed_on, excluded.confirmed_on),"
+            " cancel_reason = coalesce(o.cancel_reason, excluded.cancel_reason),"
+            " cancelled_at = coalesce(o.cancelled_at, excluded.cancelled_at),"
+            " delivered_at = coalesce(o.delivered_at, excluded.delivered_at)",
+            orders,
         )
 
     async def _write_statuses(self, tx: Transaction, statuses: _Statuses) -> None:

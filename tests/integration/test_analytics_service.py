@@ -23,6 +23,7 @@ import pytest
 from nats.aio.client import Client
 
 from generated.analytics.events import (
+    ORDER_CANCELLED,
     ORDER_CONFIRMED,
     ORDER_CREATED,
     STOCK_THRESHOLD_REACHED,
@@ -33,6 +34,7 @@ from generated.analytics.models import (
     AnalyticsOrdersPerDay,
     StockThresholdReached,
 )
+from generated.analytics.models import OrderCancelled as AnalyticsOrderCancelled
 from generated.analytics.models import OrderConfirmed as AnalyticsOrderConfirmed
 from generated.analytics.models import OrderCreated as AnalyticsOrderCreated
 from generated.artisan.events import Publisher as ArtisanPublisher
@@ -554,3 +556,47 @@ async def test_a_unit_writes_each_orders_rows_once_merged_as_one_message_at_a_ti
     )
     assert ordered is True
     assert await figures(service, day) == (1, 1700)
+    # The order's own row too: the first confirmation's time, kept when the creation came.
+    row = await service.db.fetchrow(
+        "SELECT customer_id, placed_at, total_minor, confirmed_at, cancel_reason"
+        f' FROM "{NAME}".orders WHERE order_id = $1',
+        order_id,
+    )
+    assert tuple(row) == (
+        order.created.customer_id,
+        order.created.placed_at,
+        1700,
+        order.confirmed.confirmed_at,
+        None,
+    )
+
+
+async def test_a_unit_keeps_an_orders_first_cancellation_as_one_message_at_a_time_would(
+    service: Running,
+) -> None:
+    day = a_day()
+    order = an_order(at(day, 9))
+    reasons = [("payment_failed", at(day, 9, 5)), ("customer_cancelled", at(day, 9, 1))]
+    copies = [
+        AnalyticsOrderCancelled(
+            order_id=order.created.order_id,
+            customer_id=order.created.customer_id,
+            reason=reason,
+            cancelled_at=when,
+        )
+        for reason, when in reasons
+    ]
+    contexts = [
+        context_of(ORDER_CANCELLED, str(order.created.order_id), str(uuid.uuid4())) for _ in copies
+    ]
+    (subscription,) = [s for s in SUBSCRIPTIONS if s.handler == "on_order_cancelled"]
+    assert service.host.context is not None
+    async with service.host.context.unit_of_work(subscription, contexts):
+        for message, context in zip(copies, contexts, strict=True):
+            await service.handlers.on_order_cancelled(message, context)
+    row = await service.db.fetchrow(
+        f'SELECT customer_id, cancel_reason, cancelled_at, placed_at FROM "{NAME}".orders'
+        " WHERE order_id = $1",
+        order.created.order_id,
+    )
+    assert tuple(row) == (order.created.customer_id, "payment_failed", at(day, 9, 5), None)
