@@ -42,6 +42,8 @@ __all__ = [
     "check_subject",
     "ensure_streams",
     "frame_writer",
+    "framing",
+    "write_hpub",
 ]
 
 M = TypeVar("M", bound=BaseModel)
@@ -156,16 +158,11 @@ class PipelinedSink:
         self._pending[token] = None
         try:
             nc = self._nc
-            size = len(data)
-            if self._write is not None and nc.is_connected and not nc.is_draining:
-                if size > nc.max_payload:
-                    raise MaxPayloadError
+            if self._write is not None and framing(nc):
                 ce_id, block = header_block(
                     channel, aggregate_id=aggregate_id, cause=cause, message_id=message_id
                 )
-                head = len(block)
-                line = f"HPUB {subject} {reply} {head} {head + size}\r\n".encode()
-                await self._write(b"".join((line, block, data, b"\r\n")), size)
+                await write_hpub(nc, self._write, subject, reply, block, data)
             else:
                 headers = build_headers(
                     channel, aggregate_id=aggregate_id, cause=cause, message_id=message_id
@@ -254,6 +251,25 @@ def frame_writer(nc: Client) -> FrameWriter | None:
             await flush_pending()
 
     return write
+
+
+def framing(nc: Client) -> bool:
+    """Whether frames may go straight into `nc`'s buffer now (else `nc.publish`, which
+    buffers while reconnecting)."""
+    return bool(nc.is_connected and not nc.is_draining)
+
+
+async def write_hpub(
+    nc: Client, write: FrameWriter, subject: str, reply: str, block: bytes, payload: bytes
+) -> None:
+    """One HPUB frame (`block` from `header_block` or `encode_headers`) through `write`;
+    a payload over the server's `max_payload` is nats-py's MaxPayloadError."""
+    size = len(payload)
+    if size > nc.max_payload:
+        raise MaxPayloadError
+    head = len(block)
+    line = f"HPUB {subject} {reply} {head} {head + size}\r\n".encode()
+    await write(b"".join((line, block, payload, b"\r\n")), size)
 
 
 def check_subject(subject: str) -> None:

@@ -177,8 +177,7 @@ class PostgresTransaction(Buffers):
             appends
         ):  # a version check alone, or a stream twice: one after the other
             return [await self.append(*part) for part in appends]
-        parts = appends
-        events = [(part, k, e) for part in parts for k, e in enumerate(part.events, start=1)]
+        events = [(part, k, e) for part in appends for k, e in enumerate(part.events, start=1)]
         try:
             rows = await self.connection.fetch(
                 f"WITH u AS (SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[],"
@@ -205,7 +204,7 @@ class PostgresTransaction(Buffers):
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_KEY:
-                part = _conflicting(parts, exc)
+                part = _conflicting(appends, exc)
                 raise VersionConflictError(
                     part.stream_id, part.expected_version or 0, None
                 ) from exc
@@ -214,7 +213,7 @@ class PostgresTransaction(Buffers):
         for row in rows:
             by_stream.setdefault(row["stream_id"], []).append(row)
         out: dict[str, list[RecordedEvent]] = {}
-        for part in parts:
+        for part in appends:
             written = sorted(by_stream.get(part.stream_id, ()), key=lambda r: r["version"])
             if len(written) != len(part.events):
                 assert part.expected_version is not None  # an append at the end always inserts

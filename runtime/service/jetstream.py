@@ -14,11 +14,16 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from nats.errors import Error as NatsError
-from nats.errors import MaxPayloadError
 
 from runtime.bus.envelope import MSG_ID, encode_headers
 from runtime.bus.failures import PublishError
-from runtime.bus.nats_publisher import ack_refusal, check_subject, frame_writer
+from runtime.bus.nats_publisher import (
+    ack_refusal,
+    check_subject,
+    frame_writer,
+    framing,
+    write_hpub,
+)
 from runtime.errors import ContractError
 
 if TYPE_CHECKING:
@@ -107,16 +112,10 @@ class JetStreamRawPublisher:
         check_subject(subject)
         headers = {**message.headers, MSG_ID: message.message_id}
         block = encode_headers(headers)  # a bad header name is a ContractError
-        nc = self._nc
-        if self._write is None or not nc.is_connected or nc.is_draining:
-            # nats-py's own path: it buffers while reconnecting
-            await nc.publish(subject, payload, reply=reply, headers=headers)
-            return
-        if len(payload) > nc.max_payload:
-            raise MaxPayloadError
-        size, head = len(payload), len(block)
-        line = f"HPUB {subject} {reply} {head} {head + size}\r\n".encode()
-        await self._write(b"".join((line, block, payload, b"\r\n")), size)
+        if self._write is not None and framing(self._nc):
+            await write_hpub(self._nc, self._write, subject, reply, block, payload)
+        else:
+            await self._nc.publish(subject, payload, reply=reply, headers=headers)
 
     async def _on_ack(self, msg: Msg) -> None:
         entry = self._waiting.pop(msg.subject[len(self._reply_prefix) :], None)

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import gzip
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -199,17 +199,16 @@ async def test_a_query_of_raw_bytes_is_a_400_problem_and_goes_nowhere(edge: Edge
     assert not any(p.endswith("/q") for p in edge.upstream.paths)
 
 
-async def test_behind_a_server_that_lets_raw_bytes_through_the_query_is_still_refused(
-    redis_url: str,
-) -> None:
-    # uvicorn refuses such a request line itself; the gateway does not count on its server
-    config = GatewayConfig(upstreams={"user": f"http://127.0.0.1:{free_port()}"})
-    redis = Redis.from_url(redis_url)
-    proxy = EdgeProxy(
-        config,
-        deny_list=DenyList(redis, lifetime=60),
-        limiter=RateLimiter(redis_url, namespace=f"t{uuid.uuid4().hex}"),
-    )
+async def asgi_get(
+    proxy: EdgeProxy,
+    path: str,
+    *,
+    query: bytes = b"",
+    headers: Sequence[tuple[bytes, bytes]] = (),
+    app: Starlette | None = None,
+) -> tuple[dict[str, Any], bytes]:
+    """GET `path` from the proxy by raw ASGI, with no server in between (one that would
+    refuse the request itself): the response's start message and its body."""
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -221,20 +220,34 @@ async def test_behind_a_server_that_lets_raw_bytes_through_the_query_is_still_re
     scope = {
         "type": "http",
         "method": "GET",
-        "path": "/user/echo/q",
-        "raw_path": b"/user/echo/q",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
-        "query_string": b"q=a b\x01",
-        "headers": [(b"host", b"x")],
+        "query_string": query,
+        "headers": [(b"host", b"x"), *headers],
         "client": ("127.0.0.1", 1),
-        "app": Starlette(),
+        "app": app or Starlette(),
     }
+    await proxy(scope, receive, send)
+    return sent[0], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+async def test_behind_a_server_that_lets_raw_bytes_through_the_query_is_still_refused(
+    redis_url: str,
+) -> None:
+    # uvicorn refuses such a request line itself; the gateway does not count on its server
+    config = GatewayConfig(upstreams={"user": f"http://127.0.0.1:{free_port()}"})
+    redis = Redis.from_url(redis_url)
+    proxy = EdgeProxy(
+        config,
+        deny_list=DenyList(redis, lifetime=60),
+        limiter=RateLimiter(redis_url, namespace=f"t{uuid.uuid4().hex}"),
+    )
     try:
-        await proxy(scope, receive, send)
+        start, body = await asgi_get(proxy, "/user/echo/q", query=b"q=a b\x01")
     finally:
         await proxy.aclose()
         await redis.aclose()
-    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     assert start["status"] == 400 and b"cannot be forwarded" in body
 
 
@@ -253,31 +266,16 @@ async def test_a_session_that_cannot_be_checked_is_a_503_problem_not_waved_throu
     token = TEST_KEY.issue(uuid.uuid4(), ["customer"], session_id=uuid.uuid4())
     app = Starlette()
     app.state.verifier = TEST_KEY
-    sent: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    scope = {
-        "type": "http",
-        "method": "GET",
-        "path": "/user/echo/me",
-        "raw_path": b"/user/echo/me",
-        "root_path": "",
-        "query_string": b"",
-        "headers": [(b"host", b"x"), (b"authorization", f"Bearer {token}".encode())],
-        "client": ("127.0.0.1", 1),
-        "app": app,
-    }
     try:
-        await proxy(scope, receive, send)
+        start, body = await asgi_get(
+            proxy,
+            "/user/echo/me",
+            headers=[(b"authorization", f"Bearer {token}".encode())],
+            app=app,
+        )
     finally:
         await proxy.aclose()
         await unreachable.aclose()
-    start, body = sent[0], b"".join(m.get("body", b"") for m in sent[1:])
     assert start["status"] == 503, body
     assert (b"content-type", PROBLEM_JSON.encode()) in start["headers"]
     assert b"Revoked sessions cannot be checked" in body
