@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from uuid import UUID
+from weakref import WeakKeyDictionary
 
 from generated.inventory.events import Publisher
 from generated.inventory.models import (
@@ -25,6 +27,9 @@ from services.inventory.domain import Stock, reserve_all
 from services.inventory.stock import StockTables, reservation_id_of
 
 __all__ = ["InventoryHandlers"]
+
+_COMMITS: WeakKeyDictionary[Transaction, dict[UUID, MessageContext]] = WeakKeyDictionary()
+"""The orders whose CommitStock each open transaction holds, with each one's message."""
 
 
 class InventoryHandlers:
@@ -126,19 +131,43 @@ class InventoryHandlers:
         )
 
     async def commit_stock(self, message: CommitStock, context: MessageContext) -> None:
-        """The order is paid: its reserved units leave the shelf."""
+        """The order is paid: its reserved units leave the shelf.
+
+        The commit is held to the end of the transaction (`_commit_held`), so a unit of
+        many CommitStock (the consumer takes them in batches: a sale is not waited for)
+        settles their reservations in one statement and records one StockAdjusted per
+        product, whatever the number of orders.
+        """
         async with self._ctx.handling(context, "commit_stock") as tx:
             if tx is None:
                 return
-            reservation = await self._tables.settle(tx, message.order_id, "committed")
-            if reservation is None:
-                return  # nothing held: absent, or released or committed already
-            now = self._ctx.clock()
-            locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
-            for product_id, quantity in sorted(_totals(reservation.items).items()):
-                before, version = locked[product_id]
-                after = before.commit(quantity)
-                await self._tables.save(tx, before, after, version, now=now, cause=context)
+            held = _COMMITS.get(tx)
+            if held is None:
+                held = _COMMITS[tx] = {}
+                tx.buffer(partial(self._commit_held, tx))
+            held.setdefault(message.order_id, context)
+
+    async def _commit_held(self, tx: Transaction) -> None:
+        """Commit the reservations of the orders held in `tx`: the units of each product
+        summed, the products locked in one statement, one StockAdjusted each (caused by
+        the first order, in id order, that sold it)."""
+        held = _COMMITS.pop(tx, None)
+        if not held:
+            return
+        totals: dict[UUID, int] = {}
+        causes: dict[UUID, MessageContext] = {}
+        for reservation in await self._tables.settle_all(tx, list(held), "committed"):
+            for product_id, quantity in reservation.items:
+                totals[product_id] = totals.get(product_id, 0) + quantity
+                causes.setdefault(product_id, held[reservation.order_id])
+        if not totals:
+            return  # nothing held: absent, or released or committed already
+        now = self._ctx.clock()
+        locked = await self._tables.lock(tx, list(totals))
+        for product_id, quantity in sorted(totals.items()):
+            before, version = locked[product_id]
+            after = before.commit(quantity)
+            await self._tables.save(tx, before, after, version, now=now, cause=causes[product_id])
 
     async def on_new_product_listed(
         self, message: NewProductListed, context: MessageContext

@@ -22,7 +22,7 @@ from generated.inventory.events import Publisher
 from generated.inventory.models import StockAdjusted, StockThresholdReached
 from runtime.bus.base import MessageContext
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import connection_of
+from runtime.eventstore.postgres import checked_schema, connection_of
 from runtime.outbox.sink import StreamSink
 from services.inventory.domain import Stock
 
@@ -31,14 +31,14 @@ __all__ = ["Reservation", "StockTables", "reservation_id_of"]
 _NAMESPACE = UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
 
 _DDL = """
-CREATE TABLE IF NOT EXISTS inventory.stock (
+CREATE TABLE IF NOT EXISTS {s}.stock (
     product_id uuid PRIMARY KEY, artisan_id uuid NOT NULL, on_hand integer NOT NULL,
     reserved integer NOT NULL, threshold integer NOT NULL, version integer NOT NULL,
     updated_at timestamptz NOT NULL);
-CREATE TABLE IF NOT EXISTS inventory.reservations (
+CREATE TABLE IF NOT EXISTS {s}.reservations (
     order_id uuid PRIMARY KEY, reservation_id uuid NOT NULL, items jsonb NOT NULL,
     state text NOT NULL, expires_at timestamptz NOT NULL);
-CREATE INDEX IF NOT EXISTS reservations_expiry ON inventory.reservations (expires_at)
+CREATE INDEX IF NOT EXISTS reservations_expiry ON {s}.reservations (expires_at)
     WHERE state = 'held';
 """
 
@@ -57,16 +57,20 @@ class Reservation:
 
 
 class StockTables:
-    """SQL of the stock and reservations read models, and the StockAdjusted they follow."""
+    """SQL of the stock and reservations read models, and the StockAdjusted they follow,
+    in one schema (the service's own, `inventory`)."""
+
+    def __init__(self, schema: str = "inventory") -> None:
+        self._s = f'"{checked_schema(schema)}"'
 
     async def migrate(self, connection: Any) -> None:
         """Create the tables if missing."""
-        await connection.execute(_DDL)
+        await connection.execute(_DDL.format(s=self._s))
 
     async def lock(self, tx: Transaction, product_ids: list[UUID]) -> dict[UUID, tuple[Stock, int]]:
         """Lock the products' rows in id order: (stock, its stream version)."""
         rows = await connection_of(tx).fetch(
-            "SELECT * FROM inventory.stock WHERE product_id = ANY($1::uuid[])"
+            f"SELECT * FROM {self._s}.stock WHERE product_id = ANY($1::uuid[])"
             " ORDER BY product_id FOR UPDATE",
             sorted(set(product_ids)),
         )
@@ -83,7 +87,7 @@ class StockTables:
     async def row(self, tx: Transaction, product_id: UUID) -> Any:
         """The product's stock row (not locked)."""
         return await connection_of(tx).fetchrow(
-            "SELECT * FROM inventory.stock WHERE product_id = $1", product_id
+            f"SELECT * FROM {self._s}.stock WHERE product_id = $1", product_id
         )
 
     async def save(
@@ -123,7 +127,7 @@ class StockTables:
                 cause=cause,
             )
         await connection_of(tx).execute(
-            "INSERT INTO inventory.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
+            f"INSERT INTO {self._s}.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
             " ON CONFLICT (product_id) DO UPDATE SET on_hand = $3, reserved = $4, threshold = $5,"
             " version = $6, updated_at = $7",
             after.product_id,
@@ -147,7 +151,7 @@ class StockTables:
         One statement that also settles a race: a concurrent claim of the same order waits
         for this transaction and then finds the row."""
         claimed = await connection_of(tx).fetchval(
-            "INSERT INTO inventory.reservations VALUES ($1, $2, $3::jsonb, 'held', $4)"
+            f"INSERT INTO {self._s}.reservations VALUES ($1, $2, $3::jsonb, 'held', $4)"
             " ON CONFLICT (order_id) DO NOTHING RETURNING true",
             order_id,
             reservation_id_of(order_id),
@@ -159,21 +163,29 @@ class StockTables:
     async def settle(self, tx: Transaction, order_id: UUID, state: str) -> Reservation | None:
         """Move the order's held reservation to `state`: the reservation as it was held, or
         None when none is held (absent, or failed, released or committed already)."""
-        row = await connection_of(tx).fetchrow(
-            "UPDATE inventory.reservations SET state = $2 WHERE order_id = $1 AND state = 'held'"
-            " RETURNING items",
-            order_id,
+        settled = await self.settle_all(tx, [order_id], state)
+        return settled[0] if settled else None
+
+    async def settle_all(
+        self, tx: Transaction, order_ids: list[UUID], state: str
+    ) -> list[Reservation]:
+        """`settle` for many orders in one statement: the reservations that were held, in
+        order id order (absent or settled ones are left out)."""
+        rows = await connection_of(tx).fetch(
+            f"UPDATE {self._s}.reservations SET state = $2"
+            " WHERE order_id = ANY($1::uuid[]) AND state = 'held' RETURNING order_id, items",
+            sorted(set(order_ids)),
             state,
         )
-        if row is None:
-            return None
-        items = [(UUID(p), q) for p, q in json.loads(row["items"])]
-        return Reservation(order_id, items)
+        return [
+            Reservation(row["order_id"], [(UUID(p), q) for p, q in json.loads(row["items"])])
+            for row in sorted(rows, key=lambda r: r["order_id"])
+        ]
 
     async def expired(self, tx: Transaction, now: datetime, limit: int) -> list[UUID]:
         """Held reservations past their expiry, locked and skipped by other sweepers."""
         rows = await connection_of(tx).fetch(
-            "SELECT order_id FROM inventory.reservations WHERE state = 'held' AND expires_at <= $1"
+            f"SELECT order_id FROM {self._s}.reservations WHERE state = 'held' AND expires_at <= $1"
             " ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED",
             now,
             limit,
