@@ -43,3 +43,7 @@ class Remembered(Generic[K, V]):
         if len(self._answers) >= self._limit:
             del self._answers[next(iter(self._answers))]
         self._answers[key] = (value, until)
+
+    def forget_where(self, value: V) -> None:
+        """Forget every answer that is `value` (the others stay, each until its moment)."""
+        self._answers = {k: a for k, a in self._answers.items() if a[0] != value}

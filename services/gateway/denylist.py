@@ -2,11 +2,11 @@
 
 Kept in Redis (every replica sees what any replica's consumer stored, and every service
 reads the same keys: `runtime.http.revocation`) with a TTL equal to what is left of the
-last token's lifetime, and mirrored in a set in this process so that the replica that
-consumed the event answers without a round trip. What the other replicas read in Redis
-they remember for a moment (`SessionAnswers`): a live session is asked about again after
-a second, so a revocation reaches them within that second. The read is the services' own
-(`RedisRevocations`), so an unreachable Redis refuses the request (503) here as there.
+last token's lifetime, published on the revocations channel in the same transaction, and
+mirrored in a set in this process so that the replica that consumed the event answers
+without a round trip. The other replicas, and every service, hear of it on the channel.
+The read is the services' own (`RedisRevocations`), so an unreachable Redis refuses the
+request (503) here as there.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from runtime.http.revocation import (
     REVOKED_PREFIX,
     RedisRevocations,
     SessionAnswers,
+    revoked_channel,
     revoked_key,
 )
 
@@ -37,17 +38,18 @@ class DenyList:
         lifetime: int,
         prefix: str = REVOKED_PREFIX,
         answers: SessionAnswers | None = None,
+        listen: bool = True,
     ) -> None:
         self._redis = redis
         self._lifetime = lifetime
         self._prefix = prefix
         # The same read every service makes (and answers 503 when Redis is unreachable).
-        self._revocations = RedisRevocations(redis, prefix=prefix, answers=answers)
+        self._revocations = RedisRevocations(redis, prefix=prefix, answers=answers, listen=listen)
         self._local: dict[UUID, float] = {}  # session id -> when its entry expires (epoch s)
 
     async def close(self) -> None:
-        """Close the Redis connections."""
-        await self._redis.aclose()
+        """Stop listening and close the Redis connections."""
+        await self._revocations.close()
 
     async def deny(self, session_id: UUID, revoked_at: datetime) -> None:
         """Refuse the session's tokens for what is left of the longest token's lifetime."""
@@ -56,7 +58,10 @@ class DenyList:
         if ttl <= 0:
             return  # every token of the session has expired already
         self._local[session_id] = expires
-        await self._redis.set(revoked_key(session_id, self._prefix), b"1", ex=ttl)
+        async with self._redis.pipeline(transaction=True) as both:
+            both.set(revoked_key(session_id, self._prefix), b"1", ex=ttl)
+            both.publish(revoked_channel(self._prefix), session_id.hex)
+            await both.execute()
 
     async def denied(self, session_id: UUID) -> bool:
         """Whether the session was revoked (this process's set first, then Redis); a

@@ -16,6 +16,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -28,13 +29,18 @@ from starlette.routing import Route
 
 from generated.platform import STREAMS
 from runtime.http import PROBLEM_JSON
-from runtime.http.revocation import RedisRevocations, SessionAnswers
+from runtime.http.revocation import (
+    RedisRevocations,
+    SessionAnswers,
+    revoked_channel,
+    revoked_key,
+)
 from runtime.service import ServiceHost, Settings
 from services.cms.service import definition as cms_definition
 from services.gateway.config import GatewayConfig
 from services.gateway.denylist import DenyList
 from services.gateway.service import definition as gateway_definition
-from tests.e2e.harness import TEST_KEY, bound_socket, serve_asgi
+from tests.e2e.harness import TEST_KEY, bound_socket, eventually, serve_asgi
 
 MiB = 1 << 20
 
@@ -392,16 +398,20 @@ async def test_a_service_refuses_a_revoked_token_sent_to_it_directly(
 
 
 async def test_a_session_found_live_is_asked_about_again_after_a_moment(redis_url: str) -> None:
-    """A replica that did not consume the revocation learns it from Redis within `fresh_for`."""
+    """Without a listener, a replica that did not consume the revocation learns it from
+    Redis within `fresh_for`."""
     clock = Clock()
-    consumer = DenyList(redis.asyncio.from_url(redis_url), lifetime=900)
+    consumer = DenyList(redis.asyncio.from_url(redis_url), lifetime=900, listen=False)
     replica = DenyList(
         redis.asyncio.from_url(redis_url),
         lifetime=900,
         answers=SessionAnswers(fresh_for=1.0, clock=clock),
+        listen=False,
     )
     service = RedisRevocations(
-        redis.asyncio.from_url(redis_url), answers=SessionAnswers(fresh_for=1.0, clock=clock)
+        redis.asyncio.from_url(redis_url),
+        answers=SessionAnswers(fresh_for=1.0, clock=clock),
+        listen=False,
     )
     session = uuid.uuid4()
     try:
@@ -418,6 +428,101 @@ async def test_a_session_found_live_is_asked_about_again_after_a_moment(redis_ur
     assert before == (False, False)
     assert within == (False, False), "a live answer is remembered for fresh_for"
     assert after == (True, True)
+
+
+class CountingRedis(redis.asyncio.Redis):
+    """A Redis client that counts the EXISTS it sends (the revocation reads)."""
+
+    exists_sent = 0
+
+    async def exists(self, *names: Any) -> Any:
+        self.exists_sent += 1
+        return await super().exists(*names)
+
+
+async def listening(revocations: RedisRevocations) -> None:
+    """Start `revocations`' listener (by a first question) and wait until it listens."""
+    await revocations.revoked(uuid.uuid4())
+    await eventually(lambda: revocations.listening)
+
+
+async def test_a_listening_process_asks_about_a_live_session_once_and_hears_its_revocation(
+    redis_url: str,
+) -> None:
+    clock = Clock()
+    consumer = DenyList(redis.asyncio.from_url(redis_url), lifetime=900)
+    reads = CountingRedis.from_url(redis_url)
+    service = RedisRevocations(reads, answers=SessionAnswers(fresh_for=1.0, clock=clock))
+    session = uuid.uuid4()
+    try:
+        await listening(service)
+        before = reads.exists_sent
+        first = await service.revoked(session)
+        clock.now += 600  # long past fresh_for: the listener vouches for the answer
+        later = await service.revoked(session)
+        asked = reads.exists_sent - before
+        await consumer.deny(session, datetime.now(UTC))
+        await eventually(lambda: service.revoked(session))  # the push, no clock moved
+        asked_in_all = reads.exists_sent - before
+    finally:
+        await consumer.close()
+        await service.close()
+
+    assert (first, later) == (False, False)
+    assert asked == 1, "a live session is asked about once while listening"
+    assert asked_in_all == 1, "its revocation was heard, not asked"
+
+
+async def test_a_revocation_missed_while_not_listening_is_found_once_listening_again(
+    redis_url: str,
+) -> None:
+    # The key is stored without its publication (as if published while the subscription was
+    # down); the live answer stands until the subscription is cut and made again, and then
+    # the session is asked about again and found revoked.
+    clock = Clock()
+    admin = redis.asyncio.from_url(redis_url)
+    service = RedisRevocations(
+        redis.asyncio.from_url(redis_url),
+        answers=SessionAnswers(fresh_for=1.0, clock=clock),
+        retry_delay=0.05,
+    )
+    session = uuid.uuid4()
+    try:
+        await listening(service)
+        assert await service.revoked(session) is False
+        await admin.set(revoked_key(session), b"1", ex=60)
+        clock.now += 600
+        stale = await service.revoked(session)
+        await admin.client_kill_filter(_type="pubsub")
+        await eventually(lambda: service.revoked(session))
+    finally:
+        await admin.aclose()
+        await service.close()
+
+    assert stale is False, "without a publication the live answer stands while listening"
+
+
+async def test_a_malformed_publication_is_ignored_and_the_listener_goes_on(
+    redis_url: str,
+) -> None:
+    publisher = redis.asyncio.from_url(redis_url)
+    consumer = DenyList(redis.asyncio.from_url(redis_url), lifetime=900)
+    service = RedisRevocations(redis.asyncio.from_url(redis_url))
+    session = uuid.uuid4()
+    try:
+        await listening(service)
+        assert await service.revoked(session) is False
+        for junk in (b"not-a-session", b"\x00\xff" * 40, b"1" * 10_000):
+            await publisher.publish(revoked_channel(), junk)
+        await consumer.deny(session, datetime.now(UTC))
+        await eventually(lambda: service.revoked(session))
+        still = service.listening
+    finally:
+        await publisher.aclose()
+        await consumer.close()
+        await service.close()
+
+    assert still
 
 
 @dataclass

@@ -237,17 +237,17 @@ async def test_behind_a_server_that_lets_raw_bytes_through_the_query_is_still_re
 ) -> None:
     # uvicorn refuses such a request line itself; the gateway does not count on its server
     config = GatewayConfig(upstreams={"user": f"http://127.0.0.1:{free_port()}"})
-    redis = Redis.from_url(redis_url)
+    deny_list = DenyList(Redis.from_url(redis_url), lifetime=60)
     proxy = EdgeProxy(
         config,
-        deny_list=DenyList(redis, lifetime=60),
+        deny_list=deny_list,
         limiter=RateLimiter(redis_url, namespace=f"t{uuid.uuid4().hex}"),
     )
     try:
         start, body = await asgi_get(proxy, "/user/echo/q", query=b"q=a b\x01")
     finally:
         await proxy.aclose()
-        await redis.aclose()
+        await deny_list.close()
     assert start["status"] == 400 and b"cannot be forwarded" in body
 
 
@@ -257,10 +257,10 @@ async def test_a_session_that_cannot_be_checked_is_a_503_problem_not_waved_throu
     # The deny list's Redis is unreachable (the rate limiter's is not): a token with a
     # session cannot be checked against revocations, so it is refused with 503, not a 500.
     config = GatewayConfig(upstreams={"user": f"http://127.0.0.1:{free_port()}"})
-    unreachable = Redis.from_url(f"redis://127.0.0.1:{free_port()}")
+    deny_list = DenyList(Redis.from_url(f"redis://127.0.0.1:{free_port()}"), lifetime=60)
     proxy = EdgeProxy(
         config,
-        deny_list=DenyList(unreachable, lifetime=60),
+        deny_list=deny_list,
         limiter=RateLimiter(redis_url, namespace=f"t{uuid.uuid4().hex}"),
     )
     token = TEST_KEY.issue(uuid.uuid4(), ["customer"], session_id=uuid.uuid4())
@@ -275,7 +275,7 @@ async def test_a_session_that_cannot_be_checked_is_a_503_problem_not_waved_throu
         )
     finally:
         await proxy.aclose()
-        await unreachable.aclose()
+        await deny_list.close()
     assert start["status"] == 503, body
     assert (b"content-type", PROBLEM_JSON.encode()) in start["headers"]
     assert b"Revoked sessions cannot be checked" in body
