@@ -19,8 +19,8 @@ import json
 import random
 import uuid
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Mapping, Sequence, Set
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, Protocol, TypeVar
@@ -287,6 +287,16 @@ class EventStore(ABC):
     @abstractmethod
     def transaction(self) -> AbstractAsyncContextManager[Transaction]:
         """A transaction committed when the block ends, rolled back if it raises."""
+
+    @asynccontextmanager
+    async def inbox_transaction(
+        self, consumer: str, message_ids: Sequence[str]
+    ) -> AsyncIterator[tuple[Transaction, set[str]]]:
+        """A transaction that begins by recording the messages in `consumer`'s inbox
+        (`Transaction.unseen`): it and the ids `consumer` had not processed. A backend may
+        do both in one round trip."""
+        async with self.transaction() as tx:
+            yield tx, await tx.unseen(message_ids, consumer)
 
     async def append(
         self, stream_id: str, expected_version: int | None, events: list[NewEvent]

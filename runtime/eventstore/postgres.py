@@ -7,6 +7,7 @@ pending; see `runtime.outbox`). asyncpg errors are translated here and nowhere e
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import uuid
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EVENT_COLUMNS",
+    "InboxConnection",
     "PostgresEventStore",
     "PostgresTransaction",
     "Statement",
@@ -288,6 +290,22 @@ class PostgresTransaction(Buffers):
         )
         return {row[0] for row in rows}
 
+    async def inserted(self, consumer: str, message_ids: list[str], status: str) -> set[str]:
+        """The ids this transaction's inbox insert wrote, from its status (`INSERT 0 n`):
+        all or none as counted, else those whose row this transaction created."""
+        count = int(status.rsplit(" ", 1)[-1]) if status.startswith("INSERT") else -1
+        if count == len(message_ids):
+            return set(message_ids)
+        if count == 0:
+            return set()
+        rows = await self.connection.fetch(
+            f"SELECT message_id FROM {self._s}.inbox WHERE consumer = $1"
+            " AND message_id = ANY($2::text[]) AND xmin = pg_current_xact_id()::xid",
+            consumer,
+            message_ids,
+        )
+        return {row[0] for row in rows}
+
     async def checkpoint(self, name: str) -> int:
         """The projection's last processed position (0 if it never ran)."""
         position = await self.connection.fetchval(
@@ -408,11 +426,47 @@ class PostgresEventStore(EventStore):
         A lost connection, whether met by the block or by the commit, is a
         `StoreUnavailableError`.
         """
+        async with self._open(None) as (tx, _):
+            yield tx
+
+    @asynccontextmanager
+    async def inbox_transaction(
+        self, consumer: str, message_ids: Sequence[str]
+    ) -> AsyncIterator[tuple[PostgresTransaction, set[str]]]:
+        """A transaction that begins by recording the messages in `consumer`'s inbox: it
+        and the ids not recorded before.
+
+        On a pool of `InboxConnection`s (the host's) the inbox rows are written in the
+        round trip of `BEGIN` itself, one fewer per handled message or batch.
+        """
+        async with self._open((consumer, list(dict.fromkeys(message_ids)))) as opened:
+            yield opened
+
+    @asynccontextmanager
+    async def _open(
+        self, inbox: tuple[str, list[str]] | None
+    ) -> AsyncIterator[tuple[PostgresTransaction, set[str]]]:
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                tx = PostgresTransaction(conn, self.schema, self._upcasters)
-                yield tx
-                await tx.flush()
+            async with self._pool.acquire() as conn:
+                begin_with = getattr(conn, "begin_with", None) if inbox else None
+                if inbox and begin_with is not None:
+                    begin_with(_inbox_insert(self.schema, *inbox))
+                try:
+                    async with conn.transaction():
+                        tx = PostgresTransaction(conn, self.schema, self._upcasters)
+                        fresh: set[str] = set()
+                        if inbox and begin_with is not None:
+                            fresh = await tx.inserted(*inbox, conn.begun)
+                        elif inbox:
+                            fresh = await tx.unseen(inbox[1], inbox[0])
+                        yield tx, fresh
+                        await tx.flush()
+                finally:
+                    if begin_with is not None:
+                        begin_with(None)
+                    if not conn.is_closed() and conn.is_in_transaction():
+                        with contextlib.suppress(*_CONNECTION_LOST, asyncpg.PostgresError):
+                            await conn.execute("ROLLBACK")  # BEGIN passed, its inbox rows not
         except (*_CONNECTION_LOST, asyncpg.InterfaceError) as exc:
             if not _connection_lost(exc):
                 raise
@@ -420,6 +474,51 @@ class PostgresEventStore(EventStore):
         if tx.recorded:
             self.committed.add(tx.recorded)
             self.appends.set()
+
+
+class InboxConnection(asyncpg.Connection):  # type: ignore[misc]
+    """An asyncpg connection that sends one more statement in the round trip of the next
+    `BEGIN` (`begin_with`), and keeps the status that round trip returned (`begun`).
+
+    asyncpg starts a transaction with a simple query (`BEGIN;`), which may hold several
+    statements; the store uses it to write a handler's inbox rows without a round trip of
+    their own. Everything else is asyncpg's own `Connection`: its transaction objects,
+    savepoints and pool work as ever. Give it to `asyncpg.create_pool(connection_class=)`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._with_begin: str | None = None
+        self.begun = ""
+
+    def begin_with(self, statement: str | None) -> None:
+        """Send `statement` with the next `BEGIN` (None: send nothing more)."""
+        self._with_begin = statement
+
+    async def execute(self, query: str, *args: Any, timeout: float | None = None) -> str:
+        """asyncpg's `execute`; a `BEGIN` carries the statement given to `begin_with`."""
+        statement = self._with_begin
+        if statement is None or args or not query.startswith("BEGIN"):
+            return str(await super().execute(query, *args, timeout=timeout))
+        self._with_begin = None
+        self.begun = str(await super().execute(f"{query} {statement}", timeout=timeout))
+        return self.begun
+
+
+def _inbox_insert(schema: str, consumer: str, message_ids: list[str]) -> str:
+    """The inbox insert of `message_ids`, its values spelled as hex literals.
+
+    A simple query takes no parameters; the ids come from message headers, so each value
+    is written as the hex of its UTF-8 bytes (nothing but `0-9a-f` between the quotes) and
+    decoded by the server: no input can end the literal.
+    """
+    ids = ",".join(f"'{m.encode().hex()}'" for m in message_ids)
+    return (
+        f'INSERT INTO "{schema}".inbox (consumer, message_id)'
+        f" SELECT convert_from(decode('{consumer.encode().hex()}', 'hex'), 'UTF8'),"
+        f" convert_from(decode(h, 'hex'), 'UTF8') FROM unnest(ARRAY[{ids}]::text[]) AS h"
+        " ON CONFLICT DO NOTHING"
+    )
 
 
 def _connection_lost(exc: BaseException) -> bool:

@@ -89,8 +89,8 @@ class ServiceContext:
         callbacks: list[AfterCommit] = []
         token = _AFTER_COMMIT.set(callbacks)
         try:
-            async with self.store.transaction() as tx:
-                yield None if await tx.seen(context.id, key) else tx
+            async with self.store.inbox_transaction(key, [context.id]) as (tx, unseen):
+                yield tx if unseen else None
         finally:
             _AFTER_COMMIT.reset(token)
         await _run_after_commit(callbacks)
@@ -118,8 +118,10 @@ class ServiceContext:
         block then joins this transaction, and everything commits once, at the end.
         """
         consumer = f"{self.name}.{subscription.handler}"
-        async with self.store.transaction() as tx:
-            unseen = await tx.unseen([c.id for c in contexts], consumer)
+        async with self.store.inbox_transaction(consumer, [c.id for c in contexts]) as (
+            tx,
+            unseen,
+        ):
             unit = _Unit(tx, consumer, unseen, [])
             token = _UNIT.set(unit)
             try:

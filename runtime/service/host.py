@@ -24,7 +24,7 @@ from runtime.bus.nats_consumer import ConsumerRunner
 from runtime.bus.nats_publisher import NatsEventSink, ensure_streams
 from runtime.bus.permissions import inbox_prefix
 from runtime.errors import ConfigurationError
-from runtime.eventstore.postgres import PostgresEventStore
+from runtime.eventstore.postgres import InboxConnection, PostgresEventStore
 from runtime.http.app import create_app
 from runtime.http.auth import JwksVerifier, TokenVerifier
 from runtime.http.revocation import RedisRevocations
@@ -108,6 +108,7 @@ class ServiceHost:
             min_size=2,
             max_size=12,
             reset=_keep_session,
+            connection_class=InboxConnection,  # a handler's inbox rows go with its BEGIN
             server_settings={"application_name": f"a4co-{name}"},  # named in pg_stat_activity
         )
         store = PostgresEventStore(self._pool, name, Upcasters(self.definition.versions))

@@ -28,7 +28,7 @@ from runtime.eventstore import (
     retrying,
 )
 from runtime.eventstore.memory import MemoryEventStore
-from runtime.eventstore.postgres import PostgresEventStore
+from runtime.eventstore.postgres import InboxConnection, PostgresEventStore
 from runtime.outbox.sink import StreamSink
 
 
@@ -41,23 +41,37 @@ class Ping(BaseModel):
 PING = Channel(subject="t.ping.v1", message="Ping", model=Ping, kind="event", owner="tester")
 
 
-@pytest.fixture(params=["memory", "postgres"])
-def backend(request: pytest.FixtureRequest) -> str | None:
-    """None for the memory fake, else the database URL (so memory runs start no server)."""
+@pytest.fixture(params=["memory", "postgres", "postgres-inbox"])
+def backend(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The backend's name and the database URL (None for the memory fake, so its runs start
+    no server). `postgres-inbox` is a pool of `InboxConnection`s, as services get."""
     if request.param == "memory":
-        return None
+        return "memory", None
     url: str = request.getfixturevalue("database_url")
-    return url
+    return request.param, url
 
 
 @pytest.fixture
-async def store(backend: str | None, unique_id: str) -> AsyncIterator[EventStore]:
+async def store(
+    backend: tuple[str, str | None], unique_id: str, queries: list[str]
+) -> AsyncIterator[EventStore]:
     """An empty event store: the fake, or a fresh schema in the session's database."""
-    if backend is None:
+    name, url = backend
+    if url is None:
         yield MemoryEventStore()
         return
     schema = f"es_{unique_id}"
-    pool = await asyncpg.create_pool(backend, min_size=1, max_size=10)
+
+    async def log_queries(connection: Any) -> None:
+        connection.add_query_logger(lambda record: queries.append(record.query))
+
+    pool = await asyncpg.create_pool(
+        url,
+        min_size=1,
+        max_size=10,
+        init=log_queries,
+        connection_class=InboxConnection if name == "postgres-inbox" else asyncpg.Connection,
+    )
     try:
         postgres = PostgresEventStore(pool, schema)
         await postgres.migrate()
@@ -65,6 +79,12 @@ async def store(backend: str | None, unique_id: str) -> AsyncIterator[EventStore
         await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await pool.close()
+
+
+@pytest.fixture
+def queries() -> list[str]:
+    """Every query the PostgreSQL backends' connections sent, in order."""
+    return []
 
 
 def order_created(n: int, aggregate_id: str = "order-1") -> NewEvent:
@@ -555,3 +575,108 @@ async def test_every_sink_of_a_transaction_is_appended_in_one_flush(
     assert calls == [2, 1]
     assert [e.json() for e in await store.load(first)] == [{"n": 1}, {"n": 3}, {"n": 4}]
     assert [e.json() for e in await store.load(second)] == [{"n": 2}]
+
+
+async def test_an_inbox_transaction_records_its_messages_and_names_those_not_seen_before(
+    store: EventStore, unique_id: str
+) -> None:
+    consumer = f"batch-{unique_id}"
+    async with store.inbox_transaction(consumer, ["m1"]) as (_, first):
+        pass
+    async with store.inbox_transaction(consumer, ["m1", "m2", "m3", "m2"]) as (tx, some):
+        assert await tx.seen("m3", consumer) is True  # recorded by this transaction
+    async with store.inbox_transaction(consumer, ["m1", "m2", "m3"]) as (_, none):
+        pass
+    async with store.inbox_transaction(f"other-{unique_id}", ["m1"]) as (_, other):
+        pass
+
+    assert (first, some, none, other) == ({"m1"}, {"m2", "m3"}, set(), {"m1"})
+
+
+async def test_an_inbox_transaction_that_fails_leaves_its_messages_unseen(
+    store: EventStore, unique_id: str
+) -> None:
+    stream, consumer = f"order-{unique_id}", f"c-{unique_id}"
+    with pytest.raises(RuntimeError, match="handler failed"):
+        async with store.inbox_transaction(consumer, ["m1", "m2"]) as (tx, unseen):
+            assert unseen == {"m1", "m2"}
+            await tx.append(stream, 0, [order_created(1)])
+            raise RuntimeError("handler failed")
+
+    assert await store.load(stream) == []
+    async with store.inbox_transaction(consumer, ["m2", "m1"]) as (_, again):
+        assert again == {"m1", "m2"}
+
+
+async def test_an_inbox_transaction_handles_a_duplicate_delivered_concurrently_once(
+    store: EventStore, unique_id: str
+) -> None:
+    stream, message_id = f"order-{unique_id}", str(uuid.uuid4())
+
+    async def handle() -> bool:
+        async with store.inbox_transaction("order-projector", [message_id]) as (tx, unseen):
+            if not unseen:
+                return False
+            events = await tx.load(stream)
+            await tx.append(stream, len(events), [order_created(len(events) + 1)])
+            return True
+
+    applied = await asyncio.gather(handle(), handle(), handle())
+
+    assert sorted(applied) == [False, False, True]
+    assert [e.version for e in await store.load(stream)] == [1]
+
+
+HOSTILE_IDS = [
+    "it's",
+    "'); DROP TABLE inbox; --",
+    "back\\slash\\x41",
+    "$1 $$ $tag$",
+    "ñandú ☕ 𝄞",
+    "\t\r\n\x01\x1f",
+    "9" * 400,
+]
+
+
+async def test_message_ids_from_headers_are_recorded_verbatim_whatever_they_hold(
+    store: EventStore, unique_id: str
+) -> None:
+    # On an InboxConnection the ids are written into BEGIN's simple query as literals.
+    consumer = f"hostile-{unique_id}'; --"
+    async with store.inbox_transaction(consumer, HOSTILE_IDS) as (tx, unseen):
+        assert unseen == set(HOSTILE_IDS)
+        assert await tx.unseen(HOSTILE_IDS, consumer) == set()
+    async with store.inbox_transaction(consumer, [*HOSTILE_IDS, "new"]) as (_, again):
+        assert again == {"new"}
+
+
+@pytest.mark.parametrize("backend", ["postgres", "postgres-inbox"], indirect=True)
+async def test_a_message_id_postgresql_cannot_hold_fails_the_transaction_and_keeps_nothing(
+    store: EventStore, unique_id: str
+) -> None:
+    consumer = f"nul-{unique_id}"
+    with pytest.raises(asyncpg.PostgresError):
+        async with store.inbox_transaction(consumer, ["ok", "bad\x00id"]):
+            pass
+    async with store.inbox_transaction(consumer, ["ok"]) as (_, unseen):
+        assert unseen == {"ok"}  # and the connection went back to the pool usable
+
+
+@pytest.mark.parametrize("backend", ["postgres-inbox"], indirect=True)
+async def test_on_an_inbox_connection_the_inbox_rows_go_in_the_round_trip_of_begin(
+    store: EventStore, unique_id: str, queries: list[str]
+) -> None:
+    consumer = f"rt-{unique_id}"
+    async with store.inbox_transaction(consumer, ["m1"]):
+        pass
+    del queries[:]
+    async with store.inbox_transaction(consumer, ["m1", "m2"]) as (_, unseen):
+        assert unseen == {"m2"}  # one of two new: which one is read back (xmin)
+    async with store.inbox_transaction(consumer, ["m3"]) as (_, fresh):
+        assert fresh == {"m3"}
+
+    begins = [q for q in queries if q.startswith("BEGIN")]
+    assert len(begins) == 2 and all("inbox" in q for q in begins)
+    assert not [q for q in queries if q.startswith("INSERT") and "inbox" in q]
+    last = queries.index(begins[-1])
+    assert queries[last + 1] == "COMMIT;"  # all new: nothing read back
