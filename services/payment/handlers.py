@@ -23,7 +23,7 @@ from runtime.bus.base import MessageContext
 from runtime.eventstore.base import Transaction
 from runtime.outbox.sink import StreamSink
 from runtime.service import ServiceContext
-from services.payment.domain import GatewayOutcome, SimulatedGateway, split
+from services.payment.domain import GatewayOutcome, SimulatedGateway, Tier, split
 from services.payment.payments import PaymentTables
 
 __all__ = ["PaymentHandlers"]
@@ -50,7 +50,7 @@ class PaymentHandlers:
     async def process_payment(self, message: ProcessPayment, context: MessageContext) -> None:
         """Charge the order once; announce success with its split, or the failure."""
         async with self._ctx.handling(context, "process_payment") as tx:
-            if tx is None or await self._tables.by_order(tx, message.order_id) is not None:
+            if tx is None:
                 return
             now, payment_id = self._ctx.clock(), uuid.uuid4()
             common = {
@@ -59,6 +59,12 @@ class PaymentHandlers:
                 "customer_id": message.customer_id,
                 "amount": message.amount,
             }
+            payment = Payment.model_validate({**common, "status": "initiated", "updated_at": now})
+            tiers = await self._tables.claim(
+                tx, payment, [line.artisan_id for line in message.lines]
+            )
+            if tiers is None:
+                return  # the order has its payment already
             publisher = await self._publisher(tx, payment_id)
             await publisher.payment_initiated(
                 PaymentInitiated.model_validate({**common, "initiated_at": now}),
@@ -68,9 +74,8 @@ class PaymentHandlers:
             # The simulator answers at once; a real gateway would be called outside this
             # transaction, with the initiated payment committed first.
             outcome = await self._gateway.charge(message.card_token, message.amount.amount_minor)
-            payment = Payment.model_validate({**common, "status": "initiated", "updated_at": now})
             if outcome is GatewayOutcome.SUCCEEDED:
-                payment = await self._succeeded(tx, publisher, message, payment, context)
+                payment = await self._succeeded(publisher, message, payment, tiers, context)
             elif outcome is not GatewayOutcome.NO_ANSWER:
                 reason = outcome.value
                 await publisher.payment_failed(
@@ -83,10 +88,10 @@ class PaymentHandlers:
 
     async def _succeeded(
         self,
-        tx: Transaction,
         publisher: Publisher,
         message: ProcessPayment,
         payment: Payment,
+        tiers: dict[UUID, Tier],
         context: MessageContext,
     ) -> Payment:
         now = self._ctx.clock()
@@ -102,7 +107,7 @@ class PaymentHandlers:
             cause=context,
         )
         gross = [(line.artisan_id, line.amount.amount_minor) for line in message.lines]
-        lines = split(gross, await self._tables.tiers(tx, [a for a, _ in gross]))
+        lines = split(gross, tiers)
         created = PaymentSplitCreated.model_validate(
             {
                 "payment_id": payment.payment_id,

@@ -152,3 +152,45 @@ async def test_an_order_asked_to_reserve_twice_under_two_ids_holds_its_stock_onc
         'SELECT type FROM "inventory".events WHERE stream_id = $1', f"reservation-{other}"
     )
     assert [r["type"] for r in said] == ["a4co.inventory.stock_reserved.v1"]
+
+
+async def test_an_order_asked_to_pay_twice_under_two_ids_is_charged_once(story: Story) -> None:
+    # Two ProcessPayment for one order that the inbox cannot tell apart (two message ids),
+    # handled concurrently: the order's payment row is claimed once, before any charge.
+    customer, product = await story.customer(), await story.product(stock=9)
+    order = await story.settled((await story.place(customer, product)).order_id)
+    rows = await story.sql('SELECT data FROM "order".sagas WHERE saga_id = $1', str(order.order_id))
+    correlation = json.loads(rows[0]["data"])["correlation_id"]
+    (command,) = [
+        m for m in await flow_messages(story, correlation) if m[0].startswith("payment.cmd.pro")
+    ]
+    await eventually(lambda: consumers_idle(story, story.urls))
+    other = uuid.uuid4()  # an order the saga does not know: it ignores the outcome
+    body = json.loads(command[1]) | {"order_id": str(other)}
+    assert story.nc is not None
+    js = story.nc.jetstream()
+    for _ in range(2):
+        headers = {**command[2], "ce-id": str(uuid.uuid4()), "ce-subject": str(other)}
+        await js.publish(
+            command[0],
+            json.dumps(body).encode(),
+            headers={**headers, "Nats-Msg-Id": str(uuid.uuid4())},
+        )
+    await eventually(lambda: consumers_idle(story, story.urls))
+    payments = await story.sql("SELECT payment_id FROM payment.payments WHERE order_id = $1", other)
+    assert len(payments) == 1
+    said = await story.sql(
+        "SELECT type FROM payment.events WHERE stream_id = $1 ORDER BY version",
+        f"payment-{payments[0]['payment_id']}",
+    )
+    assert [r["type"] for r in said] == [
+        "a4co.payment.initiated.v1",
+        "a4co.payment.succeeded.v1",
+        "a4co.payment.split_created.v1",
+    ]
+    initiated = await story.sql(
+        "SELECT count(*) AS n FROM payment.events WHERE type = 'a4co.payment.initiated.v1'"
+        " AND payload->>'order_id' = $1",
+        str(other),
+    )
+    assert initiated[0]["n"] == 1
