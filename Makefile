@@ -113,6 +113,7 @@ bench: install
 	$(PY) bench/bench_dlq.py
 	$(PY) bench/bench_tracing.py
 	$(PY) bench/bench_relay.py
+	$(PY) bench/bench_inbox.py
 
 ## bench-platform: all 18 services under orders at rising rates: latency, the knee, CPU, bus and database cost per order (BENCH_ARGS='--rates 5,10,15 --seconds 15')
 BENCH_ARGS ?=
