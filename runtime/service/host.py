@@ -8,6 +8,7 @@ periodic jobs; `app` is the service's FastAPI app. `serve()` adds uvicorn for a 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -301,9 +302,30 @@ async def _every(job: Job) -> None:
     await _supervise(job.name, loop)
 
 
+GC_THRESHOLD = (10_000, 10, 10)
+"""The collector's thresholds in a serving process (CPython's are 700, 10, 10)."""
+
+
+def collect_less() -> None:
+    """Tune the cycle collector for a long-running service, once it has started.
+
+    What start-up built (modules, the app, models, pools) lives as long as the process:
+    `gc.freeze()` moves it out of the collector's sight, so no full collection walks it
+    again. A message or request allocates thousands of objects that reference counting
+    frees; with CPython's first threshold (700) the young generation was collected every
+    few messages (py-spy: 3.4 % of the order service in `gc_collect_main`). At 10,000 it is
+    collected about 14 times less often, each time finding about as few survivors.
+    Cyclic garbage waits a little longer to be freed.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 async def serve(host: ServiceHost) -> None:
     """Start the host, serve its app with uvicorn until interrupted, then stop cleanly."""
     app = await host.start()
+    collect_less()
     config = uvicorn.Config(
         app,
         host=host.settings.http_host,
