@@ -11,7 +11,9 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,6 +21,7 @@ import pytest
 from a4co.infra import InfraStack, ServerHandle, start_nats, start_postgres, start_redis
 from a4co.launcher import DEFAULT_SERVICES
 from a4co.launcher.connections import make_room
+from runtime.bus.base import Channel, MessageContext
 from runtime.eventstore.postgres import PostgresEventStore
 
 
@@ -93,6 +96,20 @@ def redis_url(redis_server: ServerHandle) -> str:
 def unique_id() -> str:
     """A short id unique to the test, to name its streams, tables and keys apart."""
     return uuid.uuid4().hex[:12]
+
+
+def delivered(channel: Channel[Any], subject: str) -> MessageContext:
+    """The envelope a consumer hands a handler for a new message on `channel` about
+    `subject`: a message id of its own, which is also its correlation id."""
+    message_id = str(uuid.uuid4())
+    return MessageContext(
+        id=message_id,
+        type=channel.ce_type,
+        source=f"/services/{channel.owner}",
+        time=datetime.now(UTC),
+        subject=subject,
+        correlation_id=message_id,
+    )
 
 
 @dataclass(frozen=True)

@@ -12,14 +12,13 @@ from uuid import UUID
 
 from generated.payment.events import PROCESS_PAYMENT
 from generated.payment.models import ProcessPayment
-from runtime.bus.base import MessageContext
 from runtime.bus.memory import InMemoryEventSink
 from runtime.service import ServiceContext
 from runtime.service.settings import Settings
 from services.payment.domain import GatewayOutcome, SimulatedGateway
 from services.payment.handlers import PaymentHandlers
 from services.payment.payments import PaymentTables
-from tests.conftest import Schema
+from tests.conftest import Schema, delivered
 
 
 class CountingGateway(SimulatedGateway):
@@ -49,19 +48,6 @@ def command(order_id: UUID, artisans: list[UUID]) -> ProcessPayment:
     )
 
 
-def copy_of(order_id: UUID) -> MessageContext:
-    """The envelope of one copy of the command: a message id of its own."""
-    message_id = str(uuid.uuid4())
-    return MessageContext(
-        id=message_id,
-        type=PROCESS_PAYMENT.ce_type,
-        source="/services/order",
-        time=datetime.now(UTC),
-        subject=str(order_id),
-        correlation_id=message_id,
-    )
-
-
 async def payment_service(
     schema: Schema, database_url: str
 ) -> tuple[PaymentHandlers, PaymentTables, CountingGateway]:
@@ -80,7 +66,12 @@ async def test_two_copies_of_a_payment_command_at_once_charge_the_order_once(
     order = uuid.uuid4()
     message = command(order, [uuid.uuid4(), uuid.uuid4()])
 
-    await asyncio.gather(*(handlers.process_payment(message, copy_of(order)) for _ in range(2)))
+    await asyncio.gather(
+        *(
+            handlers.process_payment(message, delivered(PROCESS_PAYMENT, str(order)))
+            for _ in range(2)
+        )
+    )
 
     assert gateway.charges == 1
     rows = await schema.pool.fetch(
@@ -104,7 +95,9 @@ async def test_the_split_takes_each_artisans_known_tier_and_the_basic_one_otherw
         await tables.set_tier(tx, known, "premium", datetime.now(UTC))
     order = uuid.uuid4()
 
-    await handlers.process_payment(command(order, [known, unknown]), copy_of(order))
+    await handlers.process_payment(
+        command(order, [known, unknown]), delivered(PROCESS_PAYMENT, str(order))
+    )
 
     async with schema.store.transaction() as tx:
         payment = await tables.by_order(tx, order)
