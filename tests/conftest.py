@@ -98,17 +98,19 @@ def unique_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-def delivered(channel: Channel[Any], subject: str) -> MessageContext:
-    """The envelope a consumer hands a handler for a new message on `channel` about
-    `subject`: a message id of its own, which is also its correlation id."""
-    message_id = str(uuid.uuid4())
+def context_of(
+    channel: Channel[Any], subject: str, message_id: str | None = None
+) -> MessageContext:
+    """The envelope a consumer hands a handler for a message on `channel` about `subject`:
+    its message id (a new one unless given) is also its correlation id."""
+    ce_id = message_id or str(uuid.uuid4())
     return MessageContext(
-        id=message_id,
+        id=ce_id,
         type=channel.ce_type,
         source=f"/services/{channel.owner}",
         time=datetime.now(UTC),
         subject=subject,
-        correlation_id=message_id,
+        correlation_id=ce_id,
     )
 
 

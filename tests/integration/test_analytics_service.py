@@ -44,7 +44,6 @@ from generated.order.models import OrderConfirmed, OrderCreated
 from generated.platform import STREAMS
 from generated.user.events import Publisher as UserPublisher
 from generated.user.models import UserBehaviorTracked, UserRegistered
-from runtime.bus.base import Channel, MessageContext
 from runtime.bus.nats_publisher import NatsEventSink
 from runtime.http.auth import SigningKey
 from runtime.service import ServiceHost, Settings
@@ -53,6 +52,7 @@ from services.analytics.handlers import AnalyticsHandlers
 from services.analytics.service import NAME, definition
 from services.analytics.tables import AnalyticsTables
 from services.analytics.watermarks import Watermarks
+from tests.conftest import context_of
 from tests.e2e.harness import eventually
 
 BASE = "http://analytics.test"
@@ -210,18 +210,6 @@ async def place(service: Running, order: Order) -> tuple[str, str]:
     created = await service.orders.order_created(order.created, aggregate_id=aggregate)
     confirmed = await service.orders.order_confirmed(order.confirmed, aggregate_id=aggregate)
     return created, confirmed
-
-
-def context_of(channel: Channel[Any], subject: str, message_id: str) -> MessageContext:
-    """The envelope a consumer would hand a handler for a message on `channel`."""
-    return MessageContext(
-        id=message_id,
-        type=channel.ce_type,
-        source=f"/services/{channel.owner}",
-        time=datetime.now(UTC),
-        subject=subject,
-        correlation_id=message_id,
-    )
 
 
 async def figures(service: Running, day: date) -> tuple[int, int]:

@@ -29,7 +29,7 @@ from generated.auth.events import (
 )
 from generated.auth.models import UserCredentialsSet, UserRegistered
 from generated.platform import STREAMS
-from runtime.bus.base import Channel, MessageContext
+from runtime.bus.base import Channel
 from runtime.errors import ConfigurationError
 from runtime.eventstore.postgres import connection_of
 from runtime.http import PROBLEM_JSON
@@ -42,6 +42,7 @@ from services.auth.keys import KeyStore
 from services.auth.logins import LoginViews
 from services.auth.service import definition as auth_definition
 from services.user.service import definition as user_definition
+from tests.conftest import context_of
 from tests.e2e.harness import TEST_KEY, bound_socket, eventually, serve_asgi
 
 PASSWORD = "correct-horse-battery"
@@ -169,19 +170,6 @@ async def revocations(
         yield seen
     finally:
         await sub.unsubscribe()
-
-
-def context_of(channel: Channel[Any], subject: str) -> MessageContext:
-    """The envelope a consumer would hand a handler for a new message on `channel`."""
-    ce_id = str(uuid.uuid4())
-    return MessageContext(
-        id=ce_id,
-        type=channel.ce_type,
-        source=f"/services/{channel.owner}",
-        time=datetime.now(UTC),
-        subject=subject,
-        correlation_id=ce_id,
-    )
 
 
 async def test_password_login_gives_a_token_that_verifies_against_the_served_jwks(

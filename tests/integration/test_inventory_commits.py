@@ -23,7 +23,7 @@ from runtime.service.settings import Settings
 from services.inventory.domain import Stock
 from services.inventory.handlers import InventoryHandlers
 from services.inventory.stock import StockTables
-from tests.conftest import Schema, delivered
+from tests.conftest import Schema, context_of
 
 
 async def inventory(schema: Schema, database_url: str) -> InventoryHandlers:
@@ -53,7 +53,7 @@ async def reserve(handlers: InventoryHandlers, lines: list[tuple[UUID, int]]) ->
             "expires_at": datetime.now(UTC) + timedelta(minutes=15),
         }
     )
-    await handlers.reserve_stock(message, delivered(RESERVE_STOCK, str(order)))
+    await handlers.reserve_stock(message, context_of(RESERVE_STOCK, str(order)))
     return order
 
 
@@ -100,8 +100,8 @@ async def test_a_unit_of_sales_records_one_change_per_product_and_skips_its_copi
         await reserve(handlers, [(cheese, 4)]),
     ]
     assert [a["available"] for a in await adjustments(schema, oil)] == [20, 18, 15]
-    contexts = [(order, delivered(COMMIT_STOCK, str(order))) for order in orders]
-    copy = (orders[0], delivered(COMMIT_STOCK, str(orders[0])))  # the same sale, another id
+    contexts = [(order, context_of(COMMIT_STOCK, str(order))) for order in orders]
+    copy = (orders[0], context_of(COMMIT_STOCK, str(orders[0])))  # the same sale, another id
 
     await commit_in_one_unit(handlers, [*contexts, copy])
 
@@ -131,12 +131,12 @@ async def test_a_sale_alone_or_of_nothing_held_commits_as_before(
     oil = await shelf(schema, handlers, 5)
     order = await reserve(handlers, [(oil, 2)])
 
-    await handlers.commit_stock(CommitStock(order_id=order), delivered(COMMIT_STOCK, str(order)))
+    await handlers.commit_stock(CommitStock(order_id=order), context_of(COMMIT_STOCK, str(order)))
     unknown = uuid.uuid4()  # no reservation: nothing to commit, nothing recorded
     await handlers.commit_stock(
-        CommitStock(order_id=unknown), delivered(COMMIT_STOCK, str(unknown))
+        CommitStock(order_id=unknown), context_of(COMMIT_STOCK, str(unknown))
     )
-    await handlers.commit_stock(CommitStock(order_id=order), delivered(COMMIT_STOCK, str(order)))
+    await handlers.commit_stock(CommitStock(order_id=order), context_of(COMMIT_STOCK, str(order)))
 
     assert await states(schema, [order]) == ["committed"]
     assert [(a["available"], a["reserved"]) for a in await adjustments(schema, oil)] == [
@@ -152,7 +152,7 @@ async def test_a_unit_whose_commit_fails_leaves_every_reservation_held(
     handlers = await inventory(schema, database_url)
     oil = await shelf(schema, handlers, 5)
     orders = [await reserve(handlers, [(oil, 1)]) for _ in range(2)]
-    contexts = [(order, delivered(COMMIT_STOCK, str(order))) for order in orders]
+    contexts = [(order, context_of(COMMIT_STOCK, str(order))) for order in orders]
     (subscription,) = [s for s in SUBSCRIPTIONS if s.handler == "commit_stock"]
 
     with pytest.raises(RuntimeError, match="a later handler failed"):

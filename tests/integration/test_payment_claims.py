@@ -18,7 +18,7 @@ from runtime.service.settings import Settings
 from services.payment.domain import GatewayOutcome, SimulatedGateway
 from services.payment.handlers import PaymentHandlers
 from services.payment.payments import PaymentTables
-from tests.conftest import Schema, delivered
+from tests.conftest import Schema, context_of
 
 
 class CountingGateway(SimulatedGateway):
@@ -68,7 +68,7 @@ async def test_two_copies_of_a_payment_command_at_once_charge_the_order_once(
 
     await asyncio.gather(
         *(
-            handlers.process_payment(message, delivered(PROCESS_PAYMENT, str(order)))
+            handlers.process_payment(message, context_of(PROCESS_PAYMENT, str(order)))
             for _ in range(2)
         )
     )
@@ -96,7 +96,7 @@ async def test_the_split_takes_each_artisans_known_tier_and_the_basic_one_otherw
     order = uuid.uuid4()
 
     await handlers.process_payment(
-        command(order, [known, unknown]), delivered(PROCESS_PAYMENT, str(order))
+        command(order, [known, unknown]), context_of(PROCESS_PAYMENT, str(order))
     )
 
     async with schema.store.transaction() as tx:

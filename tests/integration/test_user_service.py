@@ -40,7 +40,7 @@ from generated.user.models import (
     UserRegistered,
 )
 from generated.user.models import OrderDelivered as UserOrderDelivered
-from runtime.bus.base import Channel, MessageContext
+from runtime.bus.base import Channel
 from runtime.bus.envelope import MSG_ID
 from runtime.bus.nats_publisher import NatsEventSink
 from runtime.http import PROBLEM_JSON, ProblemError
@@ -50,6 +50,7 @@ from services.user.handlers import UserHandlers
 from services.user.service import NAME, definition
 from services.user.users import Users, stream_of
 from services.user.views import DEFAULT_PREFERENCES, UserViews
+from tests.conftest import context_of
 from tests.e2e.harness import TEST_KEY
 
 WAIT = 10.0  # generous: a slow CI machine still answers well within it
@@ -145,21 +146,6 @@ async def watching(nc: Client, channel: Channel[Any], stream: str) -> AsyncItera
         yield find
     finally:
         await sub.unsubscribe()
-
-
-def context_of(
-    channel: Channel[Any], subject: str, message_id: str | None = None
-) -> MessageContext:
-    """The envelope a consumer would hand a handler for a message on `channel`."""
-    ce_id = message_id or str(uuid.uuid4())
-    return MessageContext(
-        id=ce_id,
-        type=channel.ce_type,
-        source=f"/services/{channel.owner}",
-        time=datetime.now(UTC),
-        subject=subject,
-        correlation_id=ce_id,
-    )
 
 
 def delivered(customer_id: UUID) -> OrderDelivered:
