@@ -122,6 +122,25 @@ class Schema:
     pool: asyncpg.Pool
     store: PostgresEventStore
 
+    async def statements(self) -> list[str]:
+        """From now on, the first word of every statement any pooled connection sends to
+        this schema, and of every BEGIN, COMMIT and ROLLBACK (asyncpg's own queries of
+        types left out). Clear the list between the steps a test counts."""
+        sent: list[str] = []
+
+        def log(query: Any) -> None:
+            if self.name in query.query or query.query.startswith(_CONTROL):
+                sent.append(query.query.split(None, 1)[0].rstrip(";"))
+
+        connections = [await self.pool.acquire() for _ in range(self.pool.get_max_size())]
+        for connection in connections:
+            connection.add_query_logger(log)  # kept by the connection behind the proxy
+            await self.pool.release(connection)
+        return sent
+
+
+_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK")
+
 
 @pytest.fixture
 async def schema(database_url: str, unique_id: str) -> AsyncIterator[Schema]:

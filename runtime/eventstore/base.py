@@ -34,6 +34,7 @@ __all__ = [
     "EventStore",
     "EventStoreError",
     "Flush",
+    "HeldAppends",
     "NewEvent",
     "RecordedEvent",
     "Snapshot",
@@ -156,12 +157,25 @@ Flush = Callable[[], Awaitable[object]]
 """Writes a buffer holds back (see `Transaction.buffer`), written when awaited."""
 
 
+class HeldAppends(Protocol):
+    """Appends that a transaction's writers hold back (the sinks of `runtime.outbox.sink`),
+    for a store that can write them in the statement of other writes."""
+
+    def take(self) -> tuple[list[StreamAppend], Callable[[list[list[RecordedEvent]]], None]]:
+        """What is held back, no longer held once taken, and where to hand what each
+        append recorded (in the order taken) once it is written."""
+        ...
+
+
 class Buffers:
     """The writes a transaction holds back; each store's transaction awaits `flush()` before
     it reads events and before it commits (see `Transaction.buffer`)."""
 
     def __init__(self) -> None:
         self._buffers: list[Flush] = []
+        self.held_appends: HeldAppends | None = None
+        """Set by the writer that holds appends back; a store may write them with other
+        writes (`runtime.eventstore.postgres.write_together`) instead of on their own."""
 
     def buffer(self, flush: Flush) -> None:
         """Await `flush()` before this transaction reads events and before it commits."""
@@ -243,6 +257,10 @@ class Transaction(Protocol):
         `stream_version`, `read_all`) and before it commits, so appends held back to be
         written together are never missed by a read of the same transaction."""
         ...
+
+    held_appends: HeldAppends | None
+    """Appends a writer holds back (set by it), which a store may write together with
+    other writes."""
 
     async def load(self, stream_id: str, after_version: int = 0) -> list[RecordedEvent]:
         """The stream's events after `after_version`, oldest first."""

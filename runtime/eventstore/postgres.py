@@ -60,6 +60,7 @@ _CONNECTION_LOST = (
     asyncpg.exceptions.InternalClientError,  # asyncpg's protocol state after a cut
 )
 _VERSION_KEY = "events_stream_version_key"
+_EVENT_ID_KEY = "events_event_id_key"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS "{s}".events (
@@ -175,11 +176,22 @@ class PostgresTransaction(Buffers):
         version) key. A conflict on any stream raises, and the transaction must roll back
         (the other streams' rows are written).
         """
-        if any(not p.events for p in appends) or len({p.stream_id for p in appends}) < len(
-            appends
-        ):  # a version check alone, or a stream twice: one after the other
+        if not _in_one(appends):  # a version check alone, or a stream twice: one by one
             return [await self.append(*part) for part in appends]
+        recorded, _ = await self.append_along(appends, ())
+        return recorded
+
+    async def append_along(
+        self, appends: Sequence[StreamAppend], statements: Sequence[Statement]
+    ) -> tuple[list[list[RecordedEvent]], list[Any]]:
+        """`append_all` and `write_together` in one statement: what each append recorded,
+        and each statement's result. The statements do not see the appended rows."""
+        if not _in_one(appends):
+            recorded = await self.append_all(appends)
+            return recorded, await write_together(self, statements) if statements else []
         events = [(part, k, e) for part in appends for k, e in enumerate(part.events, start=1)]
+        ctes, results, args = _parts(statements, offset=9)
+        results_sql = ", ".join(results) or "NULL"
         try:
             rows = await self.connection.fetch(
                 f"WITH u AS (SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::uuid[],"
@@ -193,7 +205,9 @@ class PostgresTransaction(Buffers):
                 " SELECT u.s, cur.v + u.k, u.e, u.t, u.sj, u.a, u.p::jsonb, u.h::jsonb"
                 " FROM u JOIN cur ON cur.s = u.s WHERE u.x IS NULL OR cur.v = u.x ORDER BY u.n"
                 " RETURNING stream_id, position, version, recorded_at)"
-                " SELECT * FROM ins ORDER BY position",
+                + "".join(f", {cte}" for cte in ctes)
+                + f" SELECT i.*, {results_sql} FROM (SELECT 1) AS one"
+                " LEFT JOIN ins AS i ON true ORDER BY i.position",
                 [part.stream_id for part, _, _ in events],
                 [part.expected_version for part, _, _ in events],
                 [k for _, k, _ in events],
@@ -203,6 +217,7 @@ class PostgresTransaction(Buffers):
                 [e.aggregate_id for _, _, e in events],
                 [e.payload.decode() for _, _, e in events],
                 [json.dumps(dict(e.headers)) for _, _, e in events],
+                *args,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == _VERSION_KEY:
@@ -210,10 +225,13 @@ class PostgresTransaction(Buffers):
                 raise VersionConflictError(
                     part.stream_id, part.expected_version or 0, None
                 ) from exc
-            raise DuplicateEventError(_duplicate_id([e for _, _, e in events], exc)) from exc
+            if exc.constraint_name == _EVENT_ID_KEY:
+                raise DuplicateEventError(_duplicate_id([e for _, _, e in events], exc)) from exc
+            raise
         by_stream: dict[str, list[Any]] = {}
         for row in rows:
-            by_stream.setdefault(row["stream_id"], []).append(row)
+            if row["stream_id"] is not None:
+                by_stream.setdefault(row["stream_id"], []).append(row)
         out: dict[str, list[RecordedEvent]] = {}
         for part in appends:
             written = sorted(by_stream.get(part.stream_id, ()), key=lambda r: r["version"])
@@ -229,7 +247,7 @@ class PostgresTransaction(Buffers):
         self.recorded += sorted(
             (e for recorded in out.values() for e in recorded), key=lambda e: e.position
         )
-        return [out[part.stream_id] for part in appends]
+        return [out[part.stream_id] for part in appends], list(rows[0])[4:]
 
     async def stream_version(self, stream_id: str) -> int:
         """The stream's current version (0 for a stream with no events)."""
@@ -362,27 +380,52 @@ async def write_together(tx: Transaction, statements: Sequence[Statement]) -> li
     PostgreSQL runs such parts on one snapshot and in no set order: none sees the others'
     writes, and no two may write the same row (only one would take effect). They are for
     writes to different tables or rows that the caller has finished deciding.
+
+    What the transaction's sinks hold back (`held_appends`) is appended in the same
+    statement (`PostgresTransaction.append_along`): a handler that sends its messages and
+    then writes its state makes one round trip for both.
     """
     connection = connection_of(tx)
+    if tx.held_appends is not None:
+        appends, hand_back = tx.held_appends.take()
+        if appends:
+            assert isinstance(tx, PostgresTransaction)
+            recorded, results = await tx.append_along(appends, statements)
+            hand_back(recorded)
+            return results
     if len(statements) == 1:
         (only,) = statements
         return [await connection.fetchval(only.sql, *only.args)]
+    parts, results, args = _parts(statements)
+    row = await connection.fetchrow(f"WITH {', '.join(parts)} SELECT {', '.join(results)}", *args)
+    return list(row)
+
+
+def _parts(
+    statements: Sequence[Statement], offset: int = 0
+) -> tuple[list[str], list[str], list[Any]]:
+    """Each statement as a `WITH` part `wN`, its parameters numbered after `offset` and
+    the ones before it; the expression of each one's result; all their arguments."""
     parts: list[str] = []
     results: list[str] = []
     args: list[Any] = []
     for n, statement in enumerate(statements):
-        sql = _PARAMETER.sub(partial(_shifted, len(args)), statement.sql)
+        sql = _PARAMETER.sub(partial(_shifted, offset + len(args)), statement.sql)
         parts.append(f"w{n} AS ({sql})")
         results.append(
             f"(SELECT * FROM w{n} LIMIT 1)" if _RETURNING.search(statement.sql) else "NULL"
         )
         args += statement.args
-    row = await connection.fetchrow(f"WITH {', '.join(parts)} SELECT {', '.join(results)}", *args)
-    return list(row)
+    return parts, results, args
 
 
 def _shifted(offset: int, parameter: re.Match[str]) -> str:
     return f"${int(parameter[1]) + offset}"
+
+
+def _in_one(appends: Sequence[StreamAppend]) -> bool:
+    """Whether one statement can append them: each names a stream once, with events."""
+    return all(p.events for p in appends) and len({p.stream_id for p in appends}) == len(appends)
 
 
 def connection_of(tx: Transaction) -> Any:

@@ -7,9 +7,9 @@ commit with the handler's effects and the relay publishes them afterwards (the o
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from functools import partial
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
@@ -17,7 +17,7 @@ from runtime.bus.base import Channel, MessageContext
 from runtime.bus.envelope import CE_ID, build_headers
 from runtime.eventstore.base import NewEvent, RecordedEvent, StreamAppend, Transaction
 
-__all__ = ["StreamSink"]
+__all__ = ["StreamSink", "Upcoming"]
 
 _NAMESPACE = uuid.UUID("5b0c7a52-6a5e-4c1f-9a41-a4c0a4c0a4c0")
 
@@ -30,10 +30,11 @@ class StreamSink:
     sends three messages writes them in one round trip instead of three. Every sink of a
     transaction is flushed together, in one `append_all` (reserving stock appends to the
     reservation's stream and each product's; a unit of twenty messages, to twenty streams:
-    one statement either way). A sink opened
-    `at_end` looks no version up: its append goes at the end of the stream, whatever its
-    version, and a concurrent append still fails one of the two transactions. Read
-    `recorded` after `await flush()`.
+    one statement either way), or in the statement of the handler's own writes when it
+    makes them with `write_together` (the sinks are the transaction's `held_appends`). A
+    sink opened `at_end` looks no version up: its append goes at the end of the stream,
+    whatever its version, and a concurrent append still fails one of the two transactions.
+    Read `recorded` after `await flush()`.
     """
 
     def __init__(self, tx: Transaction, stream_id: str, version: int | None) -> None:
@@ -42,16 +43,23 @@ class StreamSink:
         self._version = version
         self._pending: list[NewEvent] = []
         self._recorded: list[RecordedEvent] = []
-        sinks = _SINKS.get(tx)
-        if sinks is None:
-            sinks = _SINKS[tx] = []
+        held = tx.held_appends
+        if held is None:
+            held = tx.held_appends = _Sinks()
             tx.buffer(partial(_flush_all, tx))
-        sinks.append(self)
+        elif not isinstance(held, _Sinks):
+            raise TypeError(f"the transaction's appends are held by a {type(held).__name__}")
+        held.sinks.append(self)
 
     @classmethod
     async def at_end(cls, tx: Transaction, stream_id: str) -> StreamSink:
         """A sink appending at the end of the stream (no version is looked up)."""
         return cls(tx, stream_id, None)
+
+    @property
+    def knows_version(self) -> bool:
+        """False for a sink opened `at_end` until it is flushed."""
+        return self._version is not None
 
     @property
     def version(self) -> int:
@@ -63,6 +71,16 @@ class StreamSink:
                 " await flush() first, or open the sink at a version"
             )
         return self._version + len(self._pending)
+
+    def ahead(self) -> list[Upcoming]:
+        """The messages sent and not yet appended, with the versions they will take: a
+        read model can be written in the statement that appends them (`write_together`).
+        Only a sink opened at a version knows them."""
+        base = self.version - len(self._pending)
+        return [
+            Upcoming(base + k, event.type, event.payload)
+            for k, event in enumerate(self._pending, start=1)
+        ]
 
     @property
     def recorded(self) -> list[RecordedEvent]:
@@ -119,18 +137,36 @@ class StreamSink:
             )
 
 
-_SINKS: WeakKeyDictionary[Transaction, list[StreamSink]] = WeakKeyDictionary()
-"""Each open transaction's sinks, in the order they were opened."""
+class Upcoming(NamedTuple):
+    """A message held back by a sink, with the stream version it will take."""
+
+    version: int
+    type: str
+    payload: bytes
+
+
+class _Sinks:
+    """A transaction's sinks, in the order they were opened: its `held_appends`."""
+
+    def __init__(self) -> None:
+        self.sinks: list[StreamSink] = []
+
+    def take(self) -> tuple[list[StreamAppend], Callable[[list[list[RecordedEvent]]], None]]:
+        holding = [sink for sink in self.sinks if sink._pending]
+
+        def hand_back(recorded: list[list[RecordedEvent]]) -> None:
+            for sink, events in zip(holding, recorded, strict=True):
+                sink._appended(events)
+
+        return [sink._take() for sink in holding], hand_back
 
 
 async def _flush_all(tx: Transaction) -> None:
     """Append what every sink of `tx` holds back, in one `append_all`."""
-    holding = [sink for sink in _SINKS.get(tx, ()) if sink._pending]
-    if not holding:
-        return
-    recorded = await tx.append_all([sink._take() for sink in holding])
-    for sink, events in zip(holding, recorded, strict=True):
-        sink._appended(events)
+    assert tx.held_appends is not None
+    appends, hand_back = tx.held_appends.take()
+    if appends:
+        hand_back(await tx.append_all(appends))
 
 
 def _uuid_of(message_id: str) -> uuid.UUID:

@@ -27,6 +27,9 @@ class SagaState:
     data: dict[str, Any] = field(default_factory=dict)
     deadline: datetime | None = None
     version: int = 0
+    stream_version: int | None = None
+    """The version of the saga's own event stream when read with its lock, if the store
+    keeps one (see `PostgresSagaStore`); None when unknown."""
 
     def move(
         self, step: str, *, now: datetime, timeout: timedelta | None, **data: Any

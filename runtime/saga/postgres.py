@@ -21,11 +21,25 @@ __all__ = ["PostgresSagaStore"]
 
 
 class PostgresSagaStore:
-    """The `sagas` table of one schema."""
+    """The `sagas` table of one schema.
 
-    def __init__(self, schema: str) -> None:
+    `stream_prefix`: each saga has an event stream of its own in the schema's event store,
+    `stream_prefix + saga_id`; a state read with its lock (`get`, `claim_due`) then carries
+    that stream's version (`SagaState.stream_version`), read in the same statement, so the
+    saga appends at a known version and can write what depends on it (a read model) in the
+    statement that appends (`write_together`). It is exact while every append to the
+    stream holds the saga's lock, as the order saga's do.
+    """
+
+    def __init__(self, schema: str, *, stream_prefix: str | None = None) -> None:
         self._table = f'"{checked_schema(schema)}".sagas'
         self._scan_lock = f"a4co.saga.{schema}.scan"
+        self._columns = (
+            "s.*"
+            if stream_prefix is None
+            else f's.*, (SELECT coalesce(max(version), 0) FROM "{schema}".events'
+            f" WHERE stream_id = {_literal(stream_prefix)} || s.saga_id) AS stream_version"
+        )
 
     async def migrate(self, connection: Any) -> None:
         """Create the table and its deadline index if they are missing."""
@@ -43,7 +57,8 @@ class PostgresSagaStore:
     async def get(self, tx: Transaction, saga_id: str, *, lock: bool = True) -> SagaState | None:
         """The saga's state, `FOR UPDATE` when `lock`."""
         row = await connection_of(tx).fetchrow(
-            f"SELECT * FROM {self._table} WHERE saga_id = $1" + (" FOR UPDATE" if lock else ""),
+            f"SELECT {self._columns} FROM {self._table} AS s WHERE saga_id = $1"
+            + (" FOR UPDATE OF s" if lock else ""),
             saga_id,
         )
         return _state(row) if row else None
@@ -92,8 +107,9 @@ class PostgresSagaStore:
         ):
             return []
         rows = await connection.fetch(
-            f"SELECT * FROM {self._table} WHERE deadline IS NOT NULL AND deadline <= $1"
-            " ORDER BY deadline LIMIT $2 FOR UPDATE SKIP LOCKED",
+            f"SELECT {self._columns} FROM {self._table} AS s"
+            " WHERE deadline IS NOT NULL AND deadline <= $1"
+            " ORDER BY deadline LIMIT $2 FOR UPDATE OF s SKIP LOCKED",
             now,
             limit,
         )
@@ -118,5 +134,17 @@ class PostgresSagaStore:
 
 def _state(row: Any) -> SagaState:
     return SagaState(
-        row["saga_id"], row["step"], json.loads(row["data"]), row["deadline"], row["version"]
+        row["saga_id"],
+        row["step"],
+        json.loads(row["data"]),
+        row["deadline"],
+        row["version"],
+        row.get("stream_version"),
     )
+
+
+def _literal(text: str) -> str:
+    """`text` as an SQL string literal."""
+    if "\x00" in text:
+        raise ValueError("a stream prefix may not hold NUL")
+    return "'" + text.replace("'", "''") + "'"

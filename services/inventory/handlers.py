@@ -24,7 +24,7 @@ from runtime.eventstore.base import Transaction
 from runtime.outbox.sink import StreamSink
 from runtime.service import ServiceContext
 from services.inventory.domain import Stock, reserve_all
-from services.inventory.stock import StockTables, reservation_id_of
+from services.inventory.stock import Change, StockTables, reservation_id_of
 
 __all__ = ["InventoryHandlers"]
 
@@ -76,9 +76,6 @@ class InventoryHandlers:
                 )
                 await self._tables.settle(tx, order_id, "failed")
                 return
-            for product_id, after in sorted(changed.items()):
-                before, version = locked[product_id]
-                await self._tables.save(tx, before, after, version, now=now, cause=context)
             await publisher.stock_reserved(
                 StockReserved(
                     order_id=order_id,
@@ -88,6 +85,15 @@ class InventoryHandlers:
                 ),
                 aggregate_id=str(order_id),
                 cause=context,
+            )
+            # Sent first: it is appended in the statement that writes the stock rows.
+            await self._tables.save_all(
+                tx,
+                [
+                    Change(locked[p][0], after, locked[p][1], context)
+                    for p, after in sorted(changed.items())
+                ],
+                now=now,
             )
 
     async def release_stock(self, message: ReleaseStock, context: MessageContext) -> None:
@@ -108,14 +114,7 @@ class InventoryHandlers:
         cause: MessageContext | None,
     ) -> None:
         reservation = await self._tables.settle(tx, order_id, "released")
-        released: list[tuple[UUID, int]] = []
-        if reservation is not None:
-            locked = await self._tables.lock(tx, [p for p, _ in reservation.items])
-            for product_id, quantity in sorted(_totals(reservation.items).items()):
-                before, version = locked[product_id]
-                after = before.release(quantity)
-                await self._tables.save(tx, before, after, version, now=now, cause=cause)
-            released = reservation.items
+        released = reservation.items if reservation is not None else []
         publisher = await self._reservation_publisher(tx, order_id)
         await publisher.stock_released(
             StockReleased.model_validate(
@@ -129,6 +128,16 @@ class InventoryHandlers:
             aggregate_id=str(order_id),
             cause=cause,
         )
+        if reservation is not None:  # appended with the rows it gives back
+            locked = await self._tables.lock(tx, [p for p, _ in released])
+            await self._tables.save_all(
+                tx,
+                [
+                    Change(locked[p][0], locked[p][0].release(quantity), locked[p][1], cause)
+                    for p, quantity in sorted(_totals(released).items())
+                ],
+                now=now,
+            )
 
     async def commit_stock(self, message: CommitStock, context: MessageContext) -> None:
         """The order is paid: its reserved units leave the shelf.
@@ -162,12 +171,15 @@ class InventoryHandlers:
                 causes.setdefault(product_id, held[reservation.order_id])
         if not totals:
             return  # nothing held: absent, or released or committed already
-        now = self._ctx.clock()
         locked = await self._tables.lock(tx, list(totals))
-        for product_id, quantity in sorted(totals.items()):
-            before, version = locked[product_id]
-            after = before.commit(quantity)
-            await self._tables.save(tx, before, after, version, now=now, cause=causes[product_id])
+        await self._tables.save_all(
+            tx,
+            [
+                Change(locked[p][0], locked[p][0].commit(quantity), locked[p][1], causes[p])
+                for p, quantity in sorted(totals.items())
+            ],
+            now=self._ctx.clock(),
+        )
 
     async def on_new_product_listed(
         self, message: NewProductListed, context: MessageContext

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 from uuid import UUID
 
 from generated.inventory.events import Publisher
 from generated.inventory.models import StockAdjusted, StockThresholdReached
 from runtime.bus.base import MessageContext
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import checked_schema, connection_of
+from runtime.eventstore.postgres import Statement, checked_schema, connection_of, write_together
 from runtime.outbox.sink import StreamSink
 from services.inventory.domain import Stock
 
-__all__ = ["Reservation", "StockTables", "reservation_id_of"]
+__all__ = ["Change", "Reservation", "StockTables", "reservation_id_of"]
 
 _NAMESPACE = UUID("0c1d2e3f-4a5b-4c6d-8e9f-a0b1c2d3e4f5")
 
@@ -46,6 +47,16 @@ CREATE INDEX IF NOT EXISTS reservations_expiry ON {s}.reservations (expires_at)
 def reservation_id_of(order_id: UUID) -> UUID:
     """An order has at most one reservation; its id is derived from the order's."""
     return uuid.uuid5(_NAMESPACE, str(order_id))
+
+
+class Change(NamedTuple):
+    """A product's stock before and after a change, its stream's version before it, and
+    the message that caused it (None for a request or a timer)."""
+
+    before: Stock | None
+    after: Stock
+    version: int
+    cause: MessageContext | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,43 +112,59 @@ class StockTables:
         cause: MessageContext | None,
     ) -> None:
         """Record StockAdjusted (and StockThresholdReached) for a change, and its row."""
-        sink = StreamSink(tx, f"stock-{after.product_id}", version)
-        publisher = Publisher(sink)
-        await publisher.stock_adjusted(
-            StockAdjusted(
-                product_id=after.product_id,
-                artisan_id=after.artisan_id,
-                available=after.available,
-                reserved=after.reserved,
-                adjusted_at=now,
-            ),
-            aggregate_id=str(after.product_id),
-            cause=cause,
-        )
-        if before is not None and after.crossed_threshold(before):
-            await publisher.stock_threshold_reached(
-                StockThresholdReached(
+        await self.save_all(tx, [Change(before, after, version, cause)], now=now)
+
+    async def save_all(self, tx: Transaction, changes: Sequence[Change], *, now: datetime) -> None:
+        """Record each change's StockAdjusted (and StockThresholdReached), and write their
+        rows, one product each, in one statement with whatever else the transaction's
+        sinks hold back (`write_together`): send a handler's other messages first."""
+        rows: list[Statement] = []
+        for before, after, version, cause in changes:
+            sink = StreamSink(tx, f"stock-{after.product_id}", version)
+            publisher = Publisher(sink)
+            await publisher.stock_adjusted(
+                StockAdjusted(
                     product_id=after.product_id,
                     artisan_id=after.artisan_id,
-                    level=after.available,
-                    threshold=after.threshold,
-                    reached_at=now,
+                    available=after.available,
+                    reserved=after.reserved,
+                    adjusted_at=now,
                 ),
                 aggregate_id=str(after.product_id),
                 cause=cause,
             )
-        await connection_of(tx).execute(
-            f"INSERT INTO {self._s}.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
-            " ON CONFLICT (product_id) DO UPDATE SET on_hand = $3, reserved = $4, threshold = $5,"
-            " version = $6, updated_at = $7",
-            after.product_id,
-            after.artisan_id,
-            after.on_hand,
-            after.reserved,
-            after.threshold,
-            sink.version,
-            now,
-        )
+            if before is not None and after.crossed_threshold(before):
+                await publisher.stock_threshold_reached(
+                    StockThresholdReached(
+                        product_id=after.product_id,
+                        artisan_id=after.artisan_id,
+                        level=after.available,
+                        threshold=after.threshold,
+                        reached_at=now,
+                    ),
+                    aggregate_id=str(after.product_id),
+                    cause=cause,
+                )
+            rows.append(
+                Statement(
+                    f"INSERT INTO {self._s}.stock VALUES ($1, $2, $3, $4, $5, $6, $7)"
+                    " ON CONFLICT (product_id) DO UPDATE SET on_hand = $3, reserved = $4,"
+                    " threshold = $5, version = $6, updated_at = $7",
+                    (
+                        after.product_id,
+                        after.artisan_id,
+                        after.on_hand,
+                        after.reserved,
+                        after.threshold,
+                        sink.version,
+                        now,
+                    ),
+                )
+            )
+        if len({row.args[0] for row in rows}) < len(rows):
+            raise ValueError("save_all takes one change per product")
+        if rows:
+            await write_together(tx, rows)
 
     async def claim(
         self,

@@ -62,7 +62,7 @@ class OrderApi:
                 for p in priced
             ]
             delivery = body.delivery.model_dump(mode="json", exclude_none=True)
-            publisher, sink = await self._saga.publisher(tx, order_id)
+            publisher, sink = self._saga.publisher(tx, order_id, 0)  # a new stream
             await publisher.order_created(
                 OrderCreated.model_validate(
                     {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from uuid import UUID
 
 from generated.order.models import (
@@ -97,7 +98,7 @@ class OrderHandlers:
                 return
             if state.data.get("status") != "confirmed":
                 return
-            publisher, sink = await self._saga.publisher(tx, message.order_id)
+            publisher, sink = self._saga.publisher(tx, message.order_id, state.stream_version)
             shipped = await self._saga.change(
                 publisher,
                 state,
@@ -118,7 +119,7 @@ class OrderHandlers:
                 return
             if state.data.get("status") == "delivered":
                 return
-            publisher, sink = await self._saga.publisher(tx, message.order_id)
+            publisher, sink = self._saga.publisher(tx, message.order_id, state.stream_version)
             await publisher.order_state_changed(
                 OrderStateChanged.model_validate(
                     {
@@ -147,15 +148,7 @@ class OrderHandlers:
                 cause=context,
             )
             await self._saga.record(
-                tx,
-                SagaState(
-                    state.saga_id,
-                    state.step,
-                    {**state.data, "status": "delivered"},
-                    None,
-                    state.version,
-                ),
-                sink,
+                tx, replace(state, data={**state.data, "status": "delivered"}, deadline=None), sink
             )
 
     async def on_new_product_listed(

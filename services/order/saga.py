@@ -11,7 +11,8 @@ A reservation or payment that arrives after the saga gave up is compensated on a
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -33,9 +34,9 @@ from runtime.eventstore.base import Transaction
 from runtime.outbox.sink import StreamSink
 from runtime.saga import SagaState
 from runtime.saga.postgres import PostgresSagaStore
-from services.order.views import OrderViews
+from services.order.views import OrderViews, Versioned
 
-__all__ = ["OrderSaga", "Step", "Timeouts"]
+__all__ = ["OrderSaga", "Step", "Timeouts", "appending"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +70,19 @@ class OrderSaga:
         """The cause of messages sent on the saga's own initiative (a timer, a request)."""
         return request_context(state.data["correlation_id"], source="/services/order")
 
-    async def publisher(self, tx: Transaction, order_id: UUID) -> tuple[Publisher, StreamSink]:
-        """A publisher appending to the order's stream at its current version."""
-        stream = f"order-{order_id}"
-        sink = await StreamSink.at_end(tx, stream)
+    @staticmethod
+    def publisher(
+        tx: Transaction, order_id: UUID | str, version: int | None
+    ) -> tuple[Publisher, StreamSink]:
+        """A publisher appending to the order's stream after `version` (the saga's
+        `stream_version`; 0 for a new order), or at its end when that is unknown."""
+        sink = StreamSink(tx, f"order-{order_id}", version)
         return Publisher(sink), sink
 
     async def record(self, tx: Transaction, state: SagaState, sink: StreamSink) -> None:
-        """End a step: append its messages, then write the saga's state and the order's
-        read-model row in one statement."""
-        await self.sagas.put(tx, state, along=self.views.statements(await sink.flush()))
+        """End a step: append its messages and write the saga's state and the order's
+        read-model row, in one statement (two when the stream's version is unknown)."""
+        await self.sagas.put(tx, state, along=self.views.statements(await appending(sink)))
 
     async def change(
         self,
@@ -119,7 +123,7 @@ class OrderSaga:
     ) -> None:
         """Stock is held: ask for payment."""
         order_id = UUID(state.saga_id)
-        publisher, sink = await self.publisher(tx, order_id)
+        publisher, sink = self.publisher(tx, order_id, state.stream_version)
         if state.step != Step.RESERVING:
             if state.data.get("outcome") != "confirmed":  # gave up meanwhile: give it back
                 await publisher.release_stock(
@@ -129,7 +133,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, await sink.flush())
+            await self.views.project(tx, await appending(sink))
             return
         await publisher.process_payment(
             ProcessPayment.model_validate(
@@ -183,7 +187,7 @@ class OrderSaga:
         """Inventory could not reserve: the order ends rejected."""
         if state.step != Step.RESERVING:
             return
-        publisher, sink = await self.publisher(tx, UUID(state.saga_id))
+        publisher, sink = self.publisher(tx, state.saga_id, state.stream_version)
         state = await self.change(publisher, state, "rejected", detail, now=now, cause=cause)
         await self._cancelled(publisher, state, reason, detail, now=now, cause=cause)
         await self.record(
@@ -201,7 +205,7 @@ class OrderSaga:
     ) -> None:
         """Give up the order: release its stock, then cancel once inventory confirms."""
         order_id = UUID(state.saga_id)
-        publisher, sink = await self.publisher(tx, order_id)
+        publisher, sink = self.publisher(tx, order_id, state.stream_version)
         await publisher.release_stock(
             ReleaseStock(order_id=order_id, reason=reason),
             aggregate_id=str(order_id),
@@ -221,7 +225,7 @@ class OrderSaga:
         """The compensation finished: the order ends cancelled."""
         if state.step != Step.RELEASING:
             return
-        publisher, sink = await self.publisher(tx, UUID(state.saga_id))
+        publisher, sink = self.publisher(tx, state.saga_id, state.stream_version)
         reason = state.data["cancel_reason"]
         state = await self.change(
             publisher, state, "cancelled", f"Cancelled: {reason}.", now=now, cause=cause
@@ -242,7 +246,7 @@ class OrderSaga:
     ) -> None:
         """Payment taken: commit the stock and confirm; if the saga gave up, refund."""
         order_id = UUID(state.saga_id)
-        publisher, sink = await self.publisher(tx, order_id)
+        publisher, sink = self.publisher(tx, order_id, state.stream_version)
         if state.step != Step.PAYING:
             if state.data.get("outcome") != "confirmed":
                 await publisher.refund_payment(
@@ -250,7 +254,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, await sink.flush())
+            await self.views.project(tx, await appending(sink))
             return
         await publisher.commit_stock(
             CommitStock(order_id=order_id), aggregate_id=str(order_id), cause=cause
@@ -316,9 +320,14 @@ class OrderSaga:
 
 def rest_in(state: SagaState, status: str) -> SagaState:
     """The saga's state with the order resting in `status` (nothing announced)."""
-    return SagaState(
-        state.saga_id, state.step, {**state.data, "status": status}, state.deadline, state.version
-    )
+    return replace(state, data={**state.data, "status": status})
+
+
+async def appending(sink: StreamSink) -> Sequence[Versioned]:
+    """What the sink appends, with the versions it takes: still held back when the
+    version is known (to go in the statement of the step's other writes), else appended
+    now."""
+    return sink.ahead() if sink.knows_version else await sink.flush()
 
 
 def saga_data(**data: Any) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def definition(
     *, user_url: str | None = None, timeouts: Timeouts | None = None, scan_interval: float = 0.5
 ) -> ServiceDefinition:
     """The order service: saga handlers, REST API, and the deadline scanner."""
-    views, sagas = OrderViews(NAME), PostgresSagaStore(NAME)
+    views, sagas = OrderViews(NAME), PostgresSagaStore(NAME, stream_prefix="order-")
     saga = OrderSaga(views, sagas, timeouts or Timeouts())
 
     async def migrate(connection: Any) -> None:

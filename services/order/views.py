@@ -9,18 +9,34 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from generated.order.models import Order, OrderPage
-from runtime.eventstore.base import RecordedEvent, Transaction
+from runtime.eventstore.base import Transaction
 from runtime.eventstore.postgres import Statement, connection_of, write_together
 from runtime.http import ProblemError
 from services.order.domain import CatalogueEntry
 
-__all__ = ["OrderViews"]
+__all__ = ["OrderViews", "Versioned"]
+
+
+class Versioned(Protocol):
+    """An event of an order's stream with its version: recorded (`RecordedEvent`) or
+    about to be (`runtime.outbox.sink.Upcoming`)."""
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def type(self) -> str: ...
+
+    @property
+    def payload(self) -> bytes: ...
+
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS "{s}".catalogue (
@@ -68,12 +84,13 @@ class OrderViews:
             for r in rows
         }
 
-    async def project(self, tx: Transaction, events: list[RecordedEvent]) -> None:
-        """Apply an order's newly recorded events to its row."""
+    async def project(self, tx: Transaction, events: Sequence[Versioned]) -> None:
+        """Apply an order's new events to its row (with whatever the transaction's sinks
+        hold back, in one statement: `write_together`)."""
         if statements := self.statements(events):
             await write_together(tx, statements)
 
-    def statements(self, events: list[RecordedEvent]) -> list[Statement]:
+    def statements(self, events: Sequence[Versioned]) -> list[Statement]:
         """The writes that apply `events` to the read model: one per order, its events
         folded (one statement may not write a row twice)."""
         changes: dict[UUID, _Change] = {}

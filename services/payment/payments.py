@@ -9,7 +9,7 @@ from uuid import UUID
 
 from generated.payment.models import Payment
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import checked_schema, connection_of
+from runtime.eventstore.postgres import Statement, checked_schema, connection_of, write_together
 from services.payment.domain import Tier
 
 __all__ = ["PaymentTables"]
@@ -37,24 +37,32 @@ class PaymentTables:
         await connection.execute(_DDL.format(s=self._s))
 
     async def save(self, tx: Transaction, payment: Payment) -> None:
-        """Insert or replace the payment's row."""
+        """Insert or replace the payment's row, in the statement that appends what the
+        transaction's sinks hold back (`write_together`): send the messages first."""
         splits = (
             json.dumps([s.model_dump(mode="json") for s in payment.splits])
             if payment.splits
             else None
         )
-        await connection_of(tx).execute(
-            f"INSERT INTO {self._s}.payments VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8)"
-            " ON CONFLICT (payment_id) DO UPDATE SET status = $4, failure_reason = $6,"
-            " splits = $7::jsonb, updated_at = $8",
-            payment.payment_id,
-            payment.order_id,
-            payment.customer_id,
-            payment.status,
-            payment.amount.amount_minor,
-            payment.failure_reason,
-            splits,
-            payment.updated_at,
+        await write_together(
+            tx,
+            [
+                Statement(
+                    f"INSERT INTO {self._s}.payments VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb,"
+                    " $8) ON CONFLICT (payment_id) DO UPDATE SET status = $4,"
+                    " failure_reason = $6, splits = $7::jsonb, updated_at = $8",
+                    (
+                        payment.payment_id,
+                        payment.order_id,
+                        payment.customer_id,
+                        payment.status,
+                        payment.amount.amount_minor,
+                        payment.failure_reason,
+                        splits,
+                        payment.updated_at,
+                    ),
+                )
+            ],
         )
 
     async def by_order(self, tx: Transaction, order_id: UUID) -> Payment | None:

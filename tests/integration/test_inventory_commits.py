@@ -14,8 +14,8 @@ from uuid import UUID
 
 import pytest
 
-from generated.inventory.events import COMMIT_STOCK, RESERVE_STOCK, SUBSCRIPTIONS
-from generated.inventory.models import CommitStock, ReserveStock
+from generated.inventory.events import COMMIT_STOCK, RELEASE_STOCK, RESERVE_STOCK, SUBSCRIPTIONS
+from generated.inventory.models import CommitStock, ReleaseStock, ReserveStock
 from runtime.bus.base import MessageContext
 from runtime.bus.memory import InMemoryEventSink
 from runtime.service import ServiceContext
@@ -165,3 +165,36 @@ async def test_a_unit_whose_commit_fails_leaves_every_reservation_held(
     assert len(await adjustments(schema, oil)) == 3
     await commit_in_one_unit(handlers, contexts)  # handled again, as the runner would
     assert await states(schema, orders) == ["committed", "committed"]
+
+
+async def test_a_reservation_and_a_release_append_with_their_stock_rows_in_one_statement(
+    schema: Schema, database_url: str
+) -> None:
+    handlers = await inventory(schema, database_url)
+    oil, cheese = await shelf(schema, handlers, 20), await shelf(schema, handlers, 10)
+    sent = await schema.statements()
+
+    order = await reserve(handlers, [(oil, 2), (cheese, 1)])
+
+    # The inbox row, the reservation claimed, the products locked, then the answer and both
+    # products' StockAdjusted appended with both rows written: one statement.
+    assert sent[-3:] == ["SELECT", "WITH", "COMMIT"]
+    assert sent.count("WITH") == 1
+    reserved = await schema.pool.fetchval(
+        f'SELECT count(*) FROM "{schema.name}".events WHERE stream_id = $1', f"reservation-{order}"
+    )
+    assert reserved == 1
+    sent.clear()
+    await handlers.release_stock(
+        ReleaseStock(order_id=order, reason="payment_failed"),
+        context_of(RELEASE_STOCK, str(order)),
+    )
+    assert sent[-3:] == ["SELECT", "WITH", "COMMIT"]
+    for product, on_hand in ((oil, 20), (cheese, 10)):
+        *_, released = await adjustments(schema, product)
+        assert (released["available"], released["reserved"]) == (on_hand, 0)
+        row = await schema.pool.fetchrow(
+            f'SELECT on_hand, reserved, version FROM "{schema.name}".stock WHERE product_id = $1',
+            product,
+        )
+        assert tuple(row) == (on_hand, 0, 3)  # listed, reserved, released: its stream's version

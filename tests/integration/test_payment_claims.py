@@ -104,3 +104,25 @@ async def test_the_split_takes_each_artisans_known_tier_and_the_basic_one_otherw
     assert payment is not None and payment.splits is not None
     tiers = {s.artisan_id: s.tier for s in payment.splits}
     assert tiers == {known: "premium", unknown: "basic"}
+
+
+async def test_a_payments_messages_are_appended_with_its_row_in_one_statement(
+    schema: Schema, database_url: str
+) -> None:
+    handlers, _, _ = await payment_service(schema, database_url)
+    order = uuid.uuid4()
+    sent = await schema.statements()
+
+    await handlers.process_payment(
+        command(order, [uuid.uuid4()]), context_of(PROCESS_PAYMENT, str(order))
+    )
+
+    # The claim (with the tiers), then initiated, succeeded and the split with the row.
+    assert sent[-3:] == ["WITH", "WITH", "COMMIT"]
+    row = await schema.pool.fetchrow(
+        f'SELECT status, splits IS NOT NULL AS split FROM "{schema.name}".payments'
+        " WHERE order_id = $1",
+        order,
+    )
+    assert tuple(row) == ("succeeded", True)
+    assert await schema.pool.fetchval(f'SELECT count(*) FROM "{schema.name}".events') == 3

@@ -13,7 +13,12 @@ import pytest
 from generated.order.events import Publisher
 from generated.order.models import CommitStock, ReleaseStock
 from runtime.errors import ConcurrencyError
-from runtime.eventstore.base import NewEvent, Transaction
+from runtime.eventstore.base import (
+    DuplicateEventError,
+    NewEvent,
+    Transaction,
+    VersionConflictError,
+)
 from runtime.eventstore.postgres import (
     PostgresEventStore,
     PostgresTransaction,
@@ -269,3 +274,135 @@ async def test_a_put_writes_along_other_tables_in_one_statement_or_not_at_all(
             )
     async with events.transaction() as tx:
         assert await connection_of(tx).fetchval(f"SELECT count(*) FROM {table}") == 2
+
+
+async def _notes(events: PostgresEventStore, table: str) -> None:
+    async with events.transaction() as tx:
+        await connection_of(tx).execute(f"CREATE TABLE {table} (id text PRIMARY KEY, n int)")
+
+
+async def test_write_together_appends_what_the_sinks_hold_in_its_own_statement(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, _ = store
+    table = f'"saga_{unique_id}".notes'
+    await _notes(events, table)
+    first, second = f"order-{uuid.uuid4()}", f"order-{uuid.uuid4()}"
+    statements: list[str] = []
+    async with events.transaction() as tx:
+        connection_of(tx).add_query_logger(lambda q: statements.append(q.query))
+        at_zero, at_end = StreamSink(tx, first, 0), StreamSink(tx, second, None)
+        for sink in (at_zero, at_end, at_zero):
+            order_id = uuid.uuid4()
+            await Publisher(sink).release_stock(
+                ReleaseStock(order_id=order_id, reason="payment_failed"),
+                aggregate_id=f"{order_id}'; --\x01",
+            )
+        assert [u.version for u in at_zero.ahead()] == [1, 2]  # known before the append
+        results = await write_together(
+            tx,
+            [
+                Statement(f"INSERT INTO {table} VALUES ($1, $2) RETURNING n", ("a", 7)),
+                Statement(f"INSERT INTO {table} VALUES ($1, $2)", ("b", 8)),
+            ],
+        )
+        assert results == [7, None]
+        assert [e.version for e in await at_zero.flush()] == [1, 2]  # nothing left to send
+        assert [e.version for e in at_end.recorded] == [1]
+        assert [e.stream_id for e in tx.recorded] == [first, first, second]  # sink by sink
+    ours = [q for q in statements if unique_id in q or q.startswith("COMMIT")]  # not asyncpg's
+    assert [q.split(None, 1)[0] for q in ours] == ["WITH", "COMMIT;"]
+    assert [e.version for e in await events.load(first)] == [1, 2]
+    assert (await events.load(second))[0].aggregate_id.endswith("'; --\x01")
+    async with events.transaction() as tx:
+        assert await connection_of(tx).fetchval(f"SELECT sum(n) FROM {table}") == 15
+
+
+async def test_a_stale_append_in_write_together_writes_nothing(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, _ = store
+    table = f'"saga_{unique_id}".notes'
+    await _notes(events, table)
+    stream = f"order-{uuid.uuid4()}"
+    order_id = uuid.uuid4()
+    with pytest.raises(VersionConflictError):
+        async with events.transaction() as tx:
+            await Publisher(StreamSink(tx, stream, 3)).commit_stock(  # the stream is empty
+                CommitStock(order_id=order_id), aggregate_id=str(order_id)
+            )
+            await write_together(tx, [Statement(f"INSERT INTO {table} VALUES ($1, $2)", ("a", 1))])
+    assert await events.load(stream) == []
+    async with events.transaction() as tx:
+        assert await connection_of(tx).fetchval(f"SELECT count(*) FROM {table}") == 0
+
+
+async def test_a_broken_write_along_an_append_is_not_taken_for_a_duplicate_event(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, _ = store
+    table = f'"saga_{unique_id}".notes'
+    await _notes(events, table)
+    stream, order_id = f"order-{uuid.uuid4()}", uuid.uuid4()
+    async with events.transaction() as tx:
+        await connection_of(tx).execute(f"INSERT INTO {table} VALUES ('a', 1)")
+    with pytest.raises(asyncpg.UniqueViolationError):  # the notes' key, not an event id
+        async with events.transaction() as tx:
+            await Publisher(StreamSink(tx, stream, 0)).commit_stock(
+                CommitStock(order_id=order_id), aggregate_id=str(order_id)
+            )
+            await write_together(tx, [Statement(f"INSERT INTO {table} VALUES ($1, $2)", ("a", 2))])
+    # An event id sent twice is still told apart.
+    message_id = str(uuid.uuid4())
+    async with events.transaction() as tx:
+        await Publisher(StreamSink(tx, stream, None)).commit_stock(
+            CommitStock(order_id=order_id), aggregate_id=str(order_id), message_id=message_id
+        )
+    with pytest.raises(DuplicateEventError):
+        async with events.transaction() as tx:
+            await Publisher(StreamSink(tx, f"order-{uuid.uuid4()}", 0)).commit_stock(
+                CommitStock(order_id=order_id), aggregate_id=str(order_id), message_id=message_id
+            )
+            await write_together(tx, [Statement(f"INSERT INTO {table} VALUES ($1, $2)", ("b", 2))])
+    assert len(await events.load(stream)) == 1
+
+
+async def test_a_stream_held_twice_is_appended_in_turn_before_the_writes(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, _ = store
+    table = f'"saga_{unique_id}".notes'
+    await _notes(events, table)
+    stream, order_id = f"order-{uuid.uuid4()}", uuid.uuid4()
+    async with events.transaction() as tx:
+        for version in (0, 1):
+            await Publisher(StreamSink(tx, stream, version)).commit_stock(
+                CommitStock(order_id=order_id), aggregate_id=str(order_id)
+            )
+        written = await write_together(
+            tx, [Statement(f"INSERT INTO {table} VALUES ($1, $2) RETURNING id", ("a", 1))]
+        )
+    assert written == ["a"]
+    assert [e.version for e in await events.load(stream)] == [1, 2]
+
+
+async def test_a_saga_read_with_its_lock_carries_its_streams_version(
+    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+) -> None:
+    events, plain = store
+    sagas = PostgresSagaStore(f"saga_{unique_id}", stream_prefix="order-")
+    appended = {"o-1": 3, "o'2": 0}  # a quote in the id: the prefix is a literal
+    async with events.transaction() as tx:
+        for saga_id, count in appended.items():
+            await sagas.put(tx, SagaState(saga_id, "processing_payment", {}, NOW))
+            for _ in range(count):
+                await Publisher(StreamSink(tx, f"order-{saga_id}", None)).commit_stock(
+                    CommitStock(order_id=uuid.uuid4()), aggregate_id=saga_id
+                )
+    async with events.transaction() as tx:
+        assert [(await sagas.get(tx, s)).stream_version for s in appended] == [3, 0]  # type: ignore[union-attr]
+        assert (await plain.get(tx, "o-1")).stream_version is None  # type: ignore[union-attr]
+        due = await sagas.claim_due(tx, NOW, 10)
+        assert {s.saga_id: s.stream_version for s in due} == appended
+    with pytest.raises(ValueError, match="NUL"):
+        PostgresSagaStore("x", stream_prefix="order-\x00")
