@@ -55,15 +55,19 @@ class Held(Generic[T]):
 class HeldInsert:
     """`INSERT INTO table` of whole rows, one statement per transaction.
 
-    `types` are the PostgreSQL types of the table's columns, in their order.
+    `types` are the PostgreSQL types of the table's columns, in their order. `skip_existing`:
+    a row whose key is stored already (or held twice) is left out (`ON CONFLICT DO
+    NOTHING`) instead of failing the transaction.
     """
 
-    def __init__(self, table: str, types: Sequence[str]) -> None:
+    def __init__(self, table: str, types: Sequence[str], *, skip_existing: bool = False) -> None:
         wrong = [t for t in types if not _TYPE.fullmatch(t)]
         if wrong or not types:
             raise ValueError(f"column types should be plain type names, not {wrong or types}")
         arrays = ", ".join(f"${n}::{t}[]" for n, t in enumerate(types, start=1))
-        self._sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays})"
+        self._sql = f"INSERT INTO {table} SELECT * FROM unnest({arrays})" + (
+            " ON CONFLICT DO NOTHING" if skip_existing else ""
+        )
         self._width = len(types)
         self._rows: Held[list[tuple[Any, ...]]] = Held(list, self._write)
 

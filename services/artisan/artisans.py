@@ -18,6 +18,7 @@ from uuid import UUID
 
 from generated.artisan.models import Artisan, ArtisanApplication, PaymentSplitCreated
 from runtime.eventstore.base import Transaction
+from runtime.eventstore.held import HeldInsert
 from runtime.eventstore.postgres import connection_of
 from services.artisan.domain import Tier
 
@@ -47,6 +48,12 @@ CREATE TABLE IF NOT EXISTS artisan.earnings (
     net_minor bigint NOT NULL, created_at timestamptz NOT NULL,
     PRIMARY KEY (payment_id, artisan_id));
 """
+
+_EARNINGS = HeldInsert(
+    "artisan.earnings",
+    ["uuid", "uuid", "uuid", "text", "bigint", "bigint", "bigint", "timestamptz"],
+    skip_existing=True,  # the key (payment, artisan) makes a copy of a split harmless
+)
 
 _COLUMNS = (
     "artisan_id, user_id, business_name, description, province, categories,"
@@ -251,24 +258,20 @@ class ArtisanTables:
         return {r["product_id"]: r["level"] for r in rows}
 
     async def record_earnings(self, tx: Transaction, split: PaymentSplitCreated) -> None:
-        """Store each artisan's share of a payment once."""
-        await connection_of(tx).executemany(
-            "INSERT INTO artisan.earnings VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT DO NOTHING",
-            [
-                (
-                    split.payment_id,
-                    s.artisan_id,
-                    split.order_id,
-                    s.tier,
-                    s.gross.amount_minor,
-                    s.marketplace_fee.amount_minor,
-                    s.net.amount_minor,
-                    split.created_at,
-                )
-                for s in split.splits
-            ],
-        )
+        """Store each artisan's share of a payment once: held to the commit, so a unit of
+        many splits writes them in one statement (nothing reads them in the meantime)."""
+        for s in split.splits:
+            _EARNINGS.add(
+                tx,
+                split.payment_id,
+                s.artisan_id,
+                split.order_id,
+                s.tier,
+                s.gross.amount_minor,
+                s.marketplace_fee.amount_minor,
+                s.net.amount_minor,
+                split.created_at,
+            )
 
     async def net_earnings(self, tx: Transaction, artisan_id: UUID) -> int:
         """The artisan's total net earnings in cents."""

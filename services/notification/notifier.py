@@ -21,7 +21,7 @@ import logging
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 from uuid import UUID
 
 from generated.notification.events import Publisher
@@ -29,6 +29,7 @@ from generated.notification.models import Notification, NotificationOutboxEntry,
 from runtime.bus.base import MessageContext
 from runtime.bus.failures import TransientError
 from runtime.eventstore.base import Transaction
+from runtime.eventstore.held import Held
 from runtime.outbox.sink import StreamSink
 from services.notification.channels import ChannelAdapter
 from services.notification.live import LiveFeed
@@ -72,6 +73,15 @@ def notification_id_of(message_id: str, user_id: UUID, channel: str) -> UUID:
     return uuid.uuid5(_NAMESPACE, f"{message_id}:{user_id}:{channel}")
 
 
+class _Outward(NamedTuple):
+    """A notice to send outward when the transaction flushes, with what `send` was told."""
+
+    notice: Notice
+    cause: MessageContext
+    related_subject: str
+    now: datetime
+
+
 class Notifier:
     """Turns notices into notifications over the realtime channel and the adapters'."""
 
@@ -81,6 +91,7 @@ class Notifier:
         self._tables = tables
         self._adapters: Mapping[str, ChannelAdapter] = {a.channel: a for a in adapters}
         self._feed = feed
+        self._outward: Held[list[_Outward]] = Held(list, self._send_held)
 
     async def send(
         self,
@@ -91,7 +102,8 @@ class Notifier:
         related_subject: str,
         now: datetime,
     ) -> list[Notification]:
-        """Record every notice in the app, send and announce the outward ones.
+        """Record every notice in the app; send and announce the outward ones when the
+        transaction flushes, before its commit (`_send_held`).
 
         Returns the realtime notifications, for the live feed.
         """
@@ -101,9 +113,20 @@ class Notifier:
             await self._tables.add_notification(tx, realtime)
             live.append(realtime)
             if notice.outward is not None and await self._goes_outward(notice):
-                recipient = await self._tables.recipient(tx, notice.user_id)
-                await self._send_outward(tx, notice, recipient, cause, related_subject, now)
+                self._outward.of(tx).append(_Outward(notice, cause, related_subject, now))
         return live
+
+    async def _send_held(self, tx: Transaction, held: list[_Outward]) -> None:
+        """Send the outward notices of a transaction, before it commits: their recipients
+        looked up in one statement (a unit of twenty messages made twenty lookups). A
+        recipient not known yet fails the transaction as it failed the handler: a unit
+        is then handled one message at a time, and only that message waits."""
+        emailed = sorted({o.notice.user_id for o in held if o.notice.outward == "email"})
+        found = await self._tables.recipients(tx, emailed) if emailed else {}
+        for o in held:
+            await self._send_outward(
+                tx, o.notice, found.get(o.notice.user_id), o.cause, o.related_subject, o.now
+            )
 
     async def _goes_outward(self, notice: Notice) -> bool:
         return not (notice.only_offline and await self._feed.online(notice.user_id))

@@ -8,6 +8,7 @@ channel adapter recorded instead of sending (listDevOutbox).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -103,6 +104,15 @@ class NotificationTables:
             user_id,
         )
         return Recipient(**dict(row)) if row else None
+
+    async def recipients(self, tx: Transaction, user_ids: Sequence[UUID]) -> dict[UUID, Recipient]:
+        """The addresses and names of those of `user_ids` who registered, in one statement."""
+        rows = await connection_of(tx).fetch(
+            f"SELECT user_id, email, full_name FROM {self._s}.recipients"
+            " WHERE user_id = ANY($1::uuid[])",
+            list(user_ids),
+        )
+        return {r["user_id"]: Recipient(**dict(r)) for r in rows}
 
     async def user_of_artisan(self, tx: Transaction, artisan_id: UUID) -> UUID | None:
         """The user account of an artisan, once verified."""

@@ -36,6 +36,8 @@ from generated.artisan.models import ArtisanPerformanceEvaluated, ArtisanVerifie
 from generated.geo.client import GeoClient
 from generated.order.events import Publisher as OrderPublisher
 from generated.order.models import OrderDelivered
+from generated.payment.events import Publisher as PaymentPublisher
+from generated.payment.models import PaymentSplitCreated
 from generated.platform import STREAMS
 from runtime.bus.base import Channel
 from runtime.bus.nats_publisher import NatsEventSink
@@ -415,3 +417,51 @@ async def test_nearby_falls_back_to_the_same_province_when_geo_is_down(
         assert found[jaen["artisan_id"]] == 0
         assert granada["artisan_id"] not in found
         assert {i["artisan"]["province"] for i in body["items"]} == {"jaen"}
+
+
+def split_of(payment_id: UUID, *shares: tuple[UUID, int]) -> PaymentSplitCreated:
+    """A premium split of a payment: 10 % of each artisan's gross kept."""
+    return PaymentSplitCreated.model_validate(
+        {
+            "payment_id": payment_id,
+            "order_id": uuid.uuid4(),
+            "splits": [
+                {
+                    "artisan_id": artisan_id,
+                    "tier": "premium",
+                    "gross": {"amount_minor": gross, "currency": "EUR"},
+                    "fee_rate_bp": 1000,
+                    "marketplace_fee": {"amount_minor": gross // 10, "currency": "EUR"},
+                    "net": {"amount_minor": gross - gross // 10, "currency": "EUR"},
+                }
+                for artisan_id, gross in shares
+            ],
+            "marketplace_fee_total": {
+                "amount_minor": sum(g // 10 for _, g in shares),
+                "currency": "EUR",
+            },
+            "created_at": datetime.now(UTC),
+        }
+    )
+
+
+async def test_payment_splits_become_each_artisans_earnings_once(service: Running) -> None:
+    # The consumer takes splits in batches; a unit's shares are written in one statement,
+    # and a copy of a split (another message id) adds nothing.
+    first, second = uuid.uuid4(), uuid.uuid4()
+    payments = PaymentPublisher(NatsEventSink(service.nc))
+    splits = [
+        split_of(uuid.uuid4(), (first, 2500), (second, 1000)),
+        split_of(uuid.uuid4(), (first, 999)),
+    ]
+    for split in [*splits, splits[0]]:
+        await payments.payment_split_created(split, aggregate_id=str(split.payment_id))
+
+    tables, store = ArtisanTables(), service.host.context.store
+
+    async def earned() -> tuple[int, int] | None:
+        async with store.transaction() as tx:
+            totals = (await tables.net_earnings(tx, first), await tables.net_earnings(tx, second))
+        return totals if totals == (2250 + 900, 900) else None
+
+    assert await eventually(earned, timeout=WAIT * 3) == (3150, 900)

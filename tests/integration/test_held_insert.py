@@ -115,3 +115,25 @@ def test_a_held_insert_takes_plain_type_names_and_whole_rows() -> None:
     notes = HeldInsert("notes", ("uuid", "text"))
     with pytest.raises(ValueError, match="a row of 1 values for 2 columns"):
         notes.add(object(), uuid.uuid4())  # type: ignore[arg-type]
+
+
+async def test_a_held_insert_skipping_existing_rows_keeps_the_first_of_each_key(
+    store: PostgresEventStore,
+) -> None:
+    notes = HeldInsert(
+        f'"{store.schema}".notes', ("uuid", "text", "timestamptz"), skip_existing=True
+    )
+    stored, twice, fresh = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    async with store.transaction() as tx:
+        notes.add(tx, stored, "stored first", AT)
+    async with store.transaction() as tx:
+        notes.add(tx, stored, "a copy", AT)
+        notes.add(tx, twice, "held first", AT)
+        notes.add(tx, twice, "held again", AT)
+        notes.add(tx, fresh, "new", AT)
+
+    assert await rows(store) == {
+        stored: ("stored first", AT),
+        twice: ("held first", AT),
+        fresh: ("new", AT),
+    }

@@ -55,6 +55,7 @@ from runtime.errors import ConfigurationError
 from runtime.http import ProblemError
 from runtime.http.auth import SigningKey
 from runtime.service import ServiceContext, ServiceHost, Settings
+from services.notification.channels import DevEmailAdapter
 from services.notification.handlers import NotificationHandlers
 from services.notification.live import LiveFeed
 from services.notification.notifier import WAIT_ATTEMPTS, Notifier, RecipientNotKnownYet
@@ -570,3 +571,60 @@ async def test_a_unit_of_work_pushes_its_live_notifications_once_after_its_commi
     for change, context in zip(changes[:2], alone, strict=True):
         await handlers.on_order_state_changed(change, context)
     assert len(feed.pushes) == 3
+
+
+async def test_a_unit_of_emails_looks_its_recipients_up_once_or_waits_as_a_whole(
+    schema: Schema, database_url: str
+) -> None:
+    tables = NotificationTables(schema.name)
+    async with schema.pool.acquire() as connection:
+        await tables.migrate(connection)
+    feed = CountingFeed()
+    settings = Settings(service=schema.name, nats_url="nats://unused", database_url=database_url)
+    ctx = ServiceContext(settings, schema.store, InMemoryEventSink())
+    notifier = Notifier(tables, [DevEmailAdapter(tables)], feed)  # type: ignore[arg-type]
+    handlers = NotificationHandlers(ctx, tables, notifier, feed)  # type: ignore[arg-type]
+    subscription = next(s for s in SUBSCRIPTIONS if s.handler == "on_order_cancelled")
+    users = [
+        UserRegistered.model_validate(
+            {
+                "user_id": uuid.uuid4(),
+                "email": f"u{n}.{uuid.uuid4().hex[:8]}@example.es",
+                "full_name": f"Cliente {n}",
+                "role": "customer",
+                "province": "jaen",
+                "registered_at": datetime.now(UTC),
+            }
+        )
+        for n in range(3)
+    ]
+    async with schema.store.transaction() as tx:
+        for user in users:
+            await tables.remember_user(tx, user)
+
+    async def unit(customers: list[uuid.UUID]) -> None:
+        contexts = [request_context(str(uuid.uuid4()), source="/t") for _ in customers]
+        async with ctx.unit_of_work(subscription, contexts):
+            for customer, context in zip(customers, contexts, strict=True):
+                message = OrderCancelled.model_validate(cancelled(customer))
+                await handlers.on_order_cancelled(message, context)
+
+    sent = await schema.statements()
+    await unit([u.user_id for u in users])
+
+    lookups = [s for s in sent if s == "SELECT"]
+    assert lookups == ["SELECT"]  # three emails, one lookup of their recipients
+    async with schema.store.transaction() as tx:
+        for user in users:
+            (email,) = await tables.dev_outbox(tx, user.user_id, "email", 10)
+            assert (email.recipient, email.body.split(",")[0]) == (
+                user.email,
+                "Hola " + user.full_name,
+            )
+    # A unit with a recipient not known yet fails whole (the consumer then takes its
+    # messages one by one, and only that one waits): none of its notices is stored.
+    stranger, known = uuid.uuid4(), users[0].user_id
+    with pytest.raises(RecipientNotKnownYet, match=f"user {stranger} not known yet"):
+        await unit([known, stranger])
+    async with schema.store.transaction() as tx:
+        assert len(await tables.dev_outbox(tx, known, "email", 10)) == 1
