@@ -383,7 +383,10 @@ async def write_together(tx: Transaction, statements: Sequence[Statement]) -> li
 
     What the transaction's sinks hold back (`held_appends`) is appended in the same
     statement (`PostgresTransaction.append_along`): a handler that sends its messages and
-    then writes its state makes one round trip for both.
+    then writes its state makes one round trip for both. That pays in a transaction of
+    one message, or once per unit of many: a handler of a batched consumer that calls it
+    for each message would append message by message what the commit appends for the
+    whole unit in one statement (shipping's consumer stays with its own `execute`).
     """
     connection = connection_of(tx)
     if tx.held_appends is not None:

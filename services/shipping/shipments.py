@@ -17,7 +17,7 @@ from uuid import UUID
 from generated.shipping.events import Publisher
 from generated.shipping.models import Delivery, Shipment
 from runtime.eventstore.base import Transaction
-from runtime.eventstore.postgres import Statement, connection_of, write_together
+from runtime.eventstore.postgres import connection_of
 from runtime.outbox.sink import StreamSink
 
 __all__ = ["LockedShipment", "ShipmentTables", "stream_of"]
@@ -83,27 +83,19 @@ class ShipmentTables:
     async def insert(
         self, tx: Transaction, shipment: Shipment, artisan_ids: list[UUID], version: int
     ) -> None:
-        """Store a new shipment at its stream's `version`, in the statement that appends
-        what the transaction's sinks hold back (`write_together`)."""
-        await write_together(
-            tx,
-            [
-                Statement(
-                    f"INSERT INTO {self._s}.shipments (shipment_id, order_id, customer_id,"
-                    " artisan_ids, status, tracking_code, delivery, created_at, version)"
-                    " VALUES ($1, $2, $3, $4, 'created', $5, $6::jsonb, $7, $8)",
-                    (
-                        shipment.shipment_id,
-                        shipment.order_id,
-                        shipment.customer_id,
-                        artisan_ids,
-                        shipment.tracking_code,
-                        shipment.delivery.model_dump_json(exclude_none=True),
-                        shipment.created_at,
-                        version,
-                    ),
-                )
-            ],
+        """Store a new shipment at its stream's `version`."""
+        await connection_of(tx).execute(
+            f"INSERT INTO {self._s}.shipments (shipment_id, order_id, customer_id, artisan_ids,"
+            " status, tracking_code, delivery, created_at, version)"
+            " VALUES ($1, $2, $3, $4, 'created', $5, $6::jsonb, $7, $8)",
+            shipment.shipment_id,
+            shipment.order_id,
+            shipment.customer_id,
+            artisan_ids,
+            shipment.tracking_code,
+            shipment.delivery.model_dump_json(exclude_none=True),
+            shipment.created_at,
+            version,
         )
 
     async def update(self, tx: Transaction, shipment: Shipment, version: int) -> None:
