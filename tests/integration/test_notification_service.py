@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -55,7 +55,7 @@ from runtime.errors import ConfigurationError
 from runtime.http import ProblemError
 from runtime.http.auth import SigningKey
 from runtime.service import ServiceContext, ServiceHost, Settings
-from services.notification.channels import DevEmailAdapter
+from services.notification.channels import ChannelAdapter, DevEmailAdapter
 from services.notification.handlers import NotificationHandlers
 from services.notification.live import LiveFeed
 from services.notification.notifier import WAIT_ATTEMPTS, Notifier, RecipientNotKnownYet
@@ -541,16 +541,24 @@ class CountingFeed:
         return False
 
 
-async def test_a_unit_of_work_pushes_its_live_notifications_once_after_its_commit(
-    schema: Schema, database_url: str
-) -> None:
+async def in_schema(
+    schema: Schema, database_url: str, *adapters: Callable[[NotificationTables], ChannelAdapter]
+) -> tuple[ServiceContext, NotificationTables, NotificationHandlers, CountingFeed]:
+    """The notification handlers on the test's schema, a counting feed and `adapters`."""
     tables = NotificationTables(schema.name)
     async with schema.pool.acquire() as connection:
         await tables.migrate(connection)
     feed = CountingFeed()
     settings = Settings(service=schema.name, nats_url="nats://unused", database_url=database_url)
     ctx = ServiceContext(settings, schema.store, InMemoryEventSink())
-    handlers = NotificationHandlers(ctx, tables, Notifier(tables, [], feed), feed)  # type: ignore[arg-type]
+    notifier = Notifier(tables, [make(tables) for make in adapters], feed)  # type: ignore[arg-type]
+    return ctx, tables, NotificationHandlers(ctx, tables, notifier, feed), feed  # type: ignore[arg-type]
+
+
+async def test_a_unit_of_work_pushes_its_live_notifications_once_after_its_commit(
+    schema: Schema, database_url: str
+) -> None:
+    ctx, _, handlers, feed = await in_schema(schema, database_url)
     subscription = next(s for s in SUBSCRIPTIONS if s.handler == "on_order_state_changed")
     customers = [uuid.uuid4() for _ in range(3)]
     changes = [
@@ -576,14 +584,7 @@ async def test_a_unit_of_work_pushes_its_live_notifications_once_after_its_commi
 async def test_a_unit_of_emails_looks_its_recipients_up_once_or_waits_as_a_whole(
     schema: Schema, database_url: str
 ) -> None:
-    tables = NotificationTables(schema.name)
-    async with schema.pool.acquire() as connection:
-        await tables.migrate(connection)
-    feed = CountingFeed()
-    settings = Settings(service=schema.name, nats_url="nats://unused", database_url=database_url)
-    ctx = ServiceContext(settings, schema.store, InMemoryEventSink())
-    notifier = Notifier(tables, [DevEmailAdapter(tables)], feed)  # type: ignore[arg-type]
-    handlers = NotificationHandlers(ctx, tables, notifier, feed)  # type: ignore[arg-type]
+    ctx, tables, handlers, _ = await in_schema(schema, database_url, DevEmailAdapter)
     subscription = next(s for s in SUBSCRIPTIONS if s.handler == "on_order_cancelled")
     users = [
         UserRegistered.model_validate(

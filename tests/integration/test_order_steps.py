@@ -23,15 +23,22 @@ from tests.conftest import Schema
 AT = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 
-def order_saga(schema: Schema, *, keeps_versions: bool = True) -> OrderSaga:
+async def placed(
+    schema: Schema, sent: list[str] | None = None, *, keeps_versions: bool = True
+) -> tuple[OrderSaga, uuid.UUID]:
+    """The order saga on the test's schema, and an order placed in a transaction of its
+    own (`sent` cleared just before it, to count its statements)."""
     sagas = PostgresSagaStore(schema.name, stream_prefix="order-" if keeps_versions else None)
-    return OrderSaga(OrderViews(schema.name), sagas, Timeouts())
-
-
-async def migrate(schema: Schema, saga: OrderSaga) -> None:
+    saga = OrderSaga(OrderViews(schema.name), sagas, Timeouts())
     async with schema.pool.acquire() as connection:
         await saga.views.migrate(connection)
         await saga.sagas.migrate(connection)
+    order_id = uuid.uuid4()
+    if sent is not None:
+        sent.clear()
+    async with schema.store.transaction() as tx:
+        await place(saga, tx, order_id)
+    return saga, order_id
 
 
 async def place(saga: OrderSaga, tx: Transaction, order_id: uuid.UUID) -> None:
@@ -118,12 +125,8 @@ async def outcome(schema: Schema, saga: OrderSaga, order_id: uuid.UUID) -> tuple
 async def test_every_step_is_one_statement_and_the_row_follows_the_stream(
     schema: Schema,
 ) -> None:
-    saga = order_saga(schema)
-    await migrate(schema, saga)
-    order_id = uuid.uuid4()
     sent = await schema.statements()
-    async with schema.store.transaction() as tx:
-        await place(saga, tx, order_id)
+    saga, order_id = await placed(schema, sent)
     assert sent == ["BEGIN", "WITH", "COMMIT"]
     reserved = await step(schema, saga, sent, order_id, saga.stock_reserved, uuid.uuid4())
     paid = await step(schema, saga, sent, order_id, saga.paid, uuid.uuid4())
@@ -140,11 +143,7 @@ async def test_every_step_is_one_statement_and_the_row_follows_the_stream(
 async def test_a_store_keeping_no_stream_version_appends_first_and_ends_the_same(
     schema: Schema,
 ) -> None:
-    saga = order_saga(schema, keeps_versions=False)
-    await migrate(schema, saga)
-    order_id = uuid.uuid4()
-    async with schema.store.transaction() as tx:
-        await place(saga, tx, order_id)
+    saga, order_id = await placed(schema, keeps_versions=False)
     sent = await schema.statements()
     reserved = await step(schema, saga, sent, order_id, saga.stock_reserved, uuid.uuid4())
     assert reserved == ["BEGIN", "SELECT", "WITH", "WITH", "COMMIT"]  # the append, the rest
@@ -159,11 +158,7 @@ async def test_a_store_keeping_no_stream_version_appends_first_and_ends_the_same
 async def test_an_append_behind_the_sagas_back_fails_the_step_and_writes_nothing(
     schema: Schema,
 ) -> None:
-    saga = order_saga(schema)
-    await migrate(schema, saga)
-    order_id = uuid.uuid4()
-    async with schema.store.transaction() as tx:
-        await place(saga, tx, order_id)
+    saga, order_id = await placed(schema)
     with pytest.raises(VersionConflictError):
         async with schema.store.transaction() as tx:
             state = await saga.sagas.get(tx, str(order_id))

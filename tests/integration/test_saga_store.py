@@ -276,17 +276,19 @@ async def test_a_put_writes_along_other_tables_in_one_statement_or_not_at_all(
         assert await connection_of(tx).fetchval(f"SELECT count(*) FROM {table}") == 2
 
 
-async def _notes(events: PostgresEventStore, table: str) -> None:
-    async with events.transaction() as tx:
+@pytest.fixture
+async def notes(store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str) -> str:
+    """A table of the test's schema, `(id text PRIMARY KEY, n int)`: its qualified name."""
+    table = f'"saga_{unique_id}".notes'
+    async with store[0].transaction() as tx:
         await connection_of(tx).execute(f"CREATE TABLE {table} (id text PRIMARY KEY, n int)")
+    return table
 
 
 async def test_write_together_appends_what_the_sinks_hold_in_its_own_statement(
-    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+    store: tuple[PostgresEventStore, PostgresSagaStore], notes: str, unique_id: str
 ) -> None:
-    events, _ = store
-    table = f'"saga_{unique_id}".notes'
-    await _notes(events, table)
+    events, table = store[0], notes
     first, second = f"order-{uuid.uuid4()}", f"order-{uuid.uuid4()}"
     statements: list[str] = []
     async with events.transaction() as tx:
@@ -319,11 +321,9 @@ async def test_write_together_appends_what_the_sinks_hold_in_its_own_statement(
 
 
 async def test_a_stale_append_in_write_together_writes_nothing(
-    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+    store: tuple[PostgresEventStore, PostgresSagaStore], notes: str
 ) -> None:
-    events, _ = store
-    table = f'"saga_{unique_id}".notes'
-    await _notes(events, table)
+    events, table = store[0], notes
     stream = f"order-{uuid.uuid4()}"
     order_id = uuid.uuid4()
     with pytest.raises(VersionConflictError):
@@ -338,11 +338,9 @@ async def test_a_stale_append_in_write_together_writes_nothing(
 
 
 async def test_a_broken_write_along_an_append_is_not_taken_for_a_duplicate_event(
-    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+    store: tuple[PostgresEventStore, PostgresSagaStore], notes: str
 ) -> None:
-    events, _ = store
-    table = f'"saga_{unique_id}".notes'
-    await _notes(events, table)
+    events, table = store[0], notes
     stream, order_id = f"order-{uuid.uuid4()}", uuid.uuid4()
     async with events.transaction() as tx:
         await connection_of(tx).execute(f"INSERT INTO {table} VALUES ('a', 1)")
@@ -368,11 +366,9 @@ async def test_a_broken_write_along_an_append_is_not_taken_for_a_duplicate_event
 
 
 async def test_a_stream_held_twice_is_appended_in_turn_before_the_writes(
-    store: tuple[PostgresEventStore, PostgresSagaStore], unique_id: str
+    store: tuple[PostgresEventStore, PostgresSagaStore], notes: str
 ) -> None:
-    events, _ = store
-    table = f'"saga_{unique_id}".notes'
-    await _notes(events, table)
+    events, table = store[0], notes
     stream, order_id = f"order-{uuid.uuid4()}", uuid.uuid4()
     async with events.transaction() as tx:
         for version in (0, 1):
