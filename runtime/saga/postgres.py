@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -143,8 +144,15 @@ def _state(row: Any) -> SagaState:
     )
 
 
-def _literal(text: str) -> str:
-    """`text` as an SQL string literal."""
-    if "\x00" in text:
-        raise ValueError("a stream prefix may not hold NUL")
-    return "'" + text.replace("'", "''") + "'"
+_PREFIX = re.compile(r"[A-Za-z0-9_.:-]{1,50}")
+
+
+def _literal(prefix: str) -> str:
+    """A stream prefix as an SQL literal; only plain characters are taken, so nothing
+    needs escaping."""
+    if not _PREFIX.fullmatch(prefix):
+        raise ValueError(
+            f"a stream prefix should be 1-50 letters, digits, '_', '.', ':' or '-', not"
+            f" {prefix!r} (no quote, backslash, space, NUL or control character)"
+        )
+    return f"'{prefix}'"

@@ -36,7 +36,7 @@ from runtime.saga import SagaState
 from runtime.saga.postgres import PostgresSagaStore
 from services.order.views import OrderViews, Versioned
 
-__all__ = ["OrderSaga", "Step", "Timeouts", "appending"]
+__all__ = ["OrderSaga", "Step", "Timeouts"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +82,7 @@ class OrderSaga:
     async def record(self, tx: Transaction, state: SagaState, sink: StreamSink) -> None:
         """End a step: append its messages and write the saga's state and the order's
         read-model row, in one statement (two when the stream's version is unknown)."""
-        await self.sagas.put(tx, state, along=self.views.statements(await appending(sink)))
+        await self.sagas.put(tx, state, along=self.views.statements(await _appending(sink)))
 
     async def change(
         self,
@@ -133,7 +133,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, await appending(sink))
+            await self.views.project(tx, await _appending(sink))
             return
         await publisher.process_payment(
             ProcessPayment.model_validate(
@@ -254,7 +254,7 @@ class OrderSaga:
                     aggregate_id=str(order_id),
                     cause=cause,
                 )
-            await self.views.project(tx, await appending(sink))
+            await self.views.project(tx, await _appending(sink))
             return
         await publisher.commit_stock(
             CommitStock(order_id=order_id), aggregate_id=str(order_id), cause=cause
@@ -323,7 +323,7 @@ def rest_in(state: SagaState, status: str) -> SagaState:
     return replace(state, data={**state.data, "status": status})
 
 
-async def appending(sink: StreamSink) -> Sequence[Versioned]:
+async def _appending(sink: StreamSink) -> Sequence[Versioned]:
     """What the sink appends, with the versions it takes: still held back when the
     version is known (to go in the statement of the step's other writes), else appended
     now."""

@@ -402,3 +402,5 @@ async def test_a_saga_read_with_its_lock_carries_its_streams_version(
         assert {s.saga_id: s.stream_version for s in due} == appended
     with pytest.raises(ValueError, match="NUL"):
         PostgresSagaStore("x", stream_prefix="order-\x00")
+    with pytest.raises(ValueError, match="no quote"):
+        PostgresSagaStore("x", stream_prefix="order-'; DROP TABLE sagas; --")
